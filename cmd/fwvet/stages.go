@@ -1,0 +1,142 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+
+	"github.com/spf13/cobra"
+
+	"github.com/fwvet/fwvet/pipeline"
+	"github.com/fwvet/fwvet/pipeline/analyze"
+	"github.com/fwvet/fwvet/pipeline/cache"
+	"github.com/fwvet/fwvet/pipeline/policy"
+	"github.com/fwvet/fwvet/pipeline/report"
+	"github.com/fwvet/fwvet/pipeline/source"
+	"github.com/fwvet/fwvet/pipeline/store"
+	"github.com/fwvet/fwvet/pipeline/unpack"
+	"github.com/fwvet/fwvet/pipeline/vet"
+)
+
+// pipelineFlags are the flags of the commands that run the pipeline.
+type pipelineFlags struct {
+	manifest string
+	policy   string
+	format   string
+	output   string
+	limits   []string
+	jobs     int
+}
+
+func (p *pipelineFlags) register(cmd *cobra.Command) {
+	f := cmd.Flags()
+	f.StringVar(&p.manifest, "manifest", "", "vendor release manifest (JSON) declaring the intended changes")
+	f.StringVar(&p.policy, "policy", "", "policy file (JSON); default: the policy of DESIGN.md")
+	f.StringVar(&p.format, "format", "text", "report format: text or json")
+	f.StringVarP(&p.output, "output", "o", "", "write the report to this file instead of stdout")
+	f.StringArrayVar(&p.limits, "limit", nil, "change an unpack limit, as name=value (repeatable): "+fmt.Sprint(pipeline.LimitNames))
+	f.IntVar(&p.jobs, "jobs", 0, "files hashed at once (default: the number of CPUs)")
+}
+
+// stages builds the pipeline's stages from the flags. cleanup removes the
+// run's work directory.
+func (g *globals) stages(p *pipelineFlags) (o vet.Options, cleanup func(), err error) {
+	pol := policy.Default()
+	if p.policy != "" {
+		if pol, err = policy.Load(p.policy); err != nil {
+			return o, nil, &pipeline.InputError{Role: "policy", Ref: p.policy, Err: err}
+		}
+	}
+	if _, err := report.ForFormat(p.format); err != nil {
+		return o, nil, fmt.Errorf("--format: %w", err)
+	}
+	lim := pipeline.DefaultLimits()
+	for _, l := range p.limits {
+		if err := lim.Set(l); err != nil {
+			return o, nil, fmt.Errorf("--limit: %w", err)
+		}
+	}
+	c, err := g.openCache()
+	if err != nil {
+		return o, nil, err
+	}
+	work, remove, err := c.WorkDir()
+	if err != nil {
+		return o, nil, err
+	}
+	cleanup = func() {
+		if err := remove(); err != nil {
+			g.log.WithError(err).Warn("removing work directory")
+		}
+	}
+	u, err := unpack.New(unpack.Options{Limits: lim, WorkDir: work, Jobs: p.jobs, Log: g.log})
+	if err != nil {
+		cleanup()
+		return o, nil, err
+	}
+	return vet.Options{
+		Manifest:  p.manifest,
+		Policy:    pol,
+		Fetcher:   &source.Local{Cache: c},
+		Unpacker:  u,
+		Analyzers: analyze.Default(),
+		Tool:      pipeline.Tool{Name: "fwvet", Version: version},
+		Log:       g.log,
+	}, cleanup, nil
+}
+
+func (g *globals) openCache() (*cache.Cache, error) {
+	dir := g.cacheDir
+	if dir == "" {
+		var err error
+		if dir, err = cache.DefaultDir(); err != nil {
+			return nil, err
+		}
+	}
+	return cache.Open(dir)
+}
+
+// openStore opens the store a --store flag names, or the default one.
+func openStore(ctx context.Context, dsn string) (pipeline.Store, error) {
+	if dsn == "" {
+		var err error
+		if dsn, err = store.DefaultDSN(); err != nil {
+			return nil, err
+		}
+	}
+	return store.Open(ctx, dsn)
+}
+
+// writeReport encodes the report to stdout, or to a file written whole or
+// not at all.
+func (g *globals) writeReport(r *pipeline.Report, format, output string) error {
+	enc, err := report.ForFormat(format)
+	if err != nil {
+		return err
+	}
+	if output == "" {
+		return enc.Encode(g.stdout, r)
+	}
+	return writeAtomic(output, func(w io.Writer) error { return enc.Encode(w, r) })
+}
+
+func writeAtomic(path string, write func(io.Writer) error) error {
+	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp-*")
+	if err != nil {
+		return fmt.Errorf("writing %s: %w", path, err)
+	}
+	defer os.Remove(tmp.Name())
+	if err := write(tmp); err != nil {
+		tmp.Close()
+		return fmt.Errorf("writing %s: %w", path, err)
+	}
+	if err := tmp.Close(); err != nil {
+		return fmt.Errorf("writing %s: %w", path, err)
+	}
+	if err := os.Rename(tmp.Name(), path); err != nil {
+		return fmt.Errorf("writing %s: %w", path, err)
+	}
+	return nil
+}

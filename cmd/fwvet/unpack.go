@@ -1,0 +1,76 @@
+package main
+
+import (
+	"fmt"
+
+	"github.com/spf13/cobra"
+
+	"github.com/fwvet/fwvet/pipeline"
+	"github.com/fwvet/fwvet/pipeline/unpack"
+)
+
+func newUnpackCmd(g *globals) *cobra.Command {
+	var pf pipelineFlags
+	cmd := &cobra.Command{
+		Use:   "unpack REF DIR",
+		Short: "Extract a firmware image safely into a new directory",
+		Long: `Unpack extracts every file system and archive in REF, recursively, into DIR
+(which must be empty or absent), for people to inspect. Nothing is written
+outside DIR; setuid, setgid and sticky bits and owners are not applied;
+device nodes, FIFOs and sockets are listed, not created. A nested
+container's files go under "<its path>.d/".
+
+Exits 2 when hostile entries were refused or a limit was hit.`,
+		Args: cobra.ExactArgs(2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ctx := cmd.Context()
+			o, cleanup, err := g.stages(&pf)
+			if err != nil {
+				return err
+			}
+			defer cleanup()
+			art, err := o.Fetcher.Fetch(ctx, args[0])
+			if err != nil {
+				return &pipeline.InputError{Role: "image", Ref: args[0], Err: err}
+			}
+			tree, err := o.Unpacker.Unpack(ctx, art)
+			if err != nil {
+				return &pipeline.InputError{Role: "image", Ref: args[0], Err: err}
+			}
+			defer tree.Close()
+			st, err := unpack.Extract(ctx, tree, args[1])
+			if err != nil {
+				return err
+			}
+			out := g.stdout
+			fmt.Fprintf(out, "%s: %d files, %d directories, %d symlinks written to %s (formats: %v)\n",
+				art.Name, st.Files, st.Dirs, st.Symlinks, args[1], tree.Formats)
+			list := func(title string, items []string) {
+				if len(items) == 0 {
+					return
+				}
+				fmt.Fprintf(out, "%s (%d):\n", title, len(items))
+				for _, it := range items {
+					fmt.Fprintf(out, "  %s\n", it)
+				}
+			}
+			list("setuid, setgid or sticky bits not applied", st.Stripped)
+			list("device nodes, FIFOs and sockets not created", st.Nodes)
+			list("files not written (unreadable)", st.Unreadable)
+			var problems []string
+			for _, p := range tree.Problems {
+				problems = append(problems, fmt.Sprintf("%s %s: %s", p.Kind, pipeline.Where(p.Container, p.Path), p.Reason))
+			}
+			list("refused, cut short or unreadable", problems)
+			if len(tree.Problems) > 0 || tree.Incomplete {
+				return verdictResult(pipeline.VerdictFail)
+			}
+			return nil
+		},
+	}
+	f := cmd.Flags()
+	f.StringArrayVar(&pf.limits, "limit", nil, "change an unpack limit, as name=value (repeatable): "+fmt.Sprint(pipeline.LimitNames))
+	f.IntVar(&pf.jobs, "jobs", 0, "files hashed at once (default: the number of CPUs)")
+	pf.format = "text"
+	return cmd
+}

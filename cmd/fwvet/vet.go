@@ -1,0 +1,59 @@
+package main
+
+import (
+	"github.com/spf13/cobra"
+
+	"github.com/fwvet/fwvet/pipeline/vet"
+)
+
+func newVetCmd(g *globals) *cobra.Command {
+	var (
+		pf       pipelineFlags
+		baseline string
+		dsn      string
+		noStore  bool
+	)
+	cmd := &cobra.Command{
+		Use:   "vet CANDIDATE [--baseline REF] [--manifest FILE]",
+		Short: "Vet a firmware update and record the verdict",
+		Long: `Vet unpacks CANDIDATE and BASELINE, diffs them, analyzes every change,
+applies the release manifest and the policy, prints the report and records
+the verdict in the store.
+
+References: a local file or directory, file:PATH, dir:PATH.`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			o, cleanup, err := g.stages(&pf)
+			if err != nil {
+				return err
+			}
+			defer cleanup()
+			o.Candidate, o.Baseline = args[0], baseline
+			if !noStore {
+				st, err := openStore(cmd.Context(), dsn)
+				if err != nil {
+					return err
+				}
+				defer st.Close()
+				o.Store = st
+			}
+			res, err := vet.Run(cmd.Context(), o)
+			if err != nil {
+				return err
+			}
+			if res.Record != nil {
+				g.log.WithField("id", res.Record.ID).Info("verdict stored")
+			}
+			if err := g.writeReport(res.Report, pf.format, pf.output); err != nil {
+				return err
+			}
+			return verdictResult(res.Report.Verdict)
+		},
+	}
+	pf.register(cmd)
+	cmd.Flags().StringVar(&baseline, "baseline", "", "the known-good firmware to compare against")
+	cmd.Flags().StringVar(&dsn, "store", "", "verdict store DSN, sqlite:PATH (default: sqlite:$XDG_DATA_HOME/fwvet/verdicts.db)")
+	cmd.Flags().BoolVar(&noStore, "no-store", false, "do not record the verdict")
+	cmd.MarkFlagsMutuallyExclusive("store", "no-store")
+	return cmd
+}

@@ -1,0 +1,74 @@
+// Package analyze holds fwvet's analyzers, one file each, and runs them.
+// Analyzers look at the changes with both versions' bytes at hand and emit
+// findings; this file names them all.
+package analyze
+
+import (
+	"context"
+	"fmt"
+	"runtime/debug"
+	"sort"
+
+	"github.com/sirupsen/logrus"
+
+	"github.com/fwvet/fwvet/pipeline"
+)
+
+// Default lists every analyzer, in the order their findings are reported.
+// This is the one place a new analyzer is registered.
+func Default() []pipeline.Analyzer {
+	return []pipeline.Analyzer{
+		Downgrade{},
+		Accounts{},
+		Setuid{},
+		Files{},
+	}
+}
+
+// Failure records an analyzer that could not finish.
+type Failure struct {
+	Analyzer string
+	Err      error
+}
+
+// Run runs every analyzer. An analyzer that fails or panics does not stop
+// the others: its failure is returned so that the caller reports it (an
+// analysis that could not complete must not let the verdict pass).
+func Run(ctx context.Context, analyzers []pipeline.Analyzer, in *pipeline.AnalysisInput, log logrus.FieldLogger) ([]pipeline.Finding, []Failure) {
+	var findings []pipeline.Finding
+	var failures []Failure
+	for _, a := range analyzers {
+		fs, err := runOne(ctx, a, in)
+		if err != nil {
+			log.WithError(err).WithField("analyzer", a.Name()).Error("analyzer failed")
+			failures = append(failures, Failure{Analyzer: a.Name(), Err: err})
+			continue
+		}
+		log.WithFields(logrus.Fields{"analyzer": a.Name(), "findings": len(fs)}).Debug("analyzer done")
+		findings = append(findings, fs...)
+	}
+	sort.SliceStable(findings, func(i, j int) bool { return findings[i].Severity > findings[j].Severity })
+	return findings, failures
+}
+
+func runOne(ctx context.Context, a pipeline.Analyzer, in *pipeline.AnalysisInput) (fs []pipeline.Finding, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("analyzer %s panicked: %v\n%s", a.Name(), r, debug.Stack())
+		}
+	}()
+	return a.Analyze(ctx, in)
+}
+
+// finding makes a finding about one change.
+func finding(id string, ch *pipeline.Change, msg string, evidence map[string]any) pipeline.Finding {
+	f := pipeline.NewFinding(id, ch.Path, ch.Container, msg)
+	f.Key = ch.Key
+	if evidence != nil {
+		f.Evidence = evidence
+	}
+	return f
+}
+
+// mode formats Unix permission bits the way ls and chmod take them.
+func mode(m uint32) string { return fmt.Sprintf("%04o", m&pipeline.ModePerm) }

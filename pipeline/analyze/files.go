@@ -1,0 +1,131 @@
+package analyze
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/fwvet/fwvet/pipeline"
+)
+
+// Files reports every change as a file-level finding: file-added,
+// file-removed, file-modified and metadata-changed.
+type Files struct{}
+
+var _ pipeline.Analyzer = Files{}
+
+// Name implements pipeline.Analyzer.
+func (Files) Name() string { return "files" }
+
+// Analyze implements pipeline.Analyzer.
+func (Files) Analyze(_ context.Context, in *pipeline.AnalysisInput) ([]pipeline.Finding, error) {
+	var out []pipeline.Finding
+	for _, ch := range in.Changes {
+		switch ch.Kind {
+		case pipeline.ChangeAdded:
+			ev := entryEvidence(ch.New)
+			msg := fmt.Sprintf("%s added", describe(ch.New))
+			if ch.MovedFrom != "" {
+				ev["moved_from"] = ch.MovedFrom
+				msg += fmt.Sprintf(" (moved from %s)", ch.MovedFrom)
+			}
+			out = append(out, finding(pipeline.IDFileAdded, ch, msg, ev))
+		case pipeline.ChangeRemoved:
+			ev := entryEvidence(ch.Old)
+			msg := fmt.Sprintf("%s removed", describe(ch.Old))
+			if ch.MovedTo != "" {
+				ev["moved_to"] = ch.MovedTo
+				msg += fmt.Sprintf(" (moved to %s)", ch.MovedTo)
+			}
+			out = append(out, finding(pipeline.IDFileRemoved, ch, msg, ev))
+		case pipeline.ChangeModified:
+			ev := map[string]any{"old_sha256": ch.Old.SHA256, "new_sha256": ch.New.SHA256, "old_size": ch.Old.Size, "new_size": ch.New.Size}
+			msg := fmt.Sprintf("content changed (%d → %d bytes)", ch.Old.Size, ch.New.Size)
+			if ch.HasField("type") {
+				ev["old_type"], ev["new_type"] = ch.Old.Type, ch.New.Type
+				msg = fmt.Sprintf("%s replaced by a %s", ch.Old.Type, ch.New.Type)
+			}
+			out = append(out, finding(pipeline.IDFileModified, ch, msg, ev))
+		}
+		if f, ok := metadataFinding(ch); ok {
+			out = append(out, f)
+		}
+	}
+	return out, nil
+}
+
+// metadataFinding reports changed mode, owner, link target or device
+// numbers; gaining setuid or setgid on a regular file ranks high.
+func metadataFinding(ch *pipeline.Change) (pipeline.Finding, bool) {
+	if ch.Kind != pipeline.ChangeMetadata && ch.Kind != pipeline.ChangeModified {
+		return pipeline.Finding{}, false
+	}
+	ev := map[string]any{}
+	var fields []string
+	for _, f := range ch.Fields {
+		switch f {
+		case "mode":
+			ev["old_mode"], ev["new_mode"] = mode(ch.Old.Mode), mode(ch.New.Mode)
+		case "uid":
+			ev["old_uid"], ev["new_uid"] = ch.Old.UID, ch.New.UID
+		case "gid":
+			ev["old_gid"], ev["new_gid"] = ch.Old.GID, ch.New.GID
+		case "link_target":
+			ev["old_link_target"], ev["new_link_target"] = ch.Old.LinkTarget, ch.New.LinkTarget
+		case "device":
+			ev["old_device"] = fmt.Sprintf("%d:%d", ch.Old.Major, ch.Old.Minor)
+			ev["new_device"] = fmt.Sprintf("%d:%d", ch.New.Major, ch.New.Minor)
+		default:
+			continue
+		}
+		fields = append(fields, f)
+	}
+	if len(fields) == 0 {
+		return pipeline.Finding{}, false
+	}
+	ev["fields"] = fields
+	f := finding(pipeline.IDMetadataChanged, ch, fmt.Sprintf("%v changed", fields), ev)
+	gained := ch.New.Mode &^ ch.Old.Mode & (pipeline.ModeSetuid | pipeline.ModeSetgid)
+	if ch.New.Type == pipeline.TypeFile && gained != 0 {
+		f.Severity = pipeline.SeverityHigh
+		f.Message = fmt.Sprintf("gains %s (mode %s → %s)", setidName(gained), mode(ch.Old.Mode), mode(ch.New.Mode))
+	}
+	return f, true
+}
+
+func entryEvidence(e *pipeline.Entry) map[string]any {
+	ev := map[string]any{"type": e.Type, "mode": mode(e.Mode), "uid": e.UID, "gid": e.GID}
+	switch e.Type {
+	case pipeline.TypeFile:
+		ev["size"], ev["sha256"] = e.Size, e.SHA256
+	case pipeline.TypeSymlink:
+		ev["link_target"] = e.LinkTarget
+	case pipeline.TypeChar, pipeline.TypeBlock:
+		ev["device"] = fmt.Sprintf("%d:%d", e.Major, e.Minor)
+	}
+	return ev
+}
+
+func describe(e *pipeline.Entry) string {
+	switch e.Type {
+	case pipeline.TypeFile:
+		return fmt.Sprintf("file of %d bytes", e.Size)
+	case pipeline.TypeDir:
+		return "directory"
+	case pipeline.TypeSymlink:
+		return fmt.Sprintf("symlink to %s", e.LinkTarget)
+	case pipeline.TypeChar, pipeline.TypeBlock:
+		return fmt.Sprintf("%s device %d:%d", e.Type, e.Major, e.Minor)
+	}
+	return string(e.Type)
+}
+
+func setidName(bits uint32) string {
+	switch {
+	case bits&pipeline.ModeSetuid != 0 && bits&pipeline.ModeSetgid != 0:
+		return "setuid and setgid"
+	case bits&pipeline.ModeSetuid != 0:
+		return "setuid"
+	default:
+		return "setgid"
+	}
+}

@@ -1,0 +1,182 @@
+// Package disclose reads a vendor's release manifest and marks the changes
+// and findings it declares as disclosed.
+package disclose
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path"
+	"strings"
+
+	"github.com/bmatcuk/doublestar/v4"
+
+	"github.com/fwvet/fwvet/pipeline"
+	"github.com/fwvet/fwvet/pipeline/version"
+)
+
+// maxManifest bounds the size of a manifest file.
+const maxManifest = 16 << 20
+
+// Manifest is the vendor's declaration of what a release changes.
+type Manifest struct {
+	Vendor          string   `json:"vendor"`
+	Product         string   `json:"product"`
+	Image           string   `json:"image"`
+	ImageSHA256     string   `json:"image_sha256"`
+	PreviousVersion string   `json:"previous_version"`
+	Version         string   `json:"version"`
+	Changed         []string `json:"changed"`
+	Added           []string `json:"added"`
+	Removed         []string `json:"removed"`
+	ReleaseNotes    string   `json:"release_notes"`
+}
+
+// Load reads and checks a manifest file.
+func Load(file string) (*Manifest, error) {
+	f, err := os.Open(file)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	return Parse(f)
+}
+
+// Parse reads and checks a manifest: every path must be absolute and every
+// glob well formed.
+func Parse(r io.Reader) (*Manifest, error) {
+	dec := json.NewDecoder(io.LimitReader(r, maxManifest))
+	var m Manifest
+	if err := dec.Decode(&m); err != nil {
+		return nil, fmt.Errorf("not a JSON release manifest: %w", err)
+	}
+	if dec.More() {
+		return nil, errors.New("not a JSON release manifest: trailing data after the object")
+	}
+	for _, list := range []struct {
+		name     string
+		patterns []string
+	}{{"changed", m.Changed}, {"added", m.Added}, {"removed", m.Removed}} {
+		for _, p := range list.patterns {
+			if !strings.HasPrefix(p, "/") {
+				return nil, fmt.Errorf("%s: path %q is not absolute", list.name, p)
+			}
+			if !doublestar.ValidatePattern(p) {
+				return nil, fmt.Errorf("%s: %q is not a valid glob", list.name, p)
+			}
+		}
+	}
+	if m.ImageSHA256 != "" {
+		h := strings.TrimPrefix(m.ImageSHA256, "sha256:")
+		if len(h) != 64 || strings.Trim(strings.ToLower(h), "0123456789abcdef") != "" {
+			return nil, fmt.Errorf("image_sha256 %q is not a SHA-256 digest", m.ImageSHA256)
+		}
+	}
+	return &m, nil
+}
+
+// Subject is what the manifest is checked against.
+type Subject struct {
+	// Digests the manifest's image_sha256 may name: the candidate's, and
+	// for an artifact that carries a firmware file, that file's.
+	Digests          []string
+	CandidateVersion *pipeline.Version
+	BaselineVersion  *pipeline.Version
+}
+
+// Apply checks that the manifest belongs to the candidate and, if it does,
+// marks every change and finding it declares as disclosed. A manifest for
+// another image discloses nothing.
+func (m *Manifest) Apply(s Subject, changes []*pipeline.Change, findings []pipeline.Finding) pipeline.Check {
+	check := pipeline.Check{Name: "manifest"}
+	if err := m.belongs(s); err != nil {
+		check.Status, check.Detail = pipeline.CheckFail, err.Error()+"; the manifest discloses nothing"
+		return check
+	}
+	disclosed := map[string]bool{}
+	n := 0
+	for _, ch := range changes {
+		if m.covers(ch) {
+			ch.Disclosed = true
+			disclosed[ch.Key] = true
+			n++
+		}
+	}
+	for i := range findings {
+		f := &findings[i]
+		switch {
+		case f.ID == pipeline.IDUnsafeEntry:
+			// A hostile entry is never an intended change.
+		case f.ID == pipeline.IDDowngrade:
+			f.Disclosed = m.declaresRollback(s)
+		case f.Key != "":
+			f.Disclosed = disclosed[f.Key]
+		}
+	}
+	check.Status = pipeline.CheckPass
+	check.Detail = fmt.Sprintf("release manifest for %s %s discloses %d of %d changes", strings.TrimSpace(m.Product), m.Version, n, len(changes))
+	if m.ImageSHA256 == "" {
+		check.Status = pipeline.CheckSkip
+		check.Detail += "; it names no image_sha256, so it is not bound to this image"
+	}
+	return check
+}
+
+func (m *Manifest) belongs(s Subject) error {
+	if m.ImageSHA256 != "" {
+		want := "sha256:" + strings.ToLower(strings.TrimPrefix(m.ImageSHA256, "sha256:"))
+		ok := false
+		for _, d := range s.Digests {
+			ok = ok || d == want
+		}
+		if !ok {
+			return fmt.Errorf("manifest is for image %s, not this candidate (%s)", want, strings.Join(s.Digests, ", "))
+		}
+	}
+	if m.Version != "" && s.CandidateVersion != nil && s.CandidateVersion.Source != "manifest" {
+		if c, err := version.Compare(m.Version, s.CandidateVersion.Value); err != nil || c != 0 {
+			return fmt.Errorf("manifest is for version %s, the candidate says %s (%s)", m.Version, s.CandidateVersion.Value, s.CandidateVersion.Source)
+		}
+	}
+	return nil
+}
+
+// declaresRollback reports whether the manifest itself says this release
+// goes back from the baseline's version to an older one.
+func (m *Manifest) declaresRollback(s Subject) bool {
+	if m.Version == "" || m.PreviousVersion == "" || s.BaselineVersion == nil {
+		return false
+	}
+	older, err := version.Compare(m.Version, m.PreviousVersion)
+	if err != nil || older >= 0 {
+		return false
+	}
+	same, err := version.Compare(m.PreviousVersion, s.BaselineVersion.Value)
+	return err == nil && same == 0
+}
+
+// covers reports whether the change's path, or a directory above it, is
+// listed under the action that matches the change.
+func (m *Manifest) covers(ch *pipeline.Change) bool {
+	var patterns []string
+	switch ch.Kind {
+	case pipeline.ChangeAdded:
+		patterns = m.Added
+	case pipeline.ChangeRemoved:
+		patterns = m.Removed
+	default:
+		patterns = m.Changed
+	}
+	for p := ch.Path; ; p = path.Dir(p) {
+		for _, pat := range patterns {
+			if ok, _ := doublestar.Match(pat, p); ok {
+				return true
+			}
+		}
+		if p == "/" {
+			return false
+		}
+	}
+}

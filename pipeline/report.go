@@ -1,0 +1,71 @@
+package pipeline
+
+import (
+	"encoding/json"
+	"io"
+)
+
+// ReportSchema names the JSON report format. Fields are only ever added.
+const ReportSchema = "fwvet/report/v1"
+
+// Verdict is the policy's decision.
+type Verdict string
+
+// Verdicts.
+const (
+	VerdictPass   Verdict = "pass"
+	VerdictReview Verdict = "review"
+	VerdictFail   Verdict = "fail"
+)
+
+// Tool names the program that wrote a report.
+type Tool struct {
+	Name    string `json:"name"`
+	Version string `json:"version"`
+}
+
+// Subject describes the candidate or the baseline in a report.
+type Subject struct {
+	Ref     string `json:"ref"`
+	Digest  string `json:"digest"`
+	Size    int64  `json:"size"`
+	Version string `json:"version"`
+}
+
+// Report is the full outcome of vetting one candidate.
+type Report struct {
+	Schema    string    `json:"schema"`
+	Tool      Tool      `json:"tool"`
+	Candidate Subject   `json:"candidate"`
+	Baseline  *Subject  `json:"baseline"`
+	Checks    []Check   `json:"checks"`
+	Summary   Summary   `json:"summary"`
+	Findings  []Finding `json:"findings"`
+	Verdict   Verdict   `json:"verdict"`
+	Reasons   []string  `json:"reasons"`
+	// PolicyDigest identifies the policy that reached the verdict.
+	PolicyDigest string `json:"policy_digest,omitempty"`
+	// Changes lists every change, for reviewers and for diff output.
+	Changes []*Change `json:"changes,omitempty"`
+}
+
+// MarshalJSON keeps empty lists as [] so consumers need not check for null.
+func (r Report) MarshalJSON() ([]byte, error) {
+	type plain Report
+	p := plain(r)
+	if p.Checks == nil {
+		p.Checks = []Check{}
+	}
+	if p.Findings == nil {
+		p.Findings = []Finding{}
+	}
+	if p.Reasons == nil {
+		p.Reasons = []string{}
+	}
+	return json.Marshal(p)
+}
+
+// Encoder writes a report in one output format.
+type Encoder interface {
+	Encode(w io.Writer, r *Report) error
+}

@@ -1,0 +1,112 @@
+package report
+
+import (
+	"bufio"
+	"fmt"
+	"io"
+	"sort"
+	"strings"
+
+	"github.com/fwvet/fwvet/pipeline"
+)
+
+// Text writes a report for people: the verdict and why, the checks, the
+// findings grouped by severity (worst first), then counts.
+type Text struct {
+	// MaxPerSeverity bounds the findings listed for info and low severities;
+	// zero means 25. Higher severities are always listed in full.
+	MaxPerSeverity int
+}
+
+var _ pipeline.Encoder = Text{}
+
+// Encode implements pipeline.Encoder.
+func (t Text) Encode(w io.Writer, r *pipeline.Report) error {
+	max := t.MaxPerSeverity
+	if max == 0 {
+		max = 25
+	}
+	bw := bufio.NewWriter(w)
+	p := func(format string, args ...any) { fmt.Fprintf(bw, format, args...) }
+
+	p("%s  %s\n", strings.ToUpper(string(r.Verdict)), subject(r))
+	for _, reason := range r.Reasons {
+		p("  %s\n", reason)
+	}
+	if len(r.Checks) > 0 {
+		p("\nChecks\n")
+		for _, c := range r.Checks {
+			p("  %-6s %-16s %s\n", c.Status, c.Name, c.Detail)
+		}
+	}
+	groups := map[pipeline.Severity][]pipeline.Finding{}
+	for _, f := range r.Findings {
+		groups[f.Severity] = append(groups[f.Severity], f)
+	}
+	if len(r.Findings) > 0 {
+		p("\nFindings\n")
+	}
+	for s := pipeline.SeverityCritical; s >= pipeline.SeverityInfo; s-- {
+		fs := groups[s]
+		if len(fs) == 0 {
+			continue
+		}
+		// Undisclosed first: they are what decides the verdict.
+		sort.SliceStable(fs, func(i, j int) bool { return !fs[i].Disclosed && fs[j].Disclosed })
+		disclosed := 0
+		for _, f := range fs {
+			if f.Disclosed {
+				disclosed++
+			}
+		}
+		p("  %s (%d, %d disclosed)\n", strings.ToUpper(s.String()), len(fs), disclosed)
+		for i, f := range fs {
+			if s <= pipeline.SeverityLow && i == max {
+				p("    … and %d more (see --format json)\n", len(fs)-max)
+				break
+			}
+			mark := " "
+			if f.Disclosed {
+				mark = "✓"
+			}
+			p("  %s %-24s %s  %s\n", mark, f.ID, shownPath(f), f.Message)
+			if len(f.Container) > 2 {
+				// Only a nested container is worth a line: "image › format" is every finding's.
+				p("      in %s\n", strings.Join(f.Container, " › "))
+			}
+		}
+	}
+	s := r.Summary
+	p("\n%d added, %d removed, %d modified, %d metadata changed; %d undisclosed. %d findings.\n",
+		s.Added, s.Removed, s.Modified, s.Metadata, s.Undisclosed, len(r.Findings))
+	return bw.Flush()
+}
+
+func subject(r *pipeline.Report) string {
+	c := r.Candidate
+	s := fmt.Sprintf("%s %s", c.Ref, short(c.Digest))
+	if c.Version != "" {
+		s += " version " + c.Version
+	}
+	if b := r.Baseline; b != nil {
+		s += fmt.Sprintf(" against %s %s", b.Ref, short(b.Digest))
+		if b.Version != "" {
+			s += " version " + b.Version
+		}
+	}
+	return s
+}
+
+func short(digest string) string {
+	if len(digest) > 19 {
+		return "(" + digest[:19] + "…)"
+	}
+	return "(" + digest + ")"
+}
+
+func shownPath(f pipeline.Finding) string {
+	if f.Path == "" {
+		return "-"
+	}
+	return f.Path
+}

@@ -1,0 +1,69 @@
+// Package source turns references into artifacts: local files and
+// directories, named directly or as file:PATH and dir:PATH.
+package source
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/fwvet/fwvet/pipeline"
+	"github.com/fwvet/fwvet/pipeline/cache"
+)
+
+// Local fetches local files and directories.
+type Local struct {
+	Cache *cache.Cache
+}
+
+var _ pipeline.Fetcher = (*Local)(nil)
+
+// ErrUnsupportedRef is returned for reference forms this build cannot fetch.
+var ErrUnsupportedRef = errors.New("reference form not supported by this build")
+
+// Fetch implements pipeline.Fetcher. A file's digest is its SHA-256; a
+// directory's digest is computed from its tree once it is unpacked.
+func (l *Local) Fetch(ctx context.Context, ref string) (*pipeline.Artifact, error) {
+	kind, p := "", ref
+	switch {
+	case strings.HasPrefix(ref, "file:"):
+		kind, p = "file", strings.TrimPrefix(ref, "file:")
+	case strings.HasPrefix(ref, "dir:"):
+		kind, p = "dir", strings.TrimPrefix(ref, "dir:")
+	case strings.HasPrefix(ref, "oci-dir:"), strings.HasPrefix(ref, "docker-archive:"), strings.HasPrefix(ref, "registry:"):
+		scheme, _, _ := strings.Cut(ref, ":")
+		return nil, fmt.Errorf("%s: references are not supported yet: %w", scheme, ErrUnsupportedRef)
+	}
+	if p == "" {
+		return nil, errors.New("empty path")
+	}
+	st, err := os.Stat(p)
+	if err != nil {
+		if errors.Is(err, os.ErrNotExist) && kind == "" && !strings.ContainsAny(ref, "./") {
+			return nil, fmt.Errorf("no such file or directory (and registry references are not supported yet): %w", err)
+		}
+		return nil, err
+	}
+	art := &pipeline.Artifact{Ref: ref, Name: filepath.Base(filepath.Clean(p)), Path: p}
+	switch {
+	case st.IsDir():
+		if kind == "file" {
+			return nil, fmt.Errorf("%s is a directory, not a file", p)
+		}
+		art.IsDir, art.MediaType = true, "inode/directory"
+	case st.Mode().IsRegular():
+		if kind == "dir" {
+			return nil, fmt.Errorf("%s is a file, not a directory", p)
+		}
+		art.Size, art.MediaType = st.Size(), "application/octet-stream"
+		if art.Digest, err = l.Cache.FileDigest(ctx, p); err != nil {
+			return nil, err
+		}
+	default:
+		return nil, fmt.Errorf("%s is neither a regular file nor a directory", p)
+	}
+	return art, nil
+}

@@ -1,0 +1,61 @@
+// Package store opens the verdict store that a DSN names.
+package store
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/fwvet/fwvet/pipeline"
+	"github.com/fwvet/fwvet/pipeline/store/sqlite"
+)
+
+// DefaultPath is the SQLite store in the user's data directory:
+// $XDG_DATA_HOME/fwvet/verdicts.db, or ~/.local/share/fwvet/verdicts.db.
+func DefaultPath() (string, error) {
+	dir := os.Getenv("XDG_DATA_HOME")
+	if dir == "" {
+		home, err := os.UserHomeDir()
+		if err != nil {
+			return "", fmt.Errorf("finding the data directory: %w", err)
+		}
+		dir = filepath.Join(home, ".local", "share")
+	}
+	return filepath.Join(dir, "fwvet", "verdicts.db"), nil
+}
+
+// DefaultDSN is the DSN of the default store.
+func DefaultDSN() (string, error) {
+	p, err := DefaultPath()
+	if err != nil {
+		return "", err
+	}
+	return "sqlite:" + p, nil
+}
+
+// Open opens the store a DSN names: "sqlite:PATH" (a bare path is taken as
+// a SQLite file too).
+func Open(ctx context.Context, dsn string) (pipeline.Store, error) {
+	switch {
+	case strings.HasPrefix(dsn, "sqlite:"):
+		return sqlite.Open(ctx, strings.TrimPrefix(dsn, "sqlite:"))
+	case strings.HasPrefix(dsn, "postgres://"), strings.HasPrefix(dsn, "postgresql://"):
+		return nil, fmt.Errorf("store %q: PostgreSQL stores are not supported by this build yet; use sqlite:PATH", redact(dsn))
+	case strings.Contains(dsn, "://"):
+		return nil, fmt.Errorf("store %q: unknown store type (want sqlite:PATH)", redact(dsn))
+	default:
+		return sqlite.Open(ctx, dsn)
+	}
+}
+
+// redact hides a password in a URL-style DSN.
+func redact(dsn string) string {
+	if at := strings.LastIndex(dsn, "@"); at > 0 {
+		if i := strings.Index(dsn, "://"); i > 0 && i < at {
+			return dsn[:i+3] + "…" + dsn[at:]
+		}
+	}
+	return dsn
+}

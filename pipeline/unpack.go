@@ -1,0 +1,149 @@
+package pipeline
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+)
+
+// Header describes one entry as a container format stores it, before the
+// unpacker has sanitised its name.
+type Header struct {
+	// Name is the entry's name as stored, '/'-separated.
+	Name     string
+	Type     EntryType
+	Mode     uint32
+	UID, GID uint32
+	Size     int64
+	// LinkName is a symlink's target, or the name a hard link points to.
+	LinkName string
+	HardLink bool
+	Major    uint32
+	Minor    uint32
+	// Identity, when non-zero, is shared by entries that are the same object
+	// (hard links of one inode), so their bytes are read and counted once.
+	Identity uint64
+}
+
+// MatchSize is how many leading bytes of an input a Format's Match sees.
+const MatchSize = 4096
+
+// Format is a container format recognised by its leading bytes.
+type Format interface {
+	// Name is the short format name used in container chains ("squashfs", "gzip").
+	Name() string
+	// Match reports whether head, the first MatchSize bytes of an input (or
+	// fewer for a short input), starts with this format.
+	Match(head []byte) bool
+}
+
+// Decompressor is a compression layer: one stream in, one stream out.
+type Decompressor interface {
+	Format
+	NewReader(r io.Reader) (io.ReadCloser, error)
+}
+
+// Archive is a format that holds entries: an archive or a file system image.
+type Archive interface {
+	Format
+	// Walk lists the entries of the archive held in r, calling visit for each
+	// in archive order; an error from visit stops the walk and is returned.
+	// The OpenFunc passed with a regular file may be called after Walk
+	// returns and from several goroutines, for as long as r stays open.
+	Walk(ctx context.Context, r io.ReaderAt, size int64, lim Limits, visit func(*Header, OpenFunc) error) error
+}
+
+// Limits bounds everything an input controls. Each has a name used in flags,
+// errors and reports.
+type Limits struct {
+	// MaxDepth bounds container nesting ("max-depth").
+	MaxDepth int
+	// MaxTotalBytes bounds the bytes decompressed and read per artifact ("max-total-bytes").
+	MaxTotalBytes int64
+	// MaxFileSize bounds one entry's size ("max-file-size").
+	MaxFileSize int64
+	// MaxEntries bounds the entries per artifact ("max-entries").
+	MaxEntries int64
+	// MaxRatio bounds output/input of a container once it has produced
+	// RatioMinBytes ("max-ratio").
+	MaxRatio      float64
+	RatioMinBytes int64
+	// MaxPathLen bounds an entry's path length in bytes ("max-path-length").
+	MaxPathLen int
+}
+
+// DefaultLimits suit real firmware: a few GiB unpacked, hundreds of thousands of files.
+func DefaultLimits() Limits {
+	return Limits{
+		MaxDepth:      16,
+		MaxTotalBytes: 16 << 30,
+		MaxFileSize:   4 << 30,
+		MaxEntries:    1 << 20,
+		MaxRatio:      100,
+		RatioMinBytes: 16 << 20,
+		MaxPathLen:    4096,
+	}
+}
+
+// LimitNames lists the names Set accepts.
+var LimitNames = []string{"max-depth", "max-total-bytes", "max-file-size", "max-entries", "max-ratio", "ratio-min-bytes", "max-path-length"}
+
+// Set changes one limit from a "name=value" string; sizes take KiB, MiB and GiB suffixes.
+func (l *Limits) Set(spec string) error {
+	name, val, ok := strings.Cut(spec, "=")
+	if !ok {
+		return fmt.Errorf("limit %q: want name=value", spec)
+	}
+	if name == "max-ratio" {
+		f, err := strconv.ParseFloat(val, 64)
+		if err != nil || f <= 1 {
+			return fmt.Errorf("limit %s: %q is not a ratio above 1", name, val)
+		}
+		l.MaxRatio = f
+		return nil
+	}
+	n, err := parseSize(val)
+	if err != nil || n <= 0 {
+		return fmt.Errorf("limit %s: %q is not a positive size", name, val)
+	}
+	switch name {
+	case "max-depth":
+		l.MaxDepth = int(n)
+	case "max-total-bytes":
+		l.MaxTotalBytes = n
+	case "max-file-size":
+		l.MaxFileSize = n
+	case "max-entries":
+		l.MaxEntries = n
+	case "ratio-min-bytes":
+		l.RatioMinBytes = n
+	case "max-path-length":
+		l.MaxPathLen = int(n)
+	default:
+		return fmt.Errorf("unknown limit %q (known: %s)", name, strings.Join(LimitNames, ", "))
+	}
+	return nil
+}
+
+func parseSize(s string) (int64, error) {
+	mult := int64(1)
+	for _, u := range []struct {
+		suffix string
+		m      int64
+	}{{"KiB", 1 << 10}, {"MiB", 1 << 20}, {"GiB", 1 << 30}, {"TiB", 1 << 40}} {
+		if strings.HasSuffix(s, u.suffix) {
+			mult, s = u.m, strings.TrimSuffix(s, u.suffix)
+			break
+		}
+	}
+	n, err := strconv.ParseInt(s, 10, 64)
+	if err != nil {
+		return 0, err
+	}
+	if n > (1<<62)/mult {
+		return 0, fmt.Errorf("%s is too large", s)
+	}
+	return n * mult, nil
+}

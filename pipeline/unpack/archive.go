@@ -1,0 +1,401 @@
+package unpack
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"path"
+	"strings"
+	"sync"
+	"sync/atomic"
+
+	"golang.org/x/sync/errgroup"
+
+	"github.com/fwvet/fwvet/pipeline"
+)
+
+// walkFunc lists a container's entries.
+type walkFunc func(visit func(*pipeline.Header, pipeline.OpenFunc) error) error
+
+// pending is a regular file waiting to be hashed.
+type pending struct {
+	e    *pipeline.Entry
+	open pipeline.OpenFunc
+	// same is an earlier file with the same bytes (a hard link), hashed in its place.
+	same *pending
+	// skip is set when the entry was replaced or refused before hashing.
+	skip bool
+	// head holds the first bytes, to detect a nested container.
+	head []byte
+}
+
+// archive indexes the entries of one container, hashes its files and
+// recurses into the files that are containers themselves.
+func (r *run) archive(ctx context.Context, walk walkFunc, in input, chain []string) error {
+	keyPrefix := ""
+	if len(in.keys) > 0 {
+		keyPrefix = strings.Join(in.keys, "\x00") + "\x00"
+	}
+	chain = chain[:len(chain):len(chain)] // entries share it; appends must copy
+	var (
+		local      []*pipeline.Entry
+		files      []*pending
+		seen       = map[string]int{} // clean path -> index in local
+		byPath     = map[string]*pending{}
+		byIdentity = map[uint64]*pending{}
+	)
+	werr := walk(func(h *pipeline.Header, open pipeline.OpenFunc) error {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		if err := r.addEntry(); err != nil {
+			return err
+		}
+		e, ok := r.sanitize(h, chain, local, seen)
+		if !ok {
+			return nil
+		}
+		e.Key = keyPrefix + e.Path
+		var p *pending
+		if e.Type == pipeline.TypeFile {
+			p = &pending{e: e, open: open}
+			switch {
+			case h.HardLink:
+				target := byPath[e.LinkTarget]
+				p.same, p.open = target, target.open
+				e.Size = target.e.Size
+			case e.Size > r.u.opts.Limits.MaxFileSize:
+				r.limitProblem(chain, e.Path, &pipeline.LimitError{Limit: "max-file-size", Value: r.u.opts.Limits.MaxFileSize,
+					Msg: fmt.Sprintf("entry of %d bytes not read", e.Size)})
+				p.skip = true
+			case h.Identity != 0:
+				if first, ok := byIdentity[h.Identity]; ok {
+					p.same = first
+				} else {
+					byIdentity[h.Identity] = p
+				}
+			}
+			if p.open == nil {
+				p.skip = true
+			}
+		}
+		if i, dup := seen[e.Path]; dup {
+			old := local[i]
+			if old.Type != pipeline.TypeDir || e.Type != pipeline.TypeDir {
+				r.problem(pipeline.Problem{Kind: pipeline.ProblemUnsafe, Container: chain, Path: e.Path,
+					Reason: fmt.Sprintf("entry %q collides with an earlier %s at the same path; the later one is kept, as an extractor would", h.Name, old.Type)})
+			}
+			if op := byPath[e.Path]; op != nil {
+				op.skip = true
+				delete(byPath, e.Path)
+			}
+			local[i] = e
+		} else {
+			seen[e.Path] = len(local)
+			local = append(local, e)
+		}
+		if p != nil {
+			byPath[e.Path] = p
+			files = append(files, p)
+		}
+		return nil
+	})
+	r.mu.Lock()
+	r.entries = append(r.entries, local...)
+	r.mu.Unlock()
+
+	var gl *globalLimit
+	switch {
+	case werr == nil:
+	case errors.As(werr, &gl), ctx.Err() != nil:
+		return werr
+	case in.top:
+		return fmt.Errorf("%s: %w", pipeline.Where(chain[:len(chain)-1], chain[len(chain)-1]), werr)
+	default:
+		// Keep what the container held before the damage.
+		r.problem(pipeline.Problem{Kind: pipeline.ProblemCorrupt, Container: chain, Path: "/", Reason: werr.Error()})
+	}
+
+	if err := r.hashAll(ctx, files, in, chain); err != nil {
+		return err
+	}
+	for _, p := range files {
+		if p.same != nil && !p.skip && p.same.e.SHA256 != "" {
+			p.e.SHA256 = p.same.e.SHA256
+			p.e.SetOpen(p.open)
+		}
+	}
+	for _, p := range files {
+		if p.skip || p.same != nil || p.e.SHA256 == "" || r.detect(p.head) == nil {
+			continue
+		}
+		if err := r.nested(ctx, p, in, chain); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// sanitize turns a header into an entry, or records why it was refused.
+// Names are cleaned and rooted; a name with "..", a NUL or a parent that is
+// not a directory is refused, as is a hard link to anything but an earlier
+// regular file of the same container.
+func (r *run) sanitize(h *pipeline.Header, chain []string, local []*pipeline.Entry, seen map[string]int) (*pipeline.Entry, bool) {
+	unsafe := func(p, format string, args ...any) (*pipeline.Entry, bool) {
+		r.problem(pipeline.Problem{Kind: pipeline.ProblemUnsafe, Container: chain, Path: p, Reason: fmt.Sprintf(format, args...)})
+		return nil, false
+	}
+	lim := r.u.opts.Limits
+	name := h.Name
+	shown := name
+	if len(shown) > 256 {
+		shown = shown[:256] + "…"
+	}
+	if len(name) > lim.MaxPathLen || len(h.LinkName) > lim.MaxPathLen {
+		r.limitProblem(chain, shown, &pipeline.LimitError{Limit: "max-path-length", Value: int64(lim.MaxPathLen),
+			Msg: fmt.Sprintf("entry name or link target of %d bytes refused", max(len(name), len(h.LinkName)))})
+		return nil, false
+	}
+	if strings.IndexByte(name, 0) >= 0 || strings.IndexByte(h.LinkName, 0) >= 0 {
+		return unsafe(strings.ReplaceAll(shown, "\x00", `\0`), "entry name or link target holds a NUL byte; refused")
+	}
+	if hasDotDot(name) {
+		return unsafe(shown, "entry name %q climbs out with \"..\"; refused", shown)
+	}
+	clean := path.Clean("/" + name)
+	if strings.HasPrefix(name, "/") {
+		r.problem(pipeline.Problem{Kind: pipeline.ProblemUnsafe, Container: chain, Path: clean,
+			Reason: fmt.Sprintf("entry name %q is absolute; indexed as %s, never written there", shown, clean)})
+	}
+	if clean == "/" && h.Type != pipeline.TypeDir {
+		return unsafe(shown, "entry %q of type %s names the root", shown, h.Type)
+	}
+	for dir := path.Dir(clean); dir != "/"; dir = path.Dir(dir) {
+		if i, ok := seen[dir]; ok && local[i].Type != pipeline.TypeDir {
+			return unsafe(clean, "entry goes through %s, which is a %s, not a directory: a link-then-write escape; refused", dir, local[i].Type)
+		}
+	}
+	switch h.Type {
+	case pipeline.TypeFile, pipeline.TypeDir, pipeline.TypeSymlink, pipeline.TypeChar, pipeline.TypeBlock, pipeline.TypeFIFO, pipeline.TypeSocket:
+	default:
+		return unsafe(clean, "entry %q has an unsupported type %q; refused", shown, h.Type)
+	}
+	e := &pipeline.Entry{
+		Path: clean, Container: chain, Type: h.Type, Mode: h.Mode & pipeline.ModePerm,
+		UID: h.UID, GID: h.GID, Size: h.Size, Major: h.Major, Minor: h.Minor,
+	}
+	if e.Type != pipeline.TypeFile {
+		e.Size = 0
+	}
+	if h.Size < 0 {
+		return unsafe(clean, "entry %q has a negative size", shown)
+	}
+	switch {
+	case h.Type == pipeline.TypeSymlink:
+		e.LinkTarget = h.LinkName
+	case h.HardLink:
+		if hasDotDot(h.LinkName) {
+			return unsafe(clean, "hard link to %q climbs out with \"..\"; refused", h.LinkName)
+		}
+		target := path.Clean("/" + h.LinkName)
+		i, ok := seen[target]
+		if !ok || local[i].Type != pipeline.TypeFile {
+			return unsafe(clean, "hard link to %q, which is not an earlier regular file of this archive; refused", h.LinkName)
+		}
+		e.Type, e.LinkTarget, e.HardLink = pipeline.TypeFile, target, true
+	}
+	return e, true
+}
+
+func hasDotDot(name string) bool {
+	for _, part := range strings.Split(name, "/") {
+		if part == ".." {
+			return true
+		}
+	}
+	return false
+}
+
+// containerLimit is a limit that bounds one container: hitting it stops
+// that container only.
+type containerLimit struct{ *pipeline.LimitError }
+
+// fileError is a failure to read one entry's bytes.
+type fileError struct {
+	e   *pipeline.Entry
+	err error
+}
+
+func (f *fileError) Error() string { return fmt.Sprintf("reading %s: %v", f.e.Where(), f.err) }
+func (f *fileError) Unwrap() error { return f.err }
+
+var bufPool = sync.Pool{New: func() any { b := make([]byte, 128<<10); return &b }}
+
+// hashAll hashes the pending files concurrently.
+func (r *run) hashAll(ctx context.Context, files []*pending, in input, chain []string) error {
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(r.u.opts.Jobs)
+	var produced atomic.Int64
+	for _, p := range files {
+		if p.skip || p.same != nil {
+			continue
+		}
+		g.Go(func() error {
+			err := r.hash(gctx, p, &produced, in)
+			var fe *fileError
+			if errors.As(err, &fe) && !in.top {
+				r.problem(pipeline.Problem{Kind: pipeline.ProblemCorrupt, Container: chain, Path: p.e.Path, Reason: fe.Error()})
+				return nil
+			}
+			return err
+		})
+	}
+	err := g.Wait()
+	var cl *containerLimit
+	if errors.As(err, &cl) {
+		r.limitProblem(chain, "/", cl.LimitError)
+		return nil
+	}
+	return err
+}
+
+// hashWriter hashes an entry's bytes while charging them to the limits and
+// keeping the first bytes for format detection.
+type hashWriter struct {
+	r        *run
+	e        *pipeline.Entry
+	produced *atomic.Int64
+	base     int64 // container input size, for the ratio limit; 0 disables it
+	n        int64
+	head     []byte
+	h        interface {
+		io.Writer
+		Sum([]byte) []byte
+	}
+}
+
+func (w *hashWriter) Write(b []byte) (int, error) {
+	if len(w.head) < pipeline.MatchSize {
+		k := min(len(b), pipeline.MatchSize-len(w.head))
+		w.head = append(w.head, b[:k]...)
+	}
+	w.n += int64(len(b))
+	if w.n > w.e.Size {
+		return 0, &fileError{w.e, fmt.Errorf("holds more than the %d bytes its header declares", w.e.Size)}
+	}
+	if err := w.r.addBytes(int64(len(b))); err != nil {
+		return 0, err
+	}
+	lim := w.r.u.opts.Limits
+	if p := w.produced.Add(int64(len(b))); w.base > 0 && p > lim.RatioMinBytes && float64(p) > lim.MaxRatio*float64(w.base) {
+		return 0, &containerLimit{&pipeline.LimitError{Limit: "max-ratio", Value: int64(lim.MaxRatio),
+			Msg: fmt.Sprintf("container of %d bytes yields more than %d bytes of files (over %.0f:1): a decompression bomb; the rest is not read", w.base, p, lim.MaxRatio)}}
+	}
+	return w.h.Write(b)
+}
+
+func (r *run) hash(ctx context.Context, p *pending, produced *atomic.Int64, in input) error {
+	rc, err := p.open(ctx)
+	if err != nil {
+		return &fileError{p.e, err}
+	}
+	defer rc.Close()
+	base := in.size
+	if in.ra == nil {
+		base = 0
+	}
+	w := &hashWriter{r: r, e: p.e, produced: produced, base: base, h: sha256.New(), head: make([]byte, 0, pipeline.MatchSize)}
+	buf := bufPool.Get().(*[]byte)
+	defer bufPool.Put(buf)
+	_, err = io.CopyBuffer(w, ctxReader{ctx, rc}, *buf)
+	if err != nil {
+		var fe *fileError
+		var gl *globalLimit
+		var cl *containerLimit
+		if errors.As(err, &fe) || errors.As(err, &gl) || errors.As(err, &cl) || ctx.Err() != nil {
+			return err
+		}
+		return &fileError{p.e, err}
+	}
+	if w.n != p.e.Size {
+		return &fileError{p.e, fmt.Errorf("holds %d bytes, its header declares %d", w.n, p.e.Size)}
+	}
+	p.e.SHA256 = hex.EncodeToString(w.h.Sum(nil))
+	p.head = w.head
+	p.e.SetOpen(p.open)
+	return nil
+}
+
+// ctxReader stops a long copy when the context ends. It hides any WriterTo
+// of the underlying reader on purpose: the copy must go through Read so that
+// cancellation is seen between chunks.
+type ctxReader struct {
+	ctx context.Context
+	r   io.Reader
+}
+
+func (c ctxReader) Read(p []byte) (int, error) {
+	if err := c.ctx.Err(); err != nil {
+		return 0, err
+	}
+	return c.r.Read(p)
+}
+
+// nested unpacks a file that holds a container.
+func (r *run) nested(ctx context.Context, p *pending, in input, chain []string) error {
+	rc, err := p.open(ctx)
+	if err != nil {
+		r.problem(pipeline.Problem{Kind: pipeline.ProblemCorrupt, Container: chain, Path: p.e.Path, Reason: err.Error()})
+		return nil
+	}
+	var ra io.ReaderAt
+	var size int64
+	if s, ok := rc.(interface {
+		io.ReaderAt
+		Size() int64
+	}); ok {
+		ra, size = s, s.Size()
+		r.mu.Lock()
+		r.closers = append(r.closers, rc)
+		r.mu.Unlock()
+	} else {
+		f, n, err := r.spill(ctx, rc, nil, append(chain, p.e.Path))
+		rc.Close()
+		if err != nil {
+			return r.nestedErr(err, chain, p.e.Path)
+		}
+		ra, size = f, n
+	}
+	next := input{
+		ra: ra, size: size,
+		chain: append(chain, p.e.Path),
+		keys:  append(in.keys[:len(in.keys):len(in.keys)], p.e.Path),
+		depth: in.depth + 1,
+	}
+	err = r.container(ctx, next)
+	if errors.Is(err, errNotContainer) {
+		return nil
+	}
+	return r.nestedErr(err, chain, p.e.Path)
+}
+
+// nestedErr keeps a nested container's failure to that container, except
+// for a cancelled context or a limit on the whole artifact.
+func (r *run) nestedErr(err error, chain []string, p string) error {
+	var gl *globalLimit
+	var le *pipeline.LimitError
+	switch {
+	case err == nil:
+		return nil
+	case errors.As(err, &gl), errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
+		return err
+	case errors.As(err, &le):
+		r.limitProblem(chain, p, le)
+	default:
+		r.problem(pipeline.Problem{Kind: pipeline.ProblemCorrupt, Container: chain, Path: p, Reason: err.Error()})
+	}
+	return nil
+}

@@ -1,0 +1,140 @@
+package squashfs
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"sync"
+
+	"github.com/klauspost/compress/zlib"
+	"github.com/klauspost/compress/zstd"
+	"github.com/ulikunitz/xz"
+	"github.com/ulikunitz/xz/lzma"
+)
+
+// codec decompresses one block into dst (appending), refusing to produce
+// more than max bytes.
+type codec interface {
+	decompress(dst, src []byte, max int) ([]byte, error)
+}
+
+var errTooLong = errors.New("block decompresses past the block size")
+
+func newCodec(id uint16, blockSize uint32) (codec, error) {
+	switch id {
+	case compGzip:
+		return &zlibCodec{}, nil
+	case compXZ:
+		return streamCodec{func(r io.Reader) (io.Reader, error) {
+			return xz.ReaderConfig{DictCap: int(max(blockSize, 1<<20)), SingleStream: true}.NewReader(r)
+		}}, nil
+	case compLZMA:
+		return streamCodec{func(r io.Reader) (io.Reader, error) {
+			return lzma.ReaderConfig{DictCap: int(max(blockSize, 1<<20))}.NewReader(r)
+		}}, nil
+	case compZstd:
+		d, err := zstd.NewReader(nil, zstd.WithDecoderConcurrency(0), zstd.WithDecoderMaxMemory(uint64(max(blockSize, metaBlockSize))+1),
+			zstd.WithDecoderMaxWindow(8<<20))
+		if err != nil {
+			return nil, err
+		}
+		return zstdCodec{d}, nil
+	}
+	if name, ok := compNames[id]; ok {
+		return nil, fmt.Errorf("squashfs compression %s is not supported yet", name)
+	}
+	return nil, corrupt("unknown compression id %d", id)
+}
+
+// readBounded appends what r yields to dst, failing past max bytes. It
+// fills dst's spare capacity first, so a buffer of max bytes is never
+// reallocated.
+func readBounded(dst []byte, r io.Reader, max int) ([]byte, error) {
+	var probe [1]byte
+	for {
+		if len(dst) == cap(dst) {
+			n, err := r.Read(probe[:])
+			if n > 0 {
+				if len(dst) >= max {
+					return nil, errTooLong
+				}
+				dst = append(dst, probe[0])
+			}
+			if err == io.EOF {
+				return dst, nil
+			}
+			if err != nil {
+				return nil, err
+			}
+			continue
+		}
+		n, err := r.Read(dst[len(dst):cap(dst)])
+		dst = dst[:len(dst)+n]
+		if len(dst) > max {
+			return nil, errTooLong
+		}
+		if err == io.EOF {
+			return dst, nil
+		}
+		if err != nil {
+			return nil, err
+		}
+	}
+}
+
+type zlibCodec struct{ pool sync.Pool }
+
+type zlibState struct {
+	src *bytes.Reader
+	zr  io.ReadCloser
+}
+
+func (c *zlibCodec) decompress(dst, src []byte, max int) ([]byte, error) {
+	st, _ := c.pool.Get().(*zlibState)
+	if st == nil {
+		st = &zlibState{src: bytes.NewReader(src)}
+		zr, err := zlib.NewReader(st.src)
+		if err != nil {
+			return nil, err
+		}
+		st.zr = zr
+	} else {
+		st.src.Reset(src)
+		if err := st.zr.(zlib.Resetter).Reset(st.src, nil); err != nil {
+			return nil, err
+		}
+	}
+	out, err := readBounded(dst, st.zr, max)
+	if err != nil {
+		return nil, err
+	}
+	c.pool.Put(st)
+	return out, nil
+}
+
+// streamCodec decompresses with a fresh stream reader per block.
+type streamCodec struct {
+	newReader func(io.Reader) (io.Reader, error)
+}
+
+func (c streamCodec) decompress(dst, src []byte, max int) ([]byte, error) {
+	r, err := c.newReader(bytes.NewReader(src))
+	if err != nil {
+		return nil, err
+	}
+	return readBounded(dst, r, max)
+}
+
+type zstdCodec struct{ d *zstd.Decoder }
+
+func (c zstdCodec) decompress(dst, src []byte, max int) ([]byte, error) {
+	out, err := c.d.DecodeAll(src, dst)
+	if err != nil {
+		return nil, err
+	}
+	if len(out) > max {
+		return nil, errTooLong
+	}
+	return out, nil
+}

@@ -1,0 +1,261 @@
+package squashfs
+
+import (
+	"container/list"
+	"context"
+	"encoding/binary"
+	"fmt"
+	"io"
+	"sync"
+
+	"github.com/fwvet/fwvet/pipeline"
+)
+
+// fileData locates a regular file's bytes: whole blocks from blocksStart
+// and, optionally, a tail in a fragment block.
+type fileData struct {
+	img     *Image
+	start   int64
+	size    int64
+	blocks  []uint32
+	frag    uint32
+	fragOff uint32
+}
+
+// fileData reads the block list of a file inode and checks it against the image.
+func (img *Image) fileData(in *inode) (*fileData, error) {
+	bs := uint64(img.sb.BlockSize)
+	n := in.size / bs
+	hasFrag := in.frag != noFragment
+	if !hasFrag && in.size%bs != 0 {
+		n++
+	}
+	if hasFrag && in.size%bs == 0 {
+		return nil, corrupt("file inode %d has a fragment but no tail", in.number)
+	}
+	// A block takes at least its 4-byte size entry in the inode table.
+	if n*4 > img.sb.DirectoryTableStart-img.sb.InodeTableStart+metaBlockSize {
+		return nil, corrupt("file inode %d needs %d blocks, more than the inode table can list", in.number, n)
+	}
+	f := &fileData{img: img, start: int64(in.blocksStart), size: int64(in.size), frag: in.frag, fragOff: in.fragOffset}
+	raw := make([]byte, n*4)
+	if err := in.blockList.read(raw); err != nil {
+		return nil, err
+	}
+	f.blocks = make([]uint32, n)
+	end := uint64(in.blocksStart)
+	for i := range f.blocks {
+		f.blocks[i] = binary.LittleEndian.Uint32(raw[i*4:])
+		c := uint64(f.blocks[i] &^ blockUncomp)
+		if f.blocks[i]&^(blockUncomp|0xffffff) != 0 || c > bs {
+			return nil, corrupt("file inode %d block %d has bad size word %#x", in.number, i, f.blocks[i])
+		}
+		end += c
+	}
+	if end > img.sb.BytesUsed {
+		return nil, corrupt("file inode %d has data up to %d, past the %d used bytes", in.number, end, img.sb.BytesUsed)
+	}
+	if hasFrag {
+		if int(in.frag) >= len(img.frags) {
+			return nil, corrupt("file inode %d names fragment %d of %d", in.number, in.frag, len(img.frags))
+		}
+		if uint64(in.fragOffset)+in.size%bs > bs {
+			return nil, corrupt("file inode %d has its tail past the end of fragment %d", in.number, in.frag)
+		}
+	}
+	return f, nil
+}
+
+func (f *fileData) opener() pipeline.OpenFunc {
+	return func(context.Context) (io.ReadCloser, error) {
+		return &fileReader{f: f, off: f.start, remaining: f.size}, nil
+	}
+}
+
+// fileReader streams a file's bytes, one block at a time.
+type fileReader struct {
+	f         *fileData
+	next      int   // next block index
+	off       int64 // disk offset of the next block
+	remaining int64
+	buf       []byte // bytes of the current block not yet read
+	bufs      *blockBufs
+}
+
+type blockBufs struct{ comp, plain []byte }
+
+func (r *fileReader) Read(p []byte) (int, error) {
+	if len(r.buf) == 0 {
+		if r.remaining == 0 {
+			return 0, io.EOF
+		}
+		if err := r.load(); err != nil {
+			return 0, err
+		}
+	}
+	n := copy(p, r.buf)
+	r.buf = r.buf[n:]
+	r.remaining -= int64(n)
+	return n, nil
+}
+
+// WriteTo hands each decompressed block to w without a copy.
+func (r *fileReader) WriteTo(w io.Writer) (int64, error) {
+	var total int64
+	for {
+		if len(r.buf) == 0 {
+			if r.remaining == 0 {
+				return total, nil
+			}
+			if err := r.load(); err != nil {
+				return total, err
+			}
+		}
+		n, err := w.Write(r.buf)
+		total += int64(n)
+		r.buf = r.buf[n:]
+		r.remaining -= int64(n)
+		if err != nil {
+			return total, err
+		}
+	}
+}
+
+func (r *fileReader) Close() error {
+	if r.bufs != nil {
+		r.f.img.bufPool.Put(r.bufs)
+		r.bufs = nil
+	}
+	r.buf = nil
+	return nil
+}
+
+func (r *fileReader) load() error {
+	img := r.f.img
+	bs := int64(img.sb.BlockSize)
+	if r.next < len(r.f.blocks) {
+		if r.bufs == nil {
+			r.bufs = img.bufPool.Get().(*blockBufs)
+		}
+		want := min(bs, r.remaining)
+		word := r.f.blocks[r.next]
+		c := int64(word &^ blockUncomp)
+		r.next++
+		plain := r.bufs.plain[:want]
+		switch {
+		case c == 0: // a hole
+			clear(plain)
+		case word&blockUncomp != 0:
+			if c < want {
+				clear(plain[c:])
+			}
+			if _, err := img.r.ReadAt(plain[:min(c, want)], r.off); err != nil {
+				return fmt.Errorf("reading block at %d: %w", r.off, err)
+			}
+		default:
+			comp := r.bufs.comp[:c]
+			if _, err := img.r.ReadAt(comp, r.off); err != nil {
+				return fmt.Errorf("reading block at %d: %w", r.off, err)
+			}
+			out, err := img.codec.decompress(r.bufs.plain[:0], comp, int(bs))
+			if err != nil {
+				return fmt.Errorf("%w: data block at %d: %v", ErrCorrupt, r.off, err)
+			}
+			if int64(len(out)) > want {
+				return corrupt("data block at %d unpacks to %d bytes, %d expected", r.off, len(out), want)
+			}
+			if int64(len(out)) < want {
+				// Blocks other than the last may unpack short; the rest is zeros.
+				n := len(out)
+				out = out[:want]
+				clear(out[n:])
+			}
+			plain = out
+		}
+		r.off += c
+		r.buf = plain
+		return nil
+	}
+	if r.f.frag == noFragment {
+		return corrupt("file ends %d bytes early: no block or fragment holds them", r.remaining)
+	}
+	frag, err := img.fragment(r.f.frag)
+	if err != nil {
+		return err
+	}
+	lo, hi := int64(r.f.fragOff), int64(r.f.fragOff)+r.remaining
+	if hi > int64(len(frag)) {
+		return corrupt("tail of %d bytes at %d lies past fragment %d of %d bytes", r.remaining, lo, r.f.frag, len(frag))
+	}
+	r.buf = frag[lo:hi]
+	return nil
+}
+
+// fragment returns the decompressed fragment block i, from the cache if it
+// is there. The returned bytes are shared and must not be modified.
+func (img *Image) fragment(i uint32) ([]byte, error) {
+	if b, ok := img.fcache.get(i); ok {
+		return b, nil
+	}
+	fr := img.frags[i]
+	c := int64(fr.size &^ blockUncomp)
+	if fr.size&^(blockUncomp|0xffffff) != 0 || c == 0 || c > int64(img.sb.BlockSize) || fr.start < 0 || fr.start+c > int64(img.sb.BytesUsed) {
+		return nil, corrupt("fragment %d at %d of %d bytes lies outside the image", i, fr.start, c)
+	}
+	raw := make([]byte, c)
+	if _, err := img.r.ReadAt(raw, fr.start); err != nil {
+		return nil, fmt.Errorf("reading fragment %d: %w", i, err)
+	}
+	out := raw
+	if fr.size&blockUncomp == 0 {
+		var err error
+		out, err = img.codec.decompress(make([]byte, 0, img.sb.BlockSize), raw, int(img.sb.BlockSize))
+		if err != nil {
+			return nil, fmt.Errorf("%w: fragment %d: %v", ErrCorrupt, i, err)
+		}
+	}
+	img.fcache.put(i, out)
+	return out, nil
+}
+
+// fragCache is a small LRU of decompressed fragment blocks: files are read
+// in directory order, which is the order their tails were packed in.
+type fragCache struct {
+	mu    sync.Mutex
+	cap   int
+	order *list.List
+	items map[uint32]*list.Element
+}
+
+type fragItem struct {
+	i    uint32
+	data []byte
+}
+
+func newFragCache(n int) *fragCache {
+	return &fragCache{cap: n, order: list.New(), items: map[uint32]*list.Element{}}
+}
+
+func (c *fragCache) get(i uint32) ([]byte, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if e, ok := c.items[i]; ok {
+		c.order.MoveToFront(e)
+		return e.Value.(*fragItem).data, true
+	}
+	return nil, false
+}
+
+func (c *fragCache) put(i uint32, data []byte) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if _, ok := c.items[i]; ok {
+		return
+	}
+	c.items[i] = c.order.PushFront(&fragItem{i, data})
+	if c.order.Len() > c.cap {
+		last := c.order.Back()
+		c.order.Remove(last)
+		delete(c.items, last.Value.(*fragItem).i)
+	}
+}

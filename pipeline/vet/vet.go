@@ -1,0 +1,284 @@
+// Package vet runs the whole pipeline for one candidate: fetch, unpack, diff
+// against the baseline, analyze, disclose, decide, record.
+package vet
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/sirupsen/logrus"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/fwvet/fwvet/pipeline"
+	"github.com/fwvet/fwvet/pipeline/analyze"
+	"github.com/fwvet/fwvet/pipeline/diff"
+	"github.com/fwvet/fwvet/pipeline/disclose"
+	"github.com/fwvet/fwvet/pipeline/policy"
+	"github.com/fwvet/fwvet/pipeline/version"
+)
+
+// Unpacker turns an artifact into a tree.
+type Unpacker interface {
+	Unpack(ctx context.Context, art *pipeline.Artifact) (*pipeline.Tree, error)
+}
+
+// Options say what to vet and with which stages.
+type Options struct {
+	Candidate string
+	// Baseline is empty when there is none.
+	Baseline string
+	// Manifest is the path of the release manifest, or empty.
+	Manifest string
+	Policy   *policy.Policy
+
+	Fetcher   pipeline.Fetcher
+	Unpacker  Unpacker
+	Analyzers []pipeline.Analyzer
+	// Store records the verdict when set.
+	Store pipeline.Store
+	// WithChanges puts every change in the report.
+	WithChanges bool
+
+	Tool pipeline.Tool
+	Log  logrus.FieldLogger
+}
+
+// Result is a report and, when stored, its record.
+type Result struct {
+	Report *pipeline.Report
+	Record *pipeline.Record
+}
+
+// Run vets one candidate. It returns an error (an *pipeline.InputError for a
+// bad input) when no verdict can be reached; otherwise a report whose
+// verdict may be pass, review or fail.
+func Run(ctx context.Context, o Options) (*Result, error) {
+	if o.Fetcher == nil || o.Unpacker == nil || o.Policy == nil || o.Log == nil {
+		return nil, errors.New("vet: fetcher, unpacker, policy and log are required")
+	}
+	var manifest *disclose.Manifest
+	if o.Manifest != "" {
+		m, err := disclose.Load(o.Manifest)
+		if err != nil {
+			return nil, &pipeline.InputError{Role: "manifest", Ref: o.Manifest, Err: err}
+		}
+		manifest = m
+	}
+
+	sides := []*side{{role: "candidate", ref: o.Candidate}}
+	if o.Baseline != "" {
+		sides = append(sides, &side{role: "baseline", ref: o.Baseline})
+	}
+	defer func() {
+		for _, s := range sides {
+			if s.tree != nil {
+				s.tree.Close()
+			}
+		}
+	}()
+	g, gctx := errgroup.WithContext(ctx)
+	for _, s := range sides {
+		g.Go(func() error { return s.load(gctx, o) })
+	}
+	if err := g.Wait(); err != nil {
+		return nil, err
+	}
+	cand := sides[0]
+	var base *side
+	if len(sides) > 1 {
+		base = sides[1]
+	}
+
+	rep := &pipeline.Report{
+		Schema:       pipeline.ReportSchema,
+		Tool:         o.Tool,
+		Candidate:    cand.subject(),
+		PolicyDigest: o.Policy.Digest(),
+	}
+	if base != nil {
+		s := base.subject()
+		rep.Baseline = &s
+	}
+	if manifest != nil {
+		if cand.version == nil && manifest.Version != "" {
+			cand.version = &pipeline.Version{Value: manifest.Version, Source: "manifest"}
+			rep.Candidate.Version = manifest.Version
+		}
+		if base != nil && base.version == nil && manifest.PreviousVersion != "" {
+			base.version = &pipeline.Version{Value: manifest.PreviousVersion, Source: "manifest"}
+			rep.Baseline.Version = manifest.PreviousVersion
+		}
+	}
+
+	rep.Checks = append(rep.Checks, cand.unpackCheck())
+	rep.Findings = append(rep.Findings, unsafeFindings(cand.tree)...)
+	var changes []*pipeline.Change
+	switch {
+	case cand.tree.Incomplete:
+		o.Log.Warn("candidate only partly unpacked: changes are not assessed")
+	case base == nil:
+	default:
+		rep.Checks = append(rep.Checks, base.unpackCheck())
+		changes = diff.Trees(base.tree, cand.tree)
+		in := &pipeline.AnalysisInput{Baseline: base.tree, Candidate: cand.tree, Changes: changes,
+			BaselineVersion: base.version, CandidateVersion: cand.version}
+		findings, failures := analyze.Run(ctx, o.Analyzers, in, o.Log)
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		rep.Findings = append(rep.Findings, findings...)
+		rep.Checks = append(rep.Checks, analyzeCheck(failures))
+	}
+	if manifest != nil {
+		subj := disclose.Subject{Digests: []string{cand.art.Digest}, CandidateVersion: cand.version}
+		if base != nil {
+			subj.BaselineVersion = base.version
+		}
+		rep.Checks = append(rep.Checks, manifest.Apply(subj, changes, rep.Findings))
+	}
+	o.Policy.Rank(rep.Findings)
+	rep.Summary = pipeline.Summarize(changes)
+	rep.Verdict, rep.Reasons = o.Policy.Decide(rep.Checks, rep.Findings, rep.Summary, base != nil)
+	if o.WithChanges {
+		rep.Changes = changes
+	}
+	res := &Result{Report: rep}
+	if o.Store != nil {
+		rec, err := o.Store.Append(ctx, rep)
+		if err != nil {
+			return nil, err
+		}
+		res.Record = rec
+	}
+	o.Log.WithFields(logrus.Fields{"verdict": rep.Verdict, "findings": len(rep.Findings), "changes": len(changes)}).Info("vetted")
+	return res, nil
+}
+
+// side is the candidate or the baseline on its way through fetch and unpack.
+type side struct {
+	role, ref string
+	art       *pipeline.Artifact
+	tree      *pipeline.Tree
+	version   *pipeline.Version
+}
+
+func (s *side) load(ctx context.Context, o Options) error {
+	log := o.Log.WithFields(logrus.Fields{"role": s.role, "ref": s.ref})
+	art, err := o.Fetcher.Fetch(ctx, s.ref)
+	if err != nil {
+		return &pipeline.InputError{Role: s.role, Ref: s.ref, Err: err}
+	}
+	s.art = art
+	log.WithFields(logrus.Fields{"digest": art.Digest, "size": art.Size}).Debug("fetched")
+	tree, err := o.Unpacker.Unpack(ctx, art)
+	if err != nil {
+		return &pipeline.InputError{Role: s.role, Ref: s.ref, Err: err}
+	}
+	s.tree = tree
+	if art.IsDir {
+		art.Digest = tree.Digest()
+		art.Size = tree.Bytes
+	}
+	log.WithFields(logrus.Fields{"entries": len(tree.Entries), "problems": len(tree.Problems), "formats": tree.Formats}).Info("unpacked")
+	if !tree.Incomplete {
+		v, err := version.FromTree(ctx, tree)
+		if err != nil {
+			return &pipeline.InputError{Role: s.role, Ref: s.ref, Err: fmt.Errorf("reading its version: %w", err)}
+		}
+		s.version = v
+	}
+	return nil
+}
+
+func (s *side) subject() pipeline.Subject {
+	sub := pipeline.Subject{Ref: s.ref, Digest: s.art.Digest, Size: s.art.Size}
+	if s.version != nil {
+		sub.Version = s.version.Value
+	}
+	return sub
+}
+
+// unpackCheck passes when everything was indexed; it is an error when the
+// tree is incomplete or a nested container could not be read, since what it
+// held cannot be vetted. Refused hostile entries are findings, not errors.
+func (s *side) unpackCheck() pipeline.Check {
+	c := pipeline.Check{Name: "unpack"}
+	if s.role == "baseline" {
+		c.Name = "unpack-baseline"
+	}
+	var corrupt, limits, unsafe []string
+	for _, p := range s.tree.Problems {
+		w := pipeline.Where(p.Container, p.Path)
+		switch p.Kind {
+		case pipeline.ProblemCorrupt:
+			corrupt = append(corrupt, w+": "+p.Reason)
+		case pipeline.ProblemLimit:
+			limits = append(limits, w+": "+p.Reason)
+		default:
+			unsafe = append(unsafe, w)
+		}
+	}
+	base := fmt.Sprintf("%d entries in %s", len(s.tree.Entries), strings.Join(s.tree.Formats, ", "))
+	switch {
+	case s.tree.Incomplete:
+		c.Status, c.Detail = pipeline.CheckError, fmt.Sprintf("unpacking stopped early (%s); only %s were seen", first(limits), base)
+	case len(corrupt) > 0:
+		c.Status, c.Detail = pipeline.CheckError, fmt.Sprintf("%d nested container%s could not be read (%s); %s", len(corrupt), plural(len(corrupt)), first(corrupt), base)
+	case s.role == "baseline" && len(limits) > 0:
+		c.Status, c.Detail = pipeline.CheckError, fmt.Sprintf("baseline hit %d limit%s (%s); %s", len(limits), plural(len(limits)), first(limits), base)
+	default:
+		c.Status, c.Detail = pipeline.CheckPass, base
+		if n := len(unsafe) + len(limits); n > 0 {
+			c.Detail += fmt.Sprintf("; %d entr%s refused or cut short (see unsafe-entry findings)", n, map[bool]string{true: "y", false: "ies"}[n == 1])
+		}
+	}
+	return c
+}
+
+func first(s []string) string {
+	switch len(s) {
+	case 0:
+		return ""
+	case 1:
+		return s[0]
+	}
+	return fmt.Sprintf("%s, and %d more", s[0], len(s)-1)
+}
+
+func plural(n int) string {
+	if n == 1 {
+		return ""
+	}
+	return "s"
+}
+
+// unsafeFindings reports each refused entry and each limit hit of the
+// candidate as an unsafe-entry finding.
+func unsafeFindings(t *pipeline.Tree) []pipeline.Finding {
+	var out []pipeline.Finding
+	for _, p := range t.Problems {
+		if p.Kind == pipeline.ProblemCorrupt {
+			continue
+		}
+		f := pipeline.NewFinding(pipeline.IDUnsafeEntry, p.Path, p.Container, p.Reason)
+		f.Evidence = map[string]any{"kind": string(p.Kind)}
+		if p.Limit != "" {
+			f.Evidence["limit"] = p.Limit
+		}
+		out = append(out, f)
+	}
+	return out
+}
+
+func analyzeCheck(failures []analyze.Failure) pipeline.Check {
+	if len(failures) == 0 {
+		return pipeline.Check{Name: "analyze", Status: pipeline.CheckPass, Detail: "every analyzer finished"}
+	}
+	var parts []string
+	for _, f := range failures {
+		parts = append(parts, f.Analyzer+": "+strings.SplitN(f.Err.Error(), "\n", 2)[0])
+	}
+	return pipeline.Check{Name: "analyze", Status: pipeline.CheckError, Detail: strings.Join(parts, "; ")}
+}
