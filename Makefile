@@ -5,7 +5,12 @@ GOBIN := $(shell $(GO) env GOPATH)/bin
 BUILD := testdata/build
 export GOTOOLCHAIN := local
 
-.PHONY: all build demo test lint fixtures setup bench clean
+.PHONY: all build demo test lint fixtures setup bench fuzz clean
+
+# Each fuzz target runs this long in `make test`; longer runs: make fuzz FUZZTIME=10m
+FUZZTIME ?= 10s
+FUZZ_TARGETS := FuzzUnpack:./pipeline/unpack FuzzWalk:./pipeline/unpack/squashfs \
+	FuzzTar:./pipeline/unpack/archive FuzzCpio:./pipeline/unpack/archive FuzzZip:./pipeline/unpack/archive
 
 all: build
 
@@ -31,6 +36,14 @@ lint: setup
 
 test: fixtures lint
 	$(GO) test -count=1 -timeout 20m ./...
+	$(MAKE) --no-print-directory fuzz
+
+fuzz: fixtures
+	@for t in $(FUZZ_TARGETS); do \
+		echo "fuzz $${t%%:*} for $(FUZZTIME)"; \
+		$(GO) test -run '^$$' -fuzz "^$${t%%:*}\$$" -fuzztime $(FUZZTIME) -parallel 2 "$${t#*:}" 2>&1 | tail -3; \
+		[ "$${PIPESTATUS[0]}" -eq 0 ] || exit 1; \
+	done
 
 bench: build
 	scripts/setup bench

@@ -1,7 +1,6 @@
 package pipeline
 
 import (
-	"encoding/json"
 	"fmt"
 )
 
@@ -119,7 +118,7 @@ func (f Finding) MarshalJSON() ([]byte, error) {
 	if p.Evidence == nil {
 		p.Evidence = map[string]any{}
 	}
-	return json.Marshal(p)
+	return marshalNoEscape(p)
 }
 
 // NewFinding makes a finding with the default severity of its id.

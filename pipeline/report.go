@@ -1,6 +1,7 @@
 package pipeline
 
 import (
+	"bytes"
 	"encoding/json"
 	"io"
 )
@@ -62,10 +63,22 @@ func (r Report) MarshalJSON() ([]byte, error) {
 	if p.Reasons == nil {
 		p.Reasons = []string{}
 	}
-	return json.Marshal(p)
+	return marshalNoEscape(p)
 }
 
 // Encoder writes a report in one output format.
 type Encoder interface {
 	Encode(w io.Writer, r *Report) error
+}
+
+// marshalNoEscape encodes like json.Marshal but leaves &, < and > as they
+// are: reports carry URLs and shell snippets, and are not embedded in HTML.
+func marshalNoEscape(v any) ([]byte, error) {
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		return nil, err
+	}
+	return bytes.TrimSuffix(b.Bytes(), []byte("\n")), nil
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"sort"
+	"strconv"
 	"strings"
 
 	"github.com/fwvet/fwvet/pipeline"
@@ -129,6 +130,7 @@ func diffDB(ctx context.Context, ch *pipeline.Change, r dbRules) ([]pipeline.Fin
 			id = a.fields[r.idField]
 			ev[idName(r)] = id
 		}
+		root := r.idField >= 0 && isZero(id)
 		if r.kind == "user" && len(a.fields) >= 7 {
 			ev["shell"] = a.fields[6]
 			ev["home"] = a.fields[5]
@@ -142,7 +144,7 @@ func diffDB(ctx context.Context, ch *pipeline.Change, r dbRules) ([]pipeline.Fin
 			}
 		case !existed:
 			msg := fmt.Sprintf("new %s %s (%s %s)", r.kind, name, idName(r), id)
-			if id == "0" {
+			if root {
 				msg = fmt.Sprintf("new %s %s with %s 0: full root privileges", r.kind, name, idName(r))
 			}
 			if open(a, r) {
@@ -151,7 +153,7 @@ func diffDB(ctx context.Context, ch *pipeline.Change, r dbRules) ([]pipeline.Fin
 			}
 			out = append(out, accountFinding(ch, msg, ev, "new-"+r.kind))
 		default:
-			if r.idField >= 0 && id == "0" && prev.fields[r.idField] != "0" {
+			if root && !isZero(prev.fields[r.idField]) {
 				ev["old_"+idName(r)] = prev.fields[r.idField]
 				out = append(out, accountFinding(ch, fmt.Sprintf("%s %s turned %s 0 (was %s)", r.kind, name, idName(r), prev.fields[r.idField]), ev, idName(r)+"-0"))
 			}
@@ -161,6 +163,12 @@ func diffDB(ctx context.Context, ch *pipeline.Change, r dbRules) ([]pipeline.Fin
 		}
 	}
 	return out, nil
+}
+
+// isZero reports an id that the C library reads as 0: "0", "00", "000"…
+func isZero(id string) bool {
+	n, err := strconv.ParseUint(id, 10, 32)
+	return err == nil && n == 0
 }
 
 func idName(r dbRules) string {

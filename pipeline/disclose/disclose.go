@@ -52,7 +52,7 @@ func Parse(r io.Reader) (*Manifest, error) {
 	if err := dec.Decode(&m); err != nil {
 		return nil, fmt.Errorf("not a JSON release manifest: %w", err)
 	}
-	if dec.More() {
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
 		return nil, errors.New("not a JSON release manifest: trailing data after the object")
 	}
 	for _, list := range []struct {

@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -48,6 +49,9 @@ func Load(file string) (*Policy, error) {
 	if err := dec.Decode(p); err != nil {
 		return nil, fmt.Errorf("not a policy: %w", err)
 	}
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+		return nil, errors.New("not a policy: trailing data after the object")
+	}
 	if p.ReviewOn > p.FailOn {
 		return nil, fmt.Errorf("review_on (%s) is above fail_on (%s)", p.ReviewOn, p.FailOn)
 	}
@@ -82,10 +86,14 @@ func (p *Policy) Decide(checks []pipeline.Check, findings []pipeline.Finding, su
 	var failReasons, reviewReasons []string
 	for _, c := range checks {
 		switch c.Status {
+		case pipeline.CheckPass, pipeline.CheckSkip:
 		case pipeline.CheckFail:
 			failReasons = append(failReasons, fmt.Sprintf("check %s failed: %s", c.Name, c.Detail))
 		case pipeline.CheckError:
 			failReasons = append(failReasons, fmt.Sprintf("check %s could not complete: %s", c.Name, c.Detail))
+		default:
+			// Fail closed on a status this policy does not know.
+			failReasons = append(failReasons, fmt.Sprintf("check %s has unknown status %q: %s", c.Name, c.Status, c.Detail))
 		}
 	}
 	var fails, reviews []pipeline.Finding

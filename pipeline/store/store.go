@@ -4,6 +4,7 @@ package store
 import (
 	"context"
 	"fmt"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -50,12 +51,19 @@ func Open(ctx context.Context, dsn string) (pipeline.Store, error) {
 	}
 }
 
-// redact hides a password in a URL-style DSN.
+// redact hides passwords in a URL-style DSN, in the user info and in the
+// query ("?password=").
 func redact(dsn string) string {
-	if at := strings.LastIndex(dsn, "@"); at > 0 {
-		if i := strings.Index(dsn, "://"); i > 0 && i < at {
-			return dsn[:i+3] + "…" + dsn[at:]
+	u, err := url.Parse(dsn)
+	if err != nil {
+		return "(unparseable DSN)"
+	}
+	q := u.Query()
+	for k := range q {
+		if strings.EqualFold(k, "password") {
+			q.Set(k, "xxxxx")
 		}
 	}
-	return dsn
+	u.RawQuery = q.Encode()
+	return u.Redacted()
 }

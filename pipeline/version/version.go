@@ -189,6 +189,10 @@ func Compare(a, b string) (int, error) {
 				}
 				return cmp(x.word < y.word), nil
 			}
+		case !x.isNum && preRelease[x.word]:
+			return -1, nil // 1.0-rc1 < 1.0.0
+		case !y.isNum && preRelease[y.word]:
+			return 1, nil
 		default:
 			return 0, fmt.Errorf("versions %q and %q cannot be ordered: %s faces %s", a, b, show(x), show(y))
 		}
@@ -204,12 +208,19 @@ func Compare(a, b string) (int, error) {
 }
 
 // tail orders a version against the prefix it extends: "1.0.1" < "1.0.1.1",
-// but "1.0.1-rc1" < "1.0.1".
+// "1.0" = "1.0.0", but "1.0.1-rc1" < "1.0.1".
 func tail(extra []token) int {
-	if !extra[0].isNum && preRelease[extra[0].word] {
-		return -1
+	for _, t := range extra {
+		switch {
+		case t.isNum && t.num == 0:
+			continue
+		case !t.isNum && preRelease[t.word]:
+			return -1
+		default:
+			return 1
+		}
 	}
-	return 1
+	return 0
 }
 
 func cmp(less bool) int {

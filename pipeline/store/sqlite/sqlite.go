@@ -13,7 +13,7 @@ import (
 	"path/filepath"
 	"time"
 
-	_ "modernc.org/sqlite" // the database/sql driver "sqlite"
+	"modernc.org/sqlite" // also registers the database/sql driver "sqlite"
 
 	"github.com/fwvet/fwvet/pipeline"
 )
@@ -67,11 +67,33 @@ func Open(ctx context.Context, path string) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("sqlite store %s: %w", path, err)
 	}
-	if _, err := db.ExecContext(ctx, schema); err != nil {
+	// Switching a new file to WAL takes a lock the busy timeout does not
+	// wait for, so several processes opening a fresh store at once retry.
+	for attempt, wait := 1, 20*time.Millisecond; ; attempt++ {
+		_, err = db.ExecContext(ctx, schema)
+		if err == nil || !isBusy(err) || attempt == 30 {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			err = ctx.Err()
+		case <-time.After(wait):
+			wait = min(wait*2, 500*time.Millisecond)
+			continue
+		}
+		break
+	}
+	if err != nil {
 		db.Close()
 		return nil, fmt.Errorf("sqlite store %s: creating schema: %w", path, err)
 	}
 	return &Store{db: db, path: abs}, nil
+}
+
+// isBusy reports SQLITE_BUSY and its extended codes.
+func isBusy(err error) bool {
+	var se *sqlite.Error
+	return errors.As(err, &se) && se.Code()&0xff == 5
 }
 
 // Close implements pipeline.Store.
@@ -103,18 +125,22 @@ func (s *Store) Append(ctx context.Context, r *pipeline.Report) (*pipeline.Recor
 	var lastID sql.NullInt64
 	var lastHash sql.NullString
 	err = tx.QueryRowContext(ctx, `SELECT id, hash FROM verdicts ORDER BY id DESC LIMIT 1`).Scan(&lastID, &lastHash)
+	// The highest id ever used: records deleted from the end leave it above
+	// the last id, and the new record's id keeps that gap for Verify to see.
+	var seq sql.NullInt64
+	if serr := tx.QueryRowContext(ctx, `SELECT seq FROM sqlite_sequence WHERE name = 'verdicts'`).Scan(&seq); serr != nil && !errors.Is(serr, sql.ErrNoRows) {
+		return nil, fmt.Errorf("storing verdict in %s: reading the id sequence: %w", s.path, serr)
+	}
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
-		rec.ID, rec.PrevHash = 1, pipeline.Genesis
-		// A store whose rows were all deleted must not restart the chain unseen.
-		var seq sql.NullInt64
-		if err := tx.QueryRowContext(ctx, `SELECT seq FROM sqlite_sequence WHERE name = 'verdicts'`).Scan(&seq); err == nil && seq.Int64 > 0 {
+		if seq.Int64 > 0 {
 			return nil, fmt.Errorf("storing verdict in %s: the store held %d records and is now empty; refusing to start a new chain over a deleted one", s.path, seq.Int64)
 		}
+		rec.ID, rec.PrevHash = 1, pipeline.Genesis
 	case err != nil:
 		return nil, fmt.Errorf("storing verdict in %s: reading the chain head: %w", s.path, err)
 	default:
-		rec.ID, rec.PrevHash = lastID.Int64+1, lastHash.String
+		rec.ID, rec.PrevHash = max(lastID.Int64, seq.Int64)+1, lastHash.String
 	}
 	rec.Hash = pipeline.RecordHash(rec)
 	_, err = tx.ExecContext(ctx, `INSERT INTO verdicts (id, created_at, candidate_ref, candidate_digest, baseline_ref, baseline_digest, verdict, policy_digest, report, prev_hash, hash)

@@ -33,8 +33,9 @@ func (img *Image) fileData(in *inode) (*fileData, error) {
 	if hasFrag && in.size%bs == 0 {
 		return nil, corrupt("file inode %d has a fragment but no tail", in.number)
 	}
-	// A block takes at least its 4-byte size entry in the inode table.
-	if n*4 > img.sb.DirectoryTableStart-img.sb.InodeTableStart+metaBlockSize {
+	// Each block has a 4-byte size entry in the inode table, and a metadata
+	// block of at least 3 bytes on disk holds at most 8 KiB of entries.
+	if n*4 > (img.sb.DirectoryTableStart-img.sb.InodeTableStart)/3*metaBlockSize+metaBlockSize {
 		return nil, corrupt("file inode %d needs %d blocks, more than the inode table can list", in.number, n)
 	}
 	f := &fileData{img: img, start: int64(in.blocksStart), size: int64(in.size), frag: in.frag, fragOff: in.fragOffset}

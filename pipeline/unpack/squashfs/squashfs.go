@@ -298,7 +298,9 @@ func (w *walker) dir(ctx context.Context, dirPath string, d *inode) error {
 		return err
 	}
 	if len(dirPath) > w.lim.MaxPathLen {
-		return &pipeline.LimitError{Limit: "max-path-length", Value: int64(w.lim.MaxPathLen), Msg: fmt.Sprintf("directory %q nests too deep", dirPath[:64]+"…")}
+		// The unpacker refused this directory for its path length and would
+		// refuse all beneath it; not descending also bounds the recursion.
+		return nil
 	}
 	ents, err := w.img.readDir(d, w.lim)
 	if err != nil {

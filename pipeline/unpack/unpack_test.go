@@ -1,0 +1,548 @@
+package unpack_test
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+
+	"github.com/fwvet/fwvet/pipeline"
+	"github.com/fwvet/fwvet/pipeline/fixture"
+	"github.com/fwvet/fwvet/pipeline/unpack"
+)
+
+// unpackFile unpacks a fixture with the given limits and returns its tree and
+// the work directory the unpacker was given.
+func unpackFile(t testing.TB, path string, lim pipeline.Limits) (*pipeline.Tree, string, error) {
+	t.Helper()
+	work := t.TempDir()
+	u, err := unpack.New(unpack.Options{Limits: lim, WorkDir: work})
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	art := &pipeline.Artifact{Name: filepath.Base(path), Path: path, Size: st.Size(), IsDir: st.IsDir()}
+	tree, err := u.Unpack(context.Background(), art)
+	if tree != nil {
+		t.Cleanup(func() { tree.Close() })
+	}
+	return tree, work, err
+}
+
+// want is what an entry should look like.
+type want struct {
+	typ        pipeline.EntryType
+	mode       uint32
+	uid, gid   uint32
+	sha256     string
+	linkTarget string
+}
+
+// stagingTree reads the tree scripts/mkfixtures packed into every baseline
+// format, straight from the file system: the oracle the unpacker is held to.
+func stagingTree(t *testing.T) map[string]want {
+	t.Helper()
+	root := fixture.Path(t, "stage/1.0.0")
+	out := map[string]want{}
+	err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(root, p)
+		if rel == "." {
+			return nil
+		}
+		var st syscall.Stat_t
+		if err := syscall.Lstat(p, &st); err != nil {
+			return err
+		}
+		w := want{mode: st.Mode & 0o7777}
+		switch st.Mode & syscall.S_IFMT {
+		case syscall.S_IFDIR:
+			w.typ = pipeline.TypeDir
+		case syscall.S_IFLNK:
+			w.typ = pipeline.TypeSymlink
+			w.linkTarget, _ = os.Readlink(p)
+		case syscall.S_IFREG:
+			w.typ = pipeline.TypeFile
+			b, err := os.ReadFile(p)
+			if err != nil {
+				return err
+			}
+			sum := sha256.Sum256(b)
+			w.sha256 = hex.EncodeToString(sum[:])
+		default:
+			return fmt.Errorf("unexpected file type in staging tree: %s", p)
+		}
+		out["/"+rel] = w
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+func entryWant(e *pipeline.Entry) want {
+	return want{typ: e.Type, mode: e.Mode, uid: e.UID, gid: e.GID, sha256: e.SHA256, linkTarget: e.LinkTarget}
+}
+
+// TestFormatsMatchTheirSource unpacks the same root file system packed in
+// every supported format and compares each entry with the files it was made
+// from: type, mode (setuid, setgid and sticky included), owner, contents and
+// link targets.
+func TestFormatsMatchTheirSource(t *testing.T) {
+	src := stagingTree(t)
+	// mksquashfs was given pseudo definitions the other formats do not carry.
+	squashExtra := map[string]want{
+		"/":            {typ: pipeline.TypeDir, mode: 0o755},
+		"/dev/console": {typ: pipeline.TypeChar, mode: 0o600},
+		"/dev/null":    {typ: pipeline.TypeChar, mode: 0o666},
+		"/dev/initctl": {typ: pipeline.TypeFIFO, mode: 0o600},
+	}
+	squashChanged := map[string]want{"/home/admin": {typ: pipeline.TypeDir, mode: 0o700}}
+	tarRoot := map[string]want{"/": {typ: pipeline.TypeDir, mode: src["/etc"].mode}}
+	cases := []struct {
+		file    string
+		formats []string
+		extra   map[string]want
+		changed map[string]want
+	}{
+		{"fw/rootfs-1.0.0.sqfs", []string{"squashfs"}, squashExtra, squashChanged},
+		{"fw/rootfs-1.0.0-xz.sqfs", []string{"squashfs"}, squashExtra, squashChanged},
+		{"fw/rootfs-1.0.0-zstd.sqfs", []string{"squashfs"}, squashExtra, squashChanged},
+		{"fw/rootfs-1.0.0-noncomp.sqfs", []string{"squashfs"}, squashExtra, squashChanged},
+		{"fw/rootfs-1.0.0-nofrag.sqfs", []string{"squashfs"}, squashExtra, squashChanged},
+		{"fw/rootfs-1.0.0.tar", []string{"tar"}, tarRoot, nil},
+		{"fw/rootfs-1.0.0.tar.gz", []string{"gzip", "tar"}, tarRoot, nil},
+		{"fw/rootfs-1.0.0.tar.xz", []string{"xz", "tar"}, tarRoot, nil},
+		{"fw/rootfs-1.0.0.tar.zst", []string{"zstd", "tar"}, tarRoot, nil},
+		{"fw/rootfs-1.0.0.tar.bz2", []string{"bzip2", "tar"}, tarRoot, nil},
+		{"fw/rootfs-1.0.0.cpio", []string{"cpio"}, tarRoot, nil},
+		{"fw/rootfs-1.0.0-odc.cpio", []string{"cpio"}, tarRoot, nil},
+		{"fw/rootfs-1.0.0.cpio.gz", []string{"gzip", "cpio"}, tarRoot, nil},
+		{"fw/rootfs-1.0.0.zip", []string{"zip"}, nil, nil},
+	}
+	for _, tc := range cases {
+		t.Run(tc.file, func(t *testing.T) {
+			tree, _, err := unpackFile(t, fixture.Path(t, tc.file), pipeline.DefaultLimits())
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(tree.Problems) > 0 || tree.Incomplete {
+				t.Fatalf("problems unpacking a clean image: %+v", tree.Problems)
+			}
+			if got := tree.Formats[:len(tc.formats)]; fmt.Sprint(got) != fmt.Sprint(tc.formats) {
+				t.Errorf("formats = %v, want %v first", tree.Formats, tc.formats)
+			}
+			expect := map[string]want{}
+			for p, w := range src {
+				expect[p] = w
+			}
+			for p, w := range tc.extra {
+				expect[p] = w
+			}
+			for p, w := range tc.changed {
+				expect[p] = w
+			}
+			got := map[string]want{}
+			for _, e := range tree.Entries {
+				if len(e.Container) != len(tc.formats)+1 {
+					continue // inside a nested container (a .gz doc file never is one)
+				}
+				if _, dup := got[e.Path]; dup {
+					t.Errorf("%s listed twice", e.Path)
+				}
+				got[e.Path] = entryWant(e)
+			}
+			for p, w := range expect {
+				g, ok := got[p]
+				switch {
+				case !ok:
+					t.Errorf("%s missing", p)
+				case g != w:
+					t.Errorf("%s = %+v, want %+v", p, g, w)
+				}
+			}
+			for p := range got {
+				if _, ok := expect[p]; !ok {
+					t.Errorf("%s unpacked but not in the source", p)
+				}
+			}
+			// The setuid and sticky bits are the ones pure-Go readers lose.
+			if w := got["/usr/bin/passwd"]; w.mode != 0o4755 {
+				t.Errorf("/usr/bin/passwd mode %04o, want 4755", w.mode)
+			}
+			if w := got["/tmp"]; w.mode != 0o1777 {
+				t.Errorf("/tmp mode %04o, want 1777", w.mode)
+			}
+		})
+	}
+}
+
+// lsEntry is one line of `unsquashfs -lln`.
+var lsLine = regexp.MustCompile(`^(\S{10}) (\d+)/(\d+) +(\d+|\d+, *\d+) \S+ \S+ squashfs-root(\S*)(?: -> (.*))?$`)
+
+// TestSquashfsAgreesWithUnsquashfs holds the reader to squashfs-tools: the
+// listing of unsquashfs -lln (modes, owners, sizes, devices, link targets)
+// and the bytes unsquashfs extracts.
+func TestSquashfsAgreesWithUnsquashfs(t *testing.T) {
+	for _, img := range []string{"fw/rootfs-1.0.0.sqfs", "fw/rootfs-1.0.0-xz.sqfs", "fw/rootfs-1.0.0-zstd.sqfs", "fw/rootfs-1.0.1-setuid.sqfs"} {
+		t.Run(img, func(t *testing.T) {
+			path := fixture.Path(t, img)
+			tree, _, err := unpackFile(t, path, pipeline.DefaultLimits())
+			if err != nil {
+				t.Fatal(err)
+			}
+			ours := map[string]*pipeline.Entry{}
+			for _, e := range tree.Entries {
+				if len(e.Container) == 2 {
+					ours[e.Path] = e
+				}
+			}
+			out, err := exec.Command("unsquashfs", "-lln", path).Output()
+			if err != nil {
+				t.Fatalf("unsquashfs -lln: %v", err)
+			}
+			n := 0
+			sc := bufio.NewScanner(bytes.NewReader(out))
+			for sc.Scan() {
+				m := lsLine.FindStringSubmatch(sc.Text())
+				if m == nil {
+					continue
+				}
+				n++
+				p := m[5]
+				if p == "" {
+					p = "/"
+				}
+				e := ours[p]
+				if e == nil {
+					t.Errorf("unsquashfs lists %s, we do not", p)
+					continue
+				}
+				if got := lsMode(e); got != m[1] {
+					t.Errorf("%s: mode %s, unsquashfs says %s", p, got, m[1])
+				}
+				if fmt.Sprintf("%d/%d", e.UID, e.GID) != m[2]+"/"+m[3] {
+					t.Errorf("%s: owner %d/%d, unsquashfs says %s/%s", p, e.UID, e.GID, m[2], m[3])
+				}
+				switch e.Type {
+				case pipeline.TypeFile:
+					if strconv.FormatInt(e.Size, 10) != m[4] {
+						t.Errorf("%s: size %d, unsquashfs says %s", p, e.Size, m[4])
+					}
+				case pipeline.TypeChar, pipeline.TypeBlock:
+					if d := strings.ReplaceAll(m[4], " ", ""); d != fmt.Sprintf("%d,%d", e.Major, e.Minor) {
+						t.Errorf("%s: device %d,%d, unsquashfs says %s", p, e.Major, e.Minor, d)
+					}
+				case pipeline.TypeSymlink:
+					if e.LinkTarget != m[6] {
+						t.Errorf("%s: target %q, unsquashfs says %q", p, e.LinkTarget, m[6])
+					}
+				}
+			}
+			if n == 0 || n != len(ours) {
+				t.Errorf("unsquashfs lists %d entries, we have %d", n, len(ours))
+			}
+
+			// Contents: extract with unsquashfs and hash every file.
+			dir := filepath.Join(t.TempDir(), "x")
+			if out, err := exec.Command("unsquashfs", "-no-progress", "-quiet", "-n", "-d", dir, path).CombinedOutput(); err != nil {
+				t.Fatalf("unsquashfs: %v\n%s", err, out)
+			}
+			files := 0
+			for p, e := range ours {
+				if e.Type != pipeline.TypeFile {
+					continue
+				}
+				b, err := os.ReadFile(filepath.Join(dir, p))
+				if err != nil {
+					t.Errorf("%s: %v", p, err)
+					continue
+				}
+				sum := sha256.Sum256(b)
+				if hex.EncodeToString(sum[:]) != e.SHA256 {
+					t.Errorf("%s: sha256 differs from what unsquashfs extracts", p)
+				}
+				files++
+			}
+			if files < 100 {
+				t.Errorf("only %d files compared", files)
+			}
+		})
+	}
+}
+
+// lsMode renders an entry's type and mode as ls -l does.
+func lsMode(e *pipeline.Entry) string {
+	types := map[pipeline.EntryType]byte{pipeline.TypeFile: '-', pipeline.TypeDir: 'd', pipeline.TypeSymlink: 'l',
+		pipeline.TypeChar: 'c', pipeline.TypeBlock: 'b', pipeline.TypeFIFO: 'p', pipeline.TypeSocket: 's'}
+	b := []byte{types[e.Type]}
+	const rwx = "rwxrwxrwx"
+	for i := 0; i < 9; i++ {
+		if e.Mode&(1<<(8-i)) != 0 {
+			b = append(b, rwx[i])
+		} else {
+			b = append(b, '-')
+		}
+	}
+	special := func(pos int, bit uint32, set, setNoX byte) {
+		if e.Mode&bit != 0 {
+			if b[pos] == '-' {
+				b[pos] = setNoX
+			} else {
+				b[pos] = set
+			}
+		}
+	}
+	special(3, pipeline.ModeSetuid, 's', 'S')
+	special(6, pipeline.ModeSetgid, 's', 'S')
+	special(9, pipeline.ModeSticky, 't', 'T')
+	return string(b)
+}
+
+// TestNestedContainers: a vendor bundle (tar.gz) holding a squashfs is
+// unpacked through to the squashfs's files, each with its container chain
+// and a key that leaves out the bundle's own name.
+func TestNestedContainers(t *testing.T) {
+	tree, _, err := unpackFile(t, fixture.Path(t, "fw/bundle-1.0.0.tar.gz"), pipeline.DefaultLimits())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var passwd *pipeline.Entry
+	for _, e := range tree.Entries {
+		if e.Path == "/etc/passwd" {
+			passwd = e
+		}
+	}
+	if passwd == nil {
+		t.Fatal("/etc/passwd of the nested squashfs not found")
+	}
+	wantChain := []string{"bundle-1.0.0.tar.gz", "gzip", "tar", "/rootfs.sqfs", "squashfs"}
+	if fmt.Sprint(passwd.Container) != fmt.Sprint(wantChain) {
+		t.Errorf("container = %q, want %q", passwd.Container, wantChain)
+	}
+	if passwd.Key != "/rootfs.sqfs\x00/etc/passwd" {
+		t.Errorf("key = %q", passwd.Key)
+	}
+	if tree.Lookup("/kernel.bin") == nil || tree.Lookup("/rootfs.sqfs") == nil {
+		t.Error("the bundle's own files are missing")
+	}
+	// The same passwd as the bare squashfs holds.
+	bare, _, err := unpackFile(t, fixture.Path(t, "fw/rootfs-1.0.0.sqfs"), pipeline.DefaultLimits())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := bare.Lookup("/etc/passwd"); got == nil || got.SHA256 != passwd.SHA256 {
+		t.Error("nested /etc/passwd differs from the bare image's")
+	}
+	// Bytes of a nested entry can be read back lazily.
+	rc, err := passwd.Open(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(rc)
+	rc.Close()
+	if !bytes.HasPrefix(b, []byte("root:x:0:0:")) {
+		t.Errorf("reading nested /etc/passwd gave %q", b)
+	}
+}
+
+// TestHostileInputs: each hostile archive ends in a recorded problem or a
+// clear error, never a crash, and nothing is written outside the work
+// directory.
+func TestHostileInputs(t *testing.T) {
+	cases := []struct {
+		file string
+		// problems: kind and a substring of the reason, per expected problem
+		problems   [][2]string
+		incomplete bool
+		err        string
+		// present lists paths that must still be indexed
+		present []string
+		absent  []string
+	}{
+		{file: "hostile/dotdot.tar", problems: [][2]string{{"unsafe", `climbs out with ".."`}}, present: []string{"/fine"}},
+		{file: "hostile/absolute.tar", problems: [][2]string{{"unsafe", "is absolute"}}, present: []string{"/etc/passwd"}},
+		{file: "hostile/symlink-write.tar", problems: [][2]string{{"unsafe", "link-then-write"}}, present: []string{"/link"}, absent: []string{"/link/passwd"}},
+		{file: "hostile/hardlink-out.tar", problems: [][2]string{{"unsafe", `climbs out with ".."`}, {"unsafe", "not an earlier regular file"}}, present: []string{"/ok.txt"}, absent: []string{"/shadow", "/passwd"}},
+		{file: "hostile/traversal.zip", problems: [][2]string{{"unsafe", `climbs out`}, {"unsafe", `climbs out`}}, present: []string{"/ok.txt"}},
+		{file: "hostile/bomb.tar.gz", problems: [][2]string{{"limit", "decompression bomb"}}, incomplete: true},
+		{file: "hostile/nest50.tar.gz", problems: [][2]string{{"limit", "nested more than 16 levels"}}},
+		{file: "hostile/bomb.gz", err: "holds no supported container format"},
+		{file: "hostile/unknown.bin", err: "unknown format"},
+		{file: "hostile/truncated.sqfs", err: "truncated"},
+		{file: "hostile/badtable.sqfs", err: "corrupt squashfs"},
+		{file: "hostile/baddata.sqfs", err: "corrupt squashfs"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.file, func(t *testing.T) {
+			tree, work, err := unpackFile(t, fixture.Path(t, tc.file), pipeline.DefaultLimits())
+			if tc.err != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.err) {
+					t.Fatalf("error = %v, want one containing %q", err, tc.err)
+				}
+				if !strings.Contains(err.Error(), filepath.Base(tc.file)) {
+					t.Errorf("error %q does not name the input", err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(tree.Problems) != len(tc.problems) {
+				t.Fatalf("problems = %+v, want %d", tree.Problems, len(tc.problems))
+			}
+			for i, w := range tc.problems {
+				p := tree.Problems[i]
+				if string(p.Kind) != w[0] || !strings.Contains(p.Reason, w[1]) {
+					t.Errorf("problem %d = %s %q, want %s containing %q", i, p.Kind, p.Reason, w[0], w[1])
+				}
+			}
+			if tree.Incomplete != tc.incomplete {
+				t.Errorf("incomplete = %v, want %v", tree.Incomplete, tc.incomplete)
+			}
+			for _, p := range tc.present {
+				if tree.Lookup(p) == nil {
+					t.Errorf("%s should still be indexed", p)
+				}
+			}
+			for _, p := range tc.absent {
+				if tree.Lookup(p) != nil {
+					t.Errorf("%s should have been refused", p)
+				}
+			}
+			// The unpacker writes nothing but spills, all inside its work dir.
+			tree.Close()
+			if ents, _ := os.ReadDir(work); len(ents) != 0 {
+				t.Errorf("work directory still holds %d files after Close", len(ents))
+			}
+		})
+	}
+	if _, err := os.Stat("/tmp/fwvet-zip-escape"); err == nil {
+		t.Error("/tmp/fwvet-zip-escape exists: something wrote outside the work directory")
+	}
+}
+
+// TestLimits: every named limit stops what it bounds and says which limit.
+func TestLimits(t *testing.T) {
+	img := fixture.Path(t, "fw/rootfs-1.0.0.sqfs")
+	cases := []struct {
+		name, spec string
+		file       string
+		incomplete bool
+	}{
+		{"entries", "max-entries=50", img, true},
+		{"total bytes", "max-total-bytes=1MiB", img, true},
+		{"file size", "max-file-size=64KiB", img, false},
+		{"path length", "max-path-length=20", img, false},
+		{"depth", "max-depth=1", fixture.Path(t, "fw/bundle-1.0.0.tar.gz"), false},
+		{"ratio", "max-ratio=2", fixture.Path(t, "fw/rootfs-1.0.0.tar.gz"), true},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			lim := pipeline.DefaultLimits()
+			lim.RatioMinBytes = 1 << 20
+			if err := lim.Set(tc.spec); err != nil {
+				t.Fatal(err)
+			}
+			name, _, _ := strings.Cut(tc.spec, "=")
+			tree, _, err := unpackFile(t, tc.file, lim)
+			if err != nil {
+				t.Fatal(err)
+			}
+			found := false
+			for _, p := range tree.Problems {
+				if p.Kind == pipeline.ProblemLimit && p.Limit == name {
+					found = true
+				}
+			}
+			if !found {
+				t.Errorf("no %s problem among %+v", name, tree.Problems)
+			}
+			if tree.Incomplete != tc.incomplete {
+				t.Errorf("incomplete = %v, want %v", tree.Incomplete, tc.incomplete)
+			}
+		})
+	}
+}
+
+// TestDirectoryTree indexes an unpacked tree on disk, and never follows a
+// symlink out of it.
+func TestDirectoryTree(t *testing.T) {
+	dir := t.TempDir()
+	must := func(err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	must(os.MkdirAll(filepath.Join(dir, "etc"), 0o755))
+	must(os.WriteFile(filepath.Join(dir, "etc", "passwd"), []byte("root:x:0:0::/root:/bin/sh\n"), 0o644))
+	must(os.WriteFile(filepath.Join(dir, "su"), []byte("binary"), 0o755))
+	must(syscall.Chmod(filepath.Join(dir, "su"), 0o4755))
+	must(os.Symlink("/etc/shadow", filepath.Join(dir, "escape")))
+	tree, _, err := unpackFile(t, dir, pipeline.DefaultLimits())
+	must(err)
+	if e := tree.Lookup("/su"); e == nil || e.Mode != 0o4755 {
+		t.Errorf("/su = %+v, want mode 4755", e)
+	}
+	if e := tree.Lookup("/escape"); e == nil || e.Type != pipeline.TypeSymlink || e.LinkTarget != "/etc/shadow" {
+		t.Errorf("/escape = %+v, want a symlink to /etc/shadow, recorded not followed", e)
+	}
+	if e := tree.Lookup("/etc/passwd"); e == nil || e.SHA256 == "" {
+		t.Errorf("/etc/passwd = %+v", e)
+	}
+	if !strings.HasPrefix(tree.Digest(), "sha256:") {
+		t.Errorf("digest %q", tree.Digest())
+	}
+}
+
+// TestExtract writes a tree to disk without setuid bits, device nodes or
+// anything outside the target, and refuses a non-empty target.
+func TestExtract(t *testing.T) {
+	tree, _, err := unpackFile(t, fixture.Path(t, "fw/bundle-1.0.1.tar.gz"), pipeline.DefaultLimits())
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(t.TempDir(), "out")
+	st, err := unpack.Extract(context.Background(), tree, out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fi, err := os.Lstat(filepath.Join(out, "rootfs.sqfs.d", "usr", "bin", "passwd"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fi.Mode()&(fs.ModeSetuid|fs.ModeSetgid) != 0 {
+		t.Errorf("extracted passwd has mode %v: setuid must not be applied", fi.Mode())
+	}
+	if len(st.Stripped) == 0 || len(st.Nodes) != 3 {
+		t.Errorf("stripped %v, nodes %v", st.Stripped, st.Nodes)
+	}
+	if target, err := os.Readlink(filepath.Join(out, "rootfs.sqfs.d", "bin", "sh")); err != nil || target != "busybox" {
+		t.Errorf("bin/sh -> %q (%v)", target, err)
+	}
+	if _, err := os.Lstat(filepath.Join(out, "rootfs.sqfs.d", "dev", "console")); err == nil {
+		t.Error("a device node was created")
+	}
+	if _, err := unpack.Extract(context.Background(), tree, out); err == nil || !strings.Contains(err.Error(), "not empty") {
+		t.Errorf("extracting into a non-empty directory: %v", err)
+	}
+}
