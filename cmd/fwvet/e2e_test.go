@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"syscall"
 	"testing"
 
 	_ "modernc.org/sqlite"
@@ -53,6 +54,8 @@ func newEnv(t *testing.T) *env {
 type result struct {
 	code           int
 	stdout, stderr string
+	// maxRSS is the process's peak resident memory in bytes.
+	maxRSS int64
 }
 
 func (e *env) run(args ...string) result {
@@ -68,7 +71,11 @@ func (e *env) run(args ...string) result {
 	} else if err != nil {
 		e.t.Fatalf("running fwvet: %v", err)
 	}
-	return result{code: code, stdout: out.String(), stderr: errb.String()}
+	var rss int64
+	if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
+		rss = ru.Maxrss << 10 // kilobytes on Linux
+	}
+	return result{code: code, stdout: out.String(), stderr: errb.String(), maxRSS: rss}
 }
 
 // vetJSON runs vet with --format json and decodes the report.
@@ -361,6 +368,10 @@ func TestHostileCandidates(t *testing.T) {
 			}
 			if rep.Checks[0].Name != "unpack" || rep.Checks[0].Status != tc.check {
 				t.Errorf("unpack check %+v, want %s", rep.Checks[0], tc.check)
+			}
+			// Gigabytes of zeros or fifty levels of nesting must not cost memory.
+			if r.maxRSS == 0 || r.maxRSS > 256<<20 {
+				t.Errorf("peak memory %d MiB, want under 256 MiB", r.maxRSS>>20)
 			}
 		})
 	}

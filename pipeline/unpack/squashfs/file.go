@@ -20,6 +20,9 @@ type fileData struct {
 	blocks  []uint32
 	frag    uint32
 	fragOff uint32
+
+	offsOnce sync.Once
+	offs     []int64
 }
 
 // fileData reads the block list of a file inode and checks it against the image.
@@ -73,7 +76,21 @@ func (f *fileData) opener() pipeline.OpenFunc {
 	}
 }
 
-// fileReader streams a file's bytes, one block at a time.
+// blockOffset is the disk offset of block i: blocks are stored back to back.
+func (f *fileData) blockOffset(i int) int64 {
+	f.offsOnce.Do(func() {
+		f.offs = make([]int64, len(f.blocks)+1)
+		f.offs[0] = f.start
+		for j, w := range f.blocks {
+			f.offs[j+1] = f.offs[j] + int64(w&^blockUncomp)
+		}
+	})
+	return f.offs[i]
+}
+
+// fileReader streams a file's bytes, one block at a time. It is also an
+// io.ReaderAt with a Size, so a container nested in the image, or a binary
+// an analyzer parses, is read in place.
 type fileReader struct {
 	f         *fileData
 	next      int   // next block index
@@ -81,6 +98,74 @@ type fileReader struct {
 	remaining int64
 	buf       []byte // bytes of the current block not yet read
 	bufs      *blockBufs
+
+	atMu    sync.Mutex
+	atBlock int // block held in atData, or -1
+	atData  []byte
+}
+
+// Size is the file's size.
+func (r *fileReader) Size() int64 { return r.f.size }
+
+// ReadAt implements io.ReaderAt, decompressing the blocks it needs and
+// keeping the last one.
+func (r *fileReader) ReadAt(p []byte, off int64) (int, error) {
+	if off < 0 {
+		return 0, fmt.Errorf("negative offset %d", off)
+	}
+	r.atMu.Lock()
+	defer r.atMu.Unlock()
+	bs := int64(r.f.img.sb.BlockSize)
+	n := 0
+	for len(p) > 0 {
+		if off >= r.f.size {
+			return n, io.EOF
+		}
+		i := int(off / bs)
+		if r.atData == nil || r.atBlock != i {
+			data, err := r.f.block(i)
+			if err != nil {
+				return n, err
+			}
+			r.atBlock, r.atData = i, data
+		}
+		k := copy(p, r.atData[off-int64(i)*bs:])
+		if k == 0 {
+			return n, corrupt("block %d of a file is shorter than its size says", i)
+		}
+		n += k
+		p = p[k:]
+		off += int64(k)
+	}
+	return n, nil
+}
+
+// block returns the bytes of block i of the file (the tail for the last
+// block of a file with a fragment), in a buffer of its own.
+func (f *fileData) block(i int) ([]byte, error) {
+	img := f.img
+	bs := int64(img.sb.BlockSize)
+	want := min(bs, f.size-int64(i)*bs)
+	if i < len(f.blocks) {
+		r := &fileReader{f: f, next: i, off: f.blockOffset(i), remaining: want}
+		defer r.Close()
+		if err := r.load(); err != nil {
+			return nil, err
+		}
+		return append([]byte(nil), r.buf[:want]...), nil
+	}
+	if f.frag == noFragment || i != len(f.blocks) {
+		return nil, corrupt("block %d past the end of a file of %d blocks", i, len(f.blocks))
+	}
+	frag, err := img.fragment(f.frag)
+	if err != nil {
+		return nil, err
+	}
+	lo := int64(f.fragOff)
+	if lo+want > int64(len(frag)) {
+		return nil, corrupt("tail of %d bytes at %d lies past fragment %d of %d bytes", want, lo, f.frag, len(frag))
+	}
+	return frag[lo : lo+want], nil
 }
 
 type blockBufs struct{ comp, plain []byte }
