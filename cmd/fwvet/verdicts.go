@@ -25,12 +25,7 @@ func newVerdictsCmd(g *globals) *cobra.Command {
 		Use:   "list",
 		Short: "List stored verdicts, newest first",
 		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			st, err := openStore(cmd.Context(), dsn)
-			if err != nil {
-				return err
-			}
-			defer st.Close()
+		RunE: withStore(&dsn, func(cmd *cobra.Command, st pipeline.Store, _ []string) error {
 			recs, err := st.List(cmd.Context(), limit)
 			if err != nil {
 				return err
@@ -50,7 +45,7 @@ func newVerdictsCmd(g *globals) *cobra.Command {
 					r.CandidateRef, shortDigest(r.CandidateDigest), r.BaselineRef)
 			}
 			return tw.Flush()
-		},
+		}),
 	}
 	list.Flags().IntVar(&limit, "limit", 50, "at most this many verdicts (0: all)")
 	list.Flags().StringVar(&format, "format", "text", "text or json")
@@ -60,16 +55,11 @@ func newVerdictsCmd(g *globals) *cobra.Command {
 		Use:   "show ID",
 		Short: "Print a stored verdict's full report",
 		Args:  cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
+		RunE: withStore(&dsn, func(cmd *cobra.Command, st pipeline.Store, args []string) error {
 			id, err := strconv.ParseInt(args[0], 10, 64)
 			if err != nil || id <= 0 {
 				return fmt.Errorf("verdict id %q: want a positive number", args[0])
 			}
-			st, err := openStore(cmd.Context(), dsn)
-			if err != nil {
-				return err
-			}
-			defer st.Close()
 			rec, err := st.Get(cmd.Context(), id)
 			if err != nil {
 				return err
@@ -84,7 +74,7 @@ func newVerdictsCmd(g *globals) *cobra.Command {
 			}
 			fmt.Fprintf(g.stdout, "verdict %d, recorded %s, hash %s\n\n", rec.ID, rec.CreatedAt.Format("2006-01-02 15:04:05 MST"), rec.Hash)
 			return g.writeReport(&rep, "text", "")
-		},
+		}),
 	}
 	show.Flags().StringVar(&showFormat, "format", "text", "text or json (the report exactly as stored)")
 
@@ -93,12 +83,7 @@ func newVerdictsCmd(g *globals) *cobra.Command {
 		Short: "Check that no stored verdict was edited or deleted",
 		Long:  "Verify walks the hash chain from the first verdict and reports the first broken one. Exits 2 when the chain is broken.",
 		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			st, err := openStore(cmd.Context(), dsn)
-			if err != nil {
-				return err
-			}
-			defer st.Close()
+		RunE: withStore(&dsn, func(cmd *cobra.Command, st pipeline.Store, _ []string) error {
 			res, err := st.Verify(cmd.Context())
 			if err != nil {
 				return err
@@ -109,10 +94,22 @@ func newVerdictsCmd(g *globals) *cobra.Command {
 			}
 			fmt.Fprintf(g.stdout, "BROKEN at verdict %d: %s (%d verdicts before it verify)\n", res.BrokenID, res.Reason, res.Records)
 			return verdictResult(pipeline.VerdictFail)
-		},
+		}),
 	}
 	cmd.AddCommand(list, show, verify)
 	return cmd
+}
+
+// withStore opens the store the --store flag names for the command's run.
+func withStore(dsn *string, run func(*cobra.Command, pipeline.Store, []string) error) func(*cobra.Command, []string) error {
+	return func(cmd *cobra.Command, args []string) error {
+		st, err := openStore(cmd.Context(), *dsn)
+		if err != nil {
+			return err
+		}
+		defer st.Close()
+		return run(cmd, st, args)
+	}
 }
 
 func shortDigest(d string) string {

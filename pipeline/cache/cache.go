@@ -13,6 +13,8 @@ import (
 	"path/filepath"
 	"strings"
 	"syscall"
+
+	"github.com/fwvet/fwvet/pipeline"
 )
 
 // Cache is a directory of cached data.
@@ -81,7 +83,7 @@ func (c *Cache) FileDigest(ctx context.Context, path string) (string, error) {
 		}
 	}
 	h := sha256.New()
-	if _, err := io.Copy(h, readerCtx{ctx, f}); err != nil {
+	if _, err := io.Copy(h, pipeline.ContextReader(ctx, f)); err != nil {
 		return "", fmt.Errorf("hashing %s: %w", path, err)
 	}
 	d := "sha256:" + hex.EncodeToString(h.Sum(nil))
@@ -108,16 +110,4 @@ func identity(path string, st os.FileInfo) string {
 		sys.Mtim.Sec, sys.Mtim.Nsec, sys.Ctim.Sec, sys.Ctim.Nsec)
 	h := sha256.Sum256([]byte(s))
 	return hex.EncodeToString(h[:])
-}
-
-type readerCtx struct {
-	ctx context.Context
-	r   io.Reader
-}
-
-func (r readerCtx) Read(p []byte) (int, error) {
-	if err := r.ctx.Err(); err != nil {
-		return 0, err
-	}
-	return r.r.Read(p)
 }

@@ -310,7 +310,7 @@ func (r *run) hash(ctx context.Context, p *pending, produced *atomic.Int64, in i
 	w := &hashWriter{r: r, e: p.e, produced: produced, base: base, h: sha256.New(), head: make([]byte, 0, pipeline.MatchSize)}
 	buf := bufPool.Get().(*[]byte)
 	defer bufPool.Put(buf)
-	_, err = io.CopyBuffer(w, ctxReader{ctx, rc}, *buf)
+	_, err = io.CopyBuffer(w, pipeline.ContextReader(ctx, rc), *buf)
 	if err != nil {
 		var fe *fileError
 		var gl *globalLimit
@@ -327,21 +327,6 @@ func (r *run) hash(ctx context.Context, p *pending, produced *atomic.Int64, in i
 	p.head = w.head
 	p.e.SetOpen(p.open)
 	return nil
-}
-
-// ctxReader stops a long copy when the context ends. It hides any WriterTo
-// of the underlying reader on purpose: the copy must go through Read so that
-// cancellation is seen between chunks.
-type ctxReader struct {
-	ctx context.Context
-	r   io.Reader
-}
-
-func (c ctxReader) Read(p []byte) (int, error) {
-	if err := c.ctx.Err(); err != nil {
-		return 0, err
-	}
-	return c.r.Read(p)
 }
 
 // nested unpacks a file that holds a container.
