@@ -20,6 +20,12 @@ type AnalysisInput struct {
 	// BaselineVersion and CandidateVersion are nil when unknown.
 	BaselineVersion  *Version
 	CandidateVersion *Version
+	// Scans holds, by change key, the shared pass over the bytes of every
+	// added, removed and modified regular file.
+	Scans map[string]*Scan
+	// WorkDir takes temporary copies of entries that must be read at random
+	// offsets and cannot be in place.
+	WorkDir string
 }
 
 // Analyzer turns changes into findings. Each finding id has one analyzer;

@@ -22,7 +22,7 @@ import (
 
 // pipelineFlags are the flags of the commands that run the pipeline.
 type pipelineFlags struct {
-	manifest string
+	manifest []string
 	policy   string
 	format   string
 	output   string
@@ -32,9 +32,9 @@ type pipelineFlags struct {
 
 func (p *pipelineFlags) register(cmd *cobra.Command) {
 	f := cmd.Flags()
-	f.StringVar(&p.manifest, "manifest", "", "vendor release manifest (JSON) declaring the intended changes")
+	f.StringArrayVar(&p.manifest, "manifest", nil, "vendor release manifest (JSON) declaring the intended changes; or give it twice: the baseline's SBOM, then the candidate's (SPDX 2.3 or CycloneDX 1.5+, JSON), and the declared changes are their difference")
 	f.StringVar(&p.policy, "policy", "", "policy file (JSON); default: the policy of DESIGN.md")
-	f.StringVar(&p.format, "format", "text", "report format: text or json")
+	f.StringVar(&p.format, "format", "text", "report format: text, json or sarif")
 	f.StringVarP(&p.output, "output", "o", "", "write the report to this file instead of stdout")
 	f.StringArrayVar(&p.limits, "limit", nil, "change an unpack limit, as name=value (repeatable): "+fmt.Sprint(pipeline.LimitNames))
 	f.IntVar(&p.jobs, "jobs", 0, "files hashed at once (default: the number of CPUs)")
@@ -82,6 +82,7 @@ func (g *globals) stages(p *pipelineFlags) (o vet.Options, cleanup func(), err e
 		Fetcher:   &source.Local{Cache: c},
 		Unpacker:  u,
 		Analyzers: analyze.Default(),
+		WorkDir:   work,
 		Tool:      pipeline.Tool{Name: "fwvet", Version: version},
 		Log:       g.log,
 	}, cleanup, nil

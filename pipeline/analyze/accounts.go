@@ -3,8 +3,11 @@ package analyze
 import (
 	"bufio"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"io"
+	"path"
 	"sort"
 	"strconv"
 	"strings"
@@ -12,9 +15,12 @@ import (
 	"github.com/fwvet/fwvet/pipeline"
 )
 
-// Accounts reports new users and groups, uids or gids turned 0, and
-// passwords made empty in passwd, group and shadow files (account-added).
-// Evidence names the account and never carries a password hash.
+// Accounts reports new users and groups, uids or gids turned 0, login
+// shells enabled, locked accounts given a password and passwords made empty
+// (account-added), and changed password hashes (credential-changed), in
+// passwd, shadow, group and gshadow, BusyBox and OpenWrt's included.
+// Evidence names the account and never carries a hash: only its algorithm
+// and a short fingerprint.
 type Accounts struct{}
 
 var _ pipeline.Analyzer = Accounts{}
@@ -41,6 +47,8 @@ func (Accounts) Analyze(ctx context.Context, in *pipeline.AnalysisInput) ([]pipe
 			fs, err = diffDB(ctx, ch, groupRules)
 		case "/etc/shadow":
 			fs, err = diffDB(ctx, ch, shadowRules)
+		case "/etc/gshadow":
+			fs, err = diffDB(ctx, ch, gshadowRules)
 		default:
 			continue
 		}
@@ -68,6 +76,8 @@ var (
 	passwdRules = dbRules{kind: "user", idField: 2, secretField: 1, emptyMeansOpen: true, minFields: 7}
 	groupRules  = dbRules{kind: "group", idField: 2, secretField: 1, minFields: 4}
 	shadowRules = dbRules{kind: "user", idField: -1, secretField: 1, emptyMeansOpen: true, minFields: 2}
+	// An empty gshadow password lets only members use the group.
+	gshadowRules = dbRules{kind: "group", idField: -1, secretField: 1, minFields: 2}
 )
 
 type account struct {
@@ -160,6 +170,11 @@ func diffDB(ctx context.Context, ch *pipeline.Change, r dbRules) ([]pipeline.Fin
 			if open(a, r) && !open(prev, r) {
 				out = append(out, accountFinding(ch, fmt.Sprintf("%s %s now has an empty password", r.kind, name), ev, "empty-password"))
 			}
+			out = append(out, secretChange(ch, r, name, prev, a)...)
+			if r.kind == "user" && len(a.fields) >= 7 && len(prev.fields) >= 7 && noLogin(prev.fields[6]) && !noLogin(a.fields[6]) {
+				ev["old_shell"] = prev.fields[6]
+				out = append(out, accountFinding(ch, fmt.Sprintf("user %s can log in now: shell %s (was %s)", name, a.fields[6], prev.fields[6]), ev, "login-shell"))
+			}
 		}
 	}
 	return out, nil
@@ -186,4 +201,70 @@ func open(a account, r dbRules) bool {
 func accountFinding(ch *pipeline.Change, msg string, ev map[string]any, why string) pipeline.Finding {
 	ev["reason"] = why
 	return finding(pipeline.IDAccountAdded, ch, msg, ev)
+}
+
+// secretChange reports a password hash that changed (credential-changed) or
+// a locked account that gained one (account-added).
+func secretChange(ch *pipeline.Change, r dbRules, name string, prev, a account) []pipeline.Finding {
+	sf := r.secretField
+	if len(prev.fields) <= sf || len(a.fields) <= sf {
+		return nil
+	}
+	ps, ns := prev.fields[sf], a.fields[sf]
+	if ps == ns || !isHash(ns) {
+		return nil
+	}
+	ev := map[string]any{r.kind: name, "line": a.line, "new_hash": hashSummary(ns)}
+	if isHash(ps) {
+		ev["old_hash"] = hashSummary(ps)
+		f := finding(pipeline.IDCredentialChanged, ch, fmt.Sprintf("password of %s %s changed", r.kind, name), ev)
+		return []pipeline.Finding{f}
+	}
+	if ps == "x" && r.kind == "user" && ch.Path == "/etc/passwd" {
+		// The hash moved out of shadow into world-readable passwd.
+		f := finding(pipeline.IDCredentialChanged, ch, fmt.Sprintf("password hash of user %s now in world-readable passwd", name), ev)
+		return []pipeline.Finding{f}
+	}
+	return []pipeline.Finding{accountFinding(ch, fmt.Sprintf("locked %s %s was given a password", r.kind, name), ev, "unlocked")}
+}
+
+// isHash reports a crypt(3) hash: "$id$…" or the 13 characters of DES crypt.
+func isHash(s string) bool {
+	if strings.HasPrefix(s, "$") && len(s) > 3 {
+		return true
+	}
+	if len(s) != 13 {
+		return false
+	}
+	for _, c := range []byte(s) {
+		if !(isLetter(c) || isDigit(c) || c == '.' || c == '/') {
+			return false
+		}
+	}
+	return true
+}
+
+// hashSummary names a hash's algorithm and fingerprints it, so a reviewer
+// can tell two hashes apart without the hash being printed.
+func hashSummary(h string) string {
+	algo := "des"
+	if strings.HasPrefix(h, "$") {
+		if id, _, ok := strings.Cut(h[1:], "$"); ok {
+			algo = map[string]string{"1": "md5", "5": "sha256", "6": "sha512", "y": "yescrypt", "2a": "bcrypt", "2b": "bcrypt", "2y": "bcrypt"}[id]
+			if algo == "" {
+				algo = "$" + id + "$"
+			}
+		}
+	}
+	sum := sha256.Sum256([]byte(h))
+	return fmt.Sprintf("%s, fingerprint %s", algo, hex.EncodeToString(sum[:4]))
+}
+
+// noLogin reports a shell that refuses logins.
+func noLogin(shell string) bool {
+	switch path.Base(shell) {
+	case "nologin", "false", "sync", "halt", "shutdown", "":
+		return true
+	}
+	return false
 }

@@ -2,6 +2,8 @@ package analyze
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"io"
@@ -33,6 +35,8 @@ var secrets = []string{rootHash, guestHash, newHash, md5Hash, "rOoTsAlT", "gUeSt
 
 // wantAccount is one expected account-added finding.
 type wantAccount struct {
+	// id is account-added (critical) unless set to credential-changed (high).
+	id      string
 	reason  string
 	account string         // the user or group name in evidence
 	msg     []string       // substrings of the message
@@ -188,10 +192,39 @@ func TestAccounts(t *testing.T) {
 			new:  baseShadow + "backdoor:" + newHash + ":19000:0:99999:7:::\n",
 		},
 		{
-			name: "hash changed in shadow is not account-added",
+			name: "hash changed in shadow is credential-changed",
 			path: "/etc/shadow",
 			old:  baseShadow,
 			new:  strings.Replace(baseShadow, guestHash, newHash, 1),
+			want: []wantAccount{{id: pipeline.IDCredentialChanged, account: "guest", msg: []string{"password", "changed"},
+				ev: map[string]any{"old_hash": "sha512, fingerprint " + fp(guestHash), "new_hash": "sha512, fingerprint " + fp(newHash)}}},
+		},
+		{
+			name: "locked account given a password",
+			path: "/etc/shadow",
+			old:  baseShadow,
+			new:  strings.Replace(baseShadow, "daemon:*:", "daemon:"+newHash+":", 1),
+			want: []wantAccount{{reason: "unlocked", account: "daemon", msg: []string{"locked", "password"}}},
+		},
+		{
+			name: "login shell enabled",
+			path: "/etc/passwd",
+			old:  basePasswd,
+			new:  strings.Replace(basePasswd, "/usr/sbin:/bin/false", "/usr/sbin:/bin/sh", 1),
+			want: []wantAccount{{reason: "login-shell", account: "daemon", msg: []string{"can log in", "/bin/sh", "/bin/false"}}},
+		},
+		{
+			name: "hash moved into passwd",
+			path: "/etc/passwd",
+			old:  basePasswd,
+			new:  strings.Replace(basePasswd, "guest:x:", "guest:"+md5Hash+":", 1),
+			want: []wantAccount{{id: pipeline.IDCredentialChanged, account: "guest", msg: []string{"world-readable"}}},
+		},
+		{
+			name: "new group in gshadow is not reported twice",
+			path: "/etc/gshadow",
+			old:  "root:*::\n",
+			new:  "root:*::\nwheel:!::guest\n",
 		},
 		{
 			name: "account locked in shadow",
@@ -204,6 +237,7 @@ func TestAccounts(t *testing.T) {
 			path: "/etc/shadow",
 			old:  strings.Replace(baseShadow, guestHash, "", 1),
 			new:  strings.Replace(strings.Replace(baseShadow, guestHash, "", 1), rootHash, newHash, 1),
+			want: []wantAccount{{id: pipeline.IDCredentialChanged, account: "root"}},
 		},
 		// group
 		{
@@ -277,17 +311,24 @@ func checkAccountFindings(t *testing.T, got []pipeline.Finding, want []wantAccou
 	}
 	for i, w := range want {
 		f := got[i]
-		if f.ID != pipeline.IDAccountAdded || f.Severity != pipeline.SeverityCritical {
-			t.Errorf("finding %d = %s/%s, want account-added/critical", i, f.ID, f.Severity)
+		switch w.id {
+		case "", pipeline.IDAccountAdded:
+			if f.ID != pipeline.IDAccountAdded || f.Severity != pipeline.SeverityCritical {
+				t.Errorf("finding %d = %s/%s, want account-added/critical", i, f.ID, f.Severity)
+			}
+		default:
+			if f.ID != w.id || f.Severity != pipeline.DefaultSeverity[w.id] {
+				t.Errorf("finding %d = %s/%s, want %s/%s", i, f.ID, f.Severity, w.id, pipeline.DefaultSeverity[w.id])
+			}
 		}
 		if f.Path != path || f.Key != path {
 			t.Errorf("finding %d path %q key %q, want %q", i, f.Path, f.Key, path)
 		}
-		if f.Evidence["reason"] != w.reason {
+		if w.id == "" && f.Evidence["reason"] != w.reason {
 			t.Errorf("finding %d reason = %v, want %s", i, f.Evidence["reason"], w.reason)
 		}
 		kind := "user"
-		if path == "/etc/group" {
+		if path == "/etc/group" || path == "/etc/gshadow" {
 			kind = "group"
 		}
 		if f.Evidence[kind] != w.account {
@@ -402,4 +443,10 @@ func TestAccountsReadError(t *testing.T) {
 	if !errors.Is(err, boom) {
 		t.Errorf("Analyze error = %v, want the read error", err)
 	}
+}
+
+// fp is the fingerprint hashSummary shows for a hash.
+func fp(hash string) string {
+	sum := sha256.Sum256([]byte(hash))
+	return hex.EncodeToString(sum[:4])
 }

@@ -6,8 +6,10 @@ package analyze
 import (
 	"context"
 	"fmt"
+	"runtime"
 	"runtime/debug"
 	"sort"
+	"time"
 
 	"github.com/sirupsen/logrus"
 
@@ -20,7 +22,15 @@ func Default() []pipeline.Analyzer {
 	return []pipeline.Analyzer{
 		Downgrade{},
 		Accounts{},
+		SSH{},
 		Setuid{},
+		Services{},
+		ELF{},
+		Endpoints{},
+		PrivateKeys{},
+		CACerts{},
+		KernelModules{},
+		Blobs{},
 		Files{},
 	}
 }
@@ -37,14 +47,27 @@ type Failure struct {
 func Run(ctx context.Context, analyzers []pipeline.Analyzer, in *pipeline.AnalysisInput, log logrus.FieldLogger) ([]pipeline.Finding, []Failure) {
 	var findings []pipeline.Finding
 	var failures []Failure
+	if in.Scans == nil {
+		start := time.Now()
+		scans, err := ScanChanges(ctx, in.Changes, runtime.GOMAXPROCS(0))
+		log.WithFields(logrus.Fields{"files": len(scans), "took": time.Since(start).Round(time.Millisecond)}).Debug("changed files read")
+		if err != nil {
+			// Analyzers still run on what was read; the failure keeps the
+			// verdict from passing.
+			log.WithError(err).Error("reading changed files failed")
+			failures = append(failures, Failure{Analyzer: "scan", Err: err})
+		}
+		in.Scans = scans
+	}
 	for _, a := range analyzers {
+		start := time.Now()
 		fs, err := runOne(ctx, a, in)
 		if err != nil {
 			log.WithError(err).WithField("analyzer", a.Name()).Error("analyzer failed")
 			failures = append(failures, Failure{Analyzer: a.Name(), Err: err})
 			continue
 		}
-		log.WithFields(logrus.Fields{"analyzer": a.Name(), "findings": len(fs)}).Debug("analyzer done")
+		log.WithFields(logrus.Fields{"analyzer": a.Name(), "findings": len(fs), "took": time.Since(start).Round(time.Millisecond)}).Debug("analyzer done")
 		findings = append(findings, fs...)
 	}
 	sort.SliceStable(findings, func(i, j int) bool { return findings[i].Severity > findings[j].Severity })

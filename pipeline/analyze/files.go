@@ -3,12 +3,15 @@ package analyze
 import (
 	"context"
 	"fmt"
+	"strings"
 
 	"github.com/fwvet/fwvet/pipeline"
 )
 
 // Files reports every change as a file-level finding: file-added,
-// file-removed, file-modified and metadata-changed.
+// file-removed, file-modified and metadata-changed. Some rank higher than
+// their id's default: a security control removed or stripped of lines, a
+// binary patched in place, a mode or owner change on a sensitive file.
 type Files struct{}
 
 var _ pipeline.Analyzer = Files{}
@@ -17,9 +20,13 @@ var _ pipeline.Analyzer = Files{}
 func (Files) Name() string { return "files" }
 
 // Analyze implements pipeline.Analyzer.
-func (Files) Analyze(_ context.Context, in *pipeline.AnalysisInput) ([]pipeline.Finding, error) {
+func (Files) Analyze(ctx context.Context, in *pipeline.AnalysisInput) ([]pipeline.Finding, error) {
 	var out []pipeline.Finding
 	for _, ch := range in.Changes {
+		lost, err := controlLoss(ctx, ch)
+		if err != nil {
+			return nil, err
+		}
 		switch ch.Kind {
 		case pipeline.ChangeAdded:
 			ev := entryEvidence(ch.New)
@@ -36,7 +43,12 @@ func (Files) Analyze(_ context.Context, in *pipeline.AnalysisInput) ([]pipeline.
 				ev["moved_to"] = ch.MovedTo
 				msg += fmt.Sprintf(" (moved to %s)", ch.MovedTo)
 			}
-			out = append(out, finding(pipeline.IDFileRemoved, ch, msg, ev))
+			f := finding(pipeline.IDFileRemoved, ch, msg, ev)
+			if len(lost) > 0 {
+				f.Severity = pipeline.SeverityHigh
+				f.Message = "security control removed: " + describeControl(ch.Path)
+			}
+			out = append(out, f)
 		case pipeline.ChangeModified:
 			ev := map[string]any{"old_sha256": ch.Old.SHA256, "new_sha256": ch.New.SHA256, "old_size": ch.Old.Size, "new_size": ch.New.Size}
 			msg := fmt.Sprintf("content changed (%d → %d bytes)", ch.Old.Size, ch.New.Size)
@@ -44,7 +56,22 @@ func (Files) Analyze(_ context.Context, in *pipeline.AnalysisInput) ([]pipeline.
 				ev["old_type"], ev["new_type"] = ch.Old.Type, ch.New.Type
 				msg = fmt.Sprintf("%s replaced by a %s", ch.Old.Type, ch.New.Type)
 			}
-			out = append(out, finding(pipeline.IDFileModified, ch, msg, ev))
+			f := finding(pipeline.IDFileModified, ch, msg, ev)
+			edits, err := patchOf(ctx, in, ch)
+			if err != nil {
+				return nil, err
+			}
+			if len(edits) > 0 {
+				ev["patched"] = edits
+				f.Severity = pipeline.SeverityMedium
+				f.Message = fmt.Sprintf("patched in place: %s", describeEdits(edits))
+			}
+			if len(lost) > 0 {
+				ev["removed_lines"] = capList(lost, 20)
+				f.Severity = pipeline.SeverityHigh
+				f.Message = fmt.Sprintf("%s lose %d line%s: %s", describeControl(ch.Path), len(lost), plural(len(lost)), capList(lost, 1)[0])
+			}
+			out = append(out, f)
 		}
 		if f, ok := metadataFinding(ch); ok {
 			out = append(out, f)
@@ -85,6 +112,10 @@ func metadataFinding(ch *pipeline.Change) (pipeline.Finding, bool) {
 	ev["fields"] = fields
 	f := finding(pipeline.IDMetadataChanged, ch, fmt.Sprintf("%v changed", fields), ev)
 	gained := ch.New.Mode &^ ch.Old.Mode & (pipeline.ModeSetuid | pipeline.ModeSetgid)
+	if isSensitive(ch.Path) {
+		f.Severity = pipeline.SeverityHigh
+		f.Message = fmt.Sprintf("%v changed on a security-sensitive file", fields)
+	}
 	if ch.New.Type == pipeline.TypeFile && gained != 0 {
 		f.Severity = pipeline.SeverityHigh
 		f.Message = fmt.Sprintf("gains %s (mode %s → %s)", setidName(gained), mode(ch.Old.Mode), mode(ch.New.Mode))
@@ -128,4 +159,23 @@ func setidName(bits uint32) string {
 	default:
 		return "setgid"
 	}
+}
+
+func describeEdits(edits []patchEdit) string {
+	parts := make([]string, 0, len(edits))
+	for i, e := range edits {
+		if i == 3 {
+			parts = append(parts, fmt.Sprintf("and %d more", len(edits)-3))
+			break
+		}
+		parts = append(parts, fmt.Sprintf("%q → %q at %#x", e.Old, e.New, e.Offset))
+	}
+	return strings.Join(parts, "; ")
+}
+
+func plural(n int) string {
+	if n == 1 {
+		return ""
+	}
+	return "s"
 }

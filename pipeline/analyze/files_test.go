@@ -90,8 +90,13 @@ func TestFiles(t *testing.T) {
 			want: []want{{id: pipeline.IDFileModified, sev: pipeline.SeverityInfo, msg: "file replaced by a symlink", ev: map[string]any{"old_type": pipeline.TypeFile, "new_type": pipeline.TypeSymlink}}},
 		},
 		{
-			name: "mode",
+			name: "mode of a sensitive file",
 			ch:   changed(fileEntry("/etc/shadow", "s", 0o600), fileEntry("/etc/shadow", "s", 0o644), "mode"),
+			want: []want{{id: pipeline.IDMetadataChanged, sev: pipeline.SeverityHigh, msg: "security-sensitive", ev: map[string]any{"old_mode": "0600", "new_mode": "0644"}}},
+		},
+		{
+			name: "mode",
+			ch:   changed(fileEntry("/usr/share/x", "s", 0o600), fileEntry("/usr/share/x", "s", 0o644), "mode"),
 			want: []want{{id: pipeline.IDMetadataChanged, sev: pipeline.SeverityLow, ev: map[string]any{"old_mode": "0600", "new_mode": "0644"}}},
 		},
 		{

@@ -48,33 +48,56 @@ func Load(file string) (*Manifest, error) {
 // glob well formed.
 func Parse(r io.Reader) (*Manifest, error) {
 	dec := json.NewDecoder(io.LimitReader(r, maxManifest))
-	var m Manifest
-	if err := dec.Decode(&m); err != nil {
+	var raw json.RawMessage
+	if err := dec.Decode(&raw); err != nil {
 		return nil, fmt.Errorf("not a JSON release manifest: %w", err)
 	}
 	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
 		return nil, errors.New("not a JSON release manifest: trailing data after the object")
 	}
+	// An SBOM is told apart before it is read as a manifest: it would read
+	// as one that discloses nothing, or fail on a field of the same name
+	// (CycloneDX's "version" is a number).
+	var sbom struct {
+		SPDXVersion *json.RawMessage `json:"spdxVersion"`
+		BOMFormat   *json.RawMessage `json:"bomFormat"`
+	}
+	if json.Unmarshal(raw, &sbom) == nil && (sbom.SPDXVersion != nil || sbom.BOMFormat != nil) {
+		return nil, errors.New("an SBOM, not a JSON release manifest: SBOMs come in pairs, give --manifest twice, the baseline's SBOM then the candidate's")
+	}
+	var m Manifest
+	if err := json.Unmarshal(raw, &m); err != nil {
+		return nil, fmt.Errorf("not a JSON release manifest: %w", err)
+	}
+	if err := m.validate(); err != nil {
+		return nil, err
+	}
+	return &m, nil
+}
+
+// validate checks that every path is absolute, every glob well formed and
+// image_sha256, when present, a SHA-256 digest.
+func (m *Manifest) validate() error {
 	for _, list := range []struct {
 		name     string
 		patterns []string
 	}{{"changed", m.Changed}, {"added", m.Added}, {"removed", m.Removed}} {
 		for _, p := range list.patterns {
 			if !strings.HasPrefix(p, "/") {
-				return nil, fmt.Errorf("%s: path %q is not absolute", list.name, p)
+				return fmt.Errorf("%s: path %q is not absolute", list.name, p)
 			}
 			if !doublestar.ValidatePattern(p) {
-				return nil, fmt.Errorf("%s: %q is not a valid glob", list.name, p)
+				return fmt.Errorf("%s: %q is not a valid glob", list.name, p)
 			}
 		}
 	}
 	if m.ImageSHA256 != "" {
 		h := strings.TrimPrefix(m.ImageSHA256, "sha256:")
 		if len(h) != 64 || strings.Trim(strings.ToLower(h), "0123456789abcdef") != "" {
-			return nil, fmt.Errorf("image_sha256 %q is not a SHA-256 digest", m.ImageSHA256)
+			return fmt.Errorf("image_sha256 %q is not a SHA-256 digest", m.ImageSHA256)
 		}
 	}
-	return &m, nil
+	return nil
 }
 
 // Subject is what the manifest is checked against.
@@ -95,10 +118,19 @@ func (m *Manifest) Apply(s Subject, changes []*pipeline.Change, findings []pipel
 		check.Status, check.Detail = pipeline.CheckFail, err.Error()+"; the manifest discloses nothing"
 		return check
 	}
+	added, removed, changed := newPatternSet(m.Added), newPatternSet(m.Removed), newPatternSet(m.Changed)
 	disclosed := map[string]bool{}
 	n := 0
 	for _, ch := range changes {
-		if m.covers(ch) {
+		// Content and metadata changes are both declared under "changed".
+		set := changed
+		switch ch.Kind {
+		case pipeline.ChangeAdded:
+			set = added
+		case pipeline.ChangeRemoved:
+			set = removed
+		}
+		if set.covers(ch.Path) {
 			ch.Disclosed = true
 			disclosed[ch.Key] = true
 			n++
@@ -157,20 +189,35 @@ func (m *Manifest) declaresRollback(s Subject) bool {
 	return err == nil && same == 0
 }
 
-// covers reports whether the change's path, or a directory above it, is
-// listed under the action that matches the change.
-func (m *Manifest) covers(ch *pipeline.Change) bool {
-	var patterns []string
-	switch ch.Kind {
-	case pipeline.ChangeAdded:
-		patterns = m.Added
-	case pipeline.ChangeRemoved:
-		patterns = m.Removed
-	default:
-		patterns = m.Changed
+// patternSet holds the patterns of one action. Literal paths go in a set, so
+// that a manifest listing every file of a large image (as one derived from
+// SBOMs does) costs a lookup per path and parent rather than a glob match
+// per pattern; only the real globs are matched one by one.
+type patternSet struct {
+	literal map[string]bool
+	globs   []string
+}
+
+func newPatternSet(patterns []string) patternSet {
+	s := patternSet{literal: map[string]bool{}}
+	for _, p := range patterns {
+		if lit, ok := literal(p); ok {
+			s.literal[lit] = true
+		} else {
+			s.globs = append(s.globs, p)
+		}
 	}
-	for p := ch.Path; ; p = path.Dir(p) {
-		for _, pat := range patterns {
+	return s
+}
+
+// covers reports whether the path, or a directory above it, matches a
+// pattern of the set.
+func (s patternSet) covers(p string) bool {
+	for ; ; p = path.Dir(p) {
+		if s.literal[p] {
+			return true
+		}
+		for _, pat := range s.globs {
 			if ok, _ := doublestar.Match(pat, p); ok {
 				return true
 			}
@@ -179,4 +226,46 @@ func (m *Manifest) covers(ch *pipeline.Change) bool {
 			return false
 		}
 	}
+}
+
+// globMeta are the characters with a meaning in a doublestar pattern, and
+// the ones escapeGlob escapes. "]", "}" and "," only mean something next to
+// the others, but a pattern holding one unescaped is left to doublestar.
+const globMeta = `*?[]{},`
+
+// literal returns the path a pattern matches when it matches only one:
+// when every meta character in it is escaped with a backslash.
+func literal(pattern string) (string, bool) {
+	if !strings.ContainsAny(pattern, globMeta+`\`) {
+		return pattern, true
+	}
+	var b strings.Builder
+	for i := 0; i < len(pattern); i++ {
+		c := pattern[i]
+		switch {
+		case c == '\\' && i+1 < len(pattern):
+			i++
+			b.WriteByte(pattern[i])
+		case c == '\\' || strings.IndexByte(globMeta, c) >= 0:
+			return "", false
+		default:
+			b.WriteByte(c)
+		}
+	}
+	return b.String(), true
+}
+
+// escapeGlob makes a path a pattern that matches that path only.
+func escapeGlob(p string) string {
+	if !strings.ContainsAny(p, globMeta+`\`) {
+		return p
+	}
+	var b strings.Builder
+	for i := 0; i < len(p); i++ {
+		if strings.IndexByte(globMeta+`\`, p[i]) >= 0 {
+			b.WriteByte('\\')
+		}
+		b.WriteByte(p[i])
+	}
+	return b.String()
 }

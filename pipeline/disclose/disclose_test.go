@@ -50,6 +50,8 @@ func TestParse(t *testing.T) {
 		{name: "array", in: `["/etc/passwd"]`, wantErr: "not a JSON release manifest"},
 		{name: "wrong type", in: `{"changed": "/etc/passwd"}`, wantErr: "not a JSON release manifest"},
 		{name: "empty input", in: ``, wantErr: "not a JSON release manifest"},
+		{name: "SPDX SBOM", in: `{"spdxVersion": "SPDX-2.3", "SPDXID": "SPDXRef-DOCUMENT"}`, wantErr: "an SBOM, not a JSON release manifest"},
+		{name: "CycloneDX SBOM", in: `{"bomFormat": "CycloneDX", "specVersion": "1.5", "version": 1}`, wantErr: "give --manifest twice"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

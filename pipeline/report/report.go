@@ -13,8 +13,9 @@ import (
 // Encoders lists the output formats by the name --format takes.
 func Encoders() map[string]pipeline.Encoder {
 	return map[string]pipeline.Encoder{
-		"text": Text{},
-		"json": JSON{},
+		"text":  Text{},
+		"json":  JSON{},
+		"sarif": SARIF{},
 	}
 }
 

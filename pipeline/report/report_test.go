@@ -102,6 +102,7 @@ func TestGolden(t *testing.T) {
 		{"json", report.JSON{}, fixture(true)},
 		{"json-no-baseline", report.JSON{}, fixture(false)},
 		{"json-empty", report.JSON{}, empty()},
+		{"sarif", report.SARIF{}, sarifFixture()},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			got := encode(t, tc.enc, tc.rep)
@@ -434,7 +435,7 @@ func TestText(t *testing.T) {
 }
 
 func TestForFormat(t *testing.T) {
-	for name, want := range map[string]pipeline.Encoder{"text": report.Text{}, "json": report.JSON{}} {
+	for name, want := range map[string]pipeline.Encoder{"text": report.Text{}, "json": report.JSON{}, "sarif": report.SARIF{}} {
 		e, err := report.ForFormat(name)
 		if err != nil {
 			t.Errorf("ForFormat(%q): %v", name, err)
@@ -450,7 +451,7 @@ func TestForFormat(t *testing.T) {
 			t.Errorf("ForFormat(%q) = %T, want an error", name, e)
 			continue
 		}
-		for _, part := range []string{fmt.Sprintf("%q", name), "json", "text"} {
+		for _, part := range []string{fmt.Sprintf("%q", name), "json", "sarif", "text"} {
 			if !strings.Contains(err.Error(), part) {
 				t.Errorf("ForFormat(%q) error %q does not name %s", name, err, part)
 			}

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/sirupsen/logrus"
 	"golang.org/x/sync/errgroup"
@@ -29,8 +30,9 @@ type Options struct {
 	Candidate string
 	// Baseline is empty when there is none.
 	Baseline string
-	// Manifest is the path of the release manifest, or empty.
-	Manifest string
+	// Manifest names what declares the intended changes: nothing, one JSON
+	// release manifest, or two SBOMs, the baseline's then the candidate's.
+	Manifest []string
 	Policy   *policy.Policy
 
 	Fetcher   pipeline.Fetcher
@@ -40,6 +42,8 @@ type Options struct {
 	Store pipeline.Store
 	// WithChanges puts every change in the report.
 	WithChanges bool
+	// WorkDir takes the temporary files of analysis.
+	WorkDir string
 
 	Tool pipeline.Tool
 	Log  logrus.FieldLogger
@@ -58,13 +62,9 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	if o.Fetcher == nil || o.Unpacker == nil || o.Policy == nil || o.Log == nil {
 		return nil, errors.New("vet: fetcher, unpacker, policy and log are required")
 	}
-	var manifest *disclose.Manifest
-	if o.Manifest != "" {
-		m, err := disclose.Load(o.Manifest)
-		if err != nil {
-			return nil, &pipeline.InputError{Role: "manifest", Ref: o.Manifest, Err: err}
-		}
-		manifest = m
+	manifest, err := loadManifest(o.Manifest)
+	if err != nil {
+		return nil, err
 	}
 
 	sides := []*side{{role: "candidate", ref: o.Candidate}}
@@ -123,7 +123,7 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 		rep.Checks = append(rep.Checks, base.unpackCheck())
 		changes = diff.Trees(base.tree, cand.tree)
 		in := &pipeline.AnalysisInput{Baseline: base.tree, Candidate: cand.tree, Changes: changes,
-			BaselineVersion: base.version, CandidateVersion: cand.version}
+			BaselineVersion: base.version, CandidateVersion: cand.version, WorkDir: o.WorkDir}
 		findings, failures := analyze.Run(ctx, o.Analyzers, in, o.Log)
 		if err := ctx.Err(); err != nil {
 			return nil, err
@@ -156,6 +156,26 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	return res, nil
 }
 
+// loadManifest reads the release manifest, or derives one from an SBOM
+// pair; nil when no file is given.
+func loadManifest(files []string) (*disclose.Manifest, error) {
+	switch len(files) {
+	case 0:
+		return nil, nil
+	case 1:
+		m, err := disclose.Load(files[0])
+		if err != nil {
+			return nil, &pipeline.InputError{Role: "manifest", Ref: files[0], Err: err}
+		}
+		return m, nil
+	case 2:
+		// Its errors are *pipeline.InputError already, naming the file at fault.
+		return disclose.LoadSBOMPair(files[0], files[1])
+	}
+	return nil, &pipeline.InputError{Role: "manifest", Ref: strings.Join(files, ", "),
+		Err: fmt.Errorf("%d files given: want one release manifest, or two SBOMs (the baseline's, then the candidate's)", len(files))}
+}
+
 // side is the candidate or the baseline on its way through fetch and unpack.
 type side struct {
 	role, ref string
@@ -166,6 +186,7 @@ type side struct {
 
 func (s *side) load(ctx context.Context, o Options) error {
 	log := o.Log.WithFields(logrus.Fields{"role": s.role, "ref": s.ref})
+	start := time.Now()
 	art, err := o.Fetcher.Fetch(ctx, s.ref)
 	if err != nil {
 		return &pipeline.InputError{Role: s.role, Ref: s.ref, Err: err}
@@ -181,7 +202,8 @@ func (s *side) load(ctx context.Context, o Options) error {
 		art.Digest = tree.Digest()
 		art.Size = tree.Bytes
 	}
-	log.WithFields(logrus.Fields{"entries": len(tree.Entries), "problems": len(tree.Problems), "formats": tree.Formats}).Info("unpacked")
+	log.WithFields(logrus.Fields{"entries": len(tree.Entries), "problems": len(tree.Problems), "formats": tree.Formats,
+		"took": time.Since(start).Round(time.Millisecond)}).Info("unpacked")
 	if !tree.Incomplete {
 		v, err := version.FromTree(ctx, tree)
 		if err != nil {

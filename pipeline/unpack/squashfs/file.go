@@ -99,9 +99,12 @@ type fileReader struct {
 	buf       []byte // bytes of the current block not yet read
 	bufs      *blockBufs
 
-	atMu    sync.Mutex
-	atBlock int // block held in atData, or -1
-	atData  []byte
+	atMu     sync.Mutex
+	atBlocks [4]struct {
+		i    int
+		data []byte
+	}
+	atNext int // slot the next block goes in
 }
 
 // Size is the file's size.
@@ -122,14 +125,11 @@ func (r *fileReader) ReadAt(p []byte, off int64) (int, error) {
 			return n, io.EOF
 		}
 		i := int(off / bs)
-		if r.atData == nil || r.atBlock != i {
-			data, err := r.f.block(i)
-			if err != nil {
-				return n, err
-			}
-			r.atBlock, r.atData = i, data
+		data, err := r.cachedBlock(i)
+		if err != nil {
+			return n, err
 		}
-		k := copy(p, r.atData[off-int64(i)*bs:])
+		k := copy(p, data[off-int64(i)*bs:])
 		if k == 0 {
 			return n, corrupt("block %d of a file is shorter than its size says", i)
 		}
@@ -138,6 +138,24 @@ func (r *fileReader) ReadAt(p []byte, off int64) (int, error) {
 		off += int64(k)
 	}
 	return n, nil
+}
+
+// cachedBlock returns block i from the few kept for ReadAt: parsers of
+// binaries hop between headers, tables and strings in a handful of blocks.
+func (r *fileReader) cachedBlock(i int) ([]byte, error) {
+	for _, b := range r.atBlocks {
+		if b.data != nil && b.i == i {
+			return b.data, nil
+		}
+	}
+	data, err := r.f.block(i)
+	if err != nil {
+		return nil, err
+	}
+	slot := &r.atBlocks[r.atNext]
+	slot.i, slot.data = i, data
+	r.atNext = (r.atNext + 1) % len(r.atBlocks)
+	return data, nil
 }
 
 // block returns the bytes of block i of the file (the tail for the last
