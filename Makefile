@@ -22,6 +22,7 @@ build:
 
 fixtures: setup
 	scripts/mkfixtures
+	scripts/mkcorpus
 
 # The demo: a clean update (pass) and a backdoored one (fail), against the
 # same baseline, recorded in a store of its own.

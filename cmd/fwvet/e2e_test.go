@@ -495,3 +495,51 @@ func TestLogsAndVersion(t *testing.T) {
 		t.Error("logs leaked into the report on stdout")
 	}
 }
+
+func TestSARIFOutput(t *testing.T) {
+	e := newEnv(t)
+	r := e.run("vet", fixture.Path(t, "fw/rootfs-1.0.1-backdoor.sqfs"), "--baseline", fixture.Path(t, "fw/rootfs-1.0.0.sqfs"),
+		"--no-store", "--format", "sarif")
+	if r.code != 2 {
+		t.Fatalf("exit %d: %s", r.code, r.stderr)
+	}
+	var log struct {
+		Version string `json:"version"`
+		Runs    []struct {
+			Tool struct {
+				Driver struct {
+					Rules []struct {
+						ID string `json:"id"`
+					} `json:"rules"`
+				} `json:"driver"`
+			} `json:"tool"`
+			Results []struct {
+				RuleID    string `json:"ruleId"`
+				Level     string `json:"level"`
+				Locations []struct {
+					PhysicalLocation struct {
+						ArtifactLocation struct {
+							URI string `json:"uri"`
+						} `json:"artifactLocation"`
+					} `json:"physicalLocation"`
+				} `json:"locations"`
+			} `json:"results"`
+		} `json:"runs"`
+	}
+	if err := json.Unmarshal([]byte(r.stdout), &log); err != nil {
+		t.Fatalf("not JSON: %v", err)
+	}
+	if log.Version != "2.1.0" || len(log.Runs) != 1 || len(log.Runs[0].Tool.Driver.Rules) != len(pipeline.DefaultSeverity) {
+		t.Fatalf("SARIF header: version %q, %d runs", log.Version, len(log.Runs))
+	}
+	found := false
+	for _, res := range log.Runs[0].Results {
+		if res.RuleID == pipeline.IDAccountAdded && res.Level == "error" && len(res.Locations) == 1 &&
+			res.Locations[0].PhysicalLocation.ArtifactLocation.URI == "etc/passwd" {
+			found = true
+		}
+	}
+	if !found {
+		t.Errorf("no account-added error result at etc/passwd:\n%s", r.stdout[:min(len(r.stdout), 2000)])
+	}
+}

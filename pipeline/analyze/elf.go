@@ -112,7 +112,8 @@ func readELF(r io.ReaderAt, hashSections bool) (*elfInfo, error) {
 				sec.sha256 = hex.EncodeToString(h.Sum(nil))
 			}
 		}
-		if s.Name != "" {
+		if s.Name != "" && s.Type != elf.SHT_NOBITS {
+			// A section with no bytes in the file (.bss) covers no offset.
 			info.sections[s.Name] = sec
 		}
 	}

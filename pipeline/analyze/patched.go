@@ -9,8 +9,10 @@ import (
 
 // Bounds on what counts as a patch made in place.
 const (
-	// maxPatchBytes is the most bytes a patch may change.
-	maxPatchBytes = 256
+	// maxPatchBytes and maxPatchRanges bound a patch: more than that many
+	// bytes, or places, changed is a rebuild, not a patch.
+	maxPatchBytes  = 64
+	maxPatchRanges = 8
 	// patchContext is how far around a changed range the strings are read.
 	patchContext = 64
 )
@@ -38,13 +40,7 @@ func patchOf(ctx context.Context, in *pipeline.AnalysisInput, ch *pipeline.Chang
 	if s.New.Magic == "" {
 		return nil, nil // text and unknown data: not a binary patched in place
 	}
-	var total int64
-	for _, r := range s.Diff {
-		total += r.Len
-	}
-	if total > maxPatchBytes {
-		return nil, nil
-	}
+
 	oldAt, doneOld, err := openAt(ctx, ch.Old, in.WorkDir)
 	if err != nil {
 		return nil, err
@@ -62,15 +58,26 @@ func patchOf(ctx context.Context, in *pipeline.AnalysisInput, ch *pipeline.Chang
 		}
 	}
 	var edits []patchEdit
+	var total int64
 	for _, r := range s.Diff {
 		sec := sectionAt(sections, r.Off)
-		if sec == ".note.gnu.build-id" || sec == ".gnu_debuglink" {
+		if rebuildMetadata[sec] {
 			continue
+		}
+		total += r.Len
+		if total > maxPatchBytes || len(edits) == maxPatchRanges {
+			return nil, nil
 		}
 		edits = append(edits, patchEdit{Offset: r.Off, Length: r.Len, Section: sec,
 			Old: stringAround(oldAt, r), New: stringAround(newAt, r)})
 	}
 	return edits, nil
+}
+
+// rebuildMetadata are the sections a rebuild of the same source changes:
+// ids of the build and of its debug files, and the compiler's signature.
+var rebuildMetadata = map[string]bool{
+	".note.gnu.build-id": true, ".gnu_debuglink": true, ".gnu_debugaltlink": true, ".comment": true,
 }
 
 func sectionAt(sections map[string]elfSection, off int64) string {

@@ -146,8 +146,18 @@ func serviceChange(ctx context.Context, in *pipeline.AnalysisInput, ch *pipeline
 	if worst != "" {
 		ev["line_kind"] = worst
 	}
+	// A line that replaces one of the same command is a changed listener,
+	// not a new one (a port or flag changed).
+	before := map[string]string{}
+	for _, l := range removedLines(old, cur) {
+		before[command(l)] = l
+	}
 	var msg string
 	switch {
+	case worst == "listener" && before[command(firstOf(shown, "listener"))] != "":
+		l := firstOf(shown, "listener")
+		ev["replaces"] = before[command(l)]
+		msg = fmt.Sprintf("listener changed in %s: %s (was: %s)", kind, l, before[command(l)])
 	case worst == "listener":
 		msg = fmt.Sprintf("new listener in %s: %s", kind, firstOf(shown, "listener"))
 	case worst == "fetch" && kind == "crontab":
@@ -163,6 +173,15 @@ func serviceChange(ctx context.Context, in *pipeline.AnalysisInput, ch *pipeline
 		msg = fmt.Sprintf("%s gains %d line%s: %s", kind, len(shown), plural(len(shown)), shown[0])
 	}
 	return ptr(finding(pipeline.IDServiceAdded, ch, msg, ev)), nil
+}
+
+// command is the program a line runs: the base name of its first word.
+func command(l string) string {
+	f := strings.Fields(l)
+	if len(f) == 0 {
+		return ""
+	}
+	return path.Base(f[0])
 }
 
 func rank(kind string) int {

@@ -48,6 +48,9 @@ func (SSH) Analyze(ctx context.Context, in *pipeline.AnalysisInput) ([]pipeline.
 			return nil, err
 		}
 		out = append(out, fs...)
+		if sc := in.Scans[ch.Key]; sc == nil || sc.New == nil || sc.New.Magic != "" {
+			continue // dropbear command lines are in scripts and configs
+		}
 		dl, err := dropbearFlags(ctx, ch)
 		if err != nil {
 			return nil, err

@@ -148,7 +148,13 @@ func (m *Manifest) Apply(s Subject, changes []*pipeline.Change, findings []pipel
 		}
 	}
 	check.Status = pipeline.CheckPass
-	check.Detail = fmt.Sprintf("release manifest for %s %s discloses %d of %d changes", strings.TrimSpace(m.Product), m.Version, n, len(changes))
+	name := strings.TrimSpace(strings.TrimSpace(m.Product) + " " + m.Version)
+	if name == "" {
+		name = "the release manifest"
+	} else {
+		name = "release manifest for " + name
+	}
+	check.Detail = fmt.Sprintf("%s discloses %d of %d changes", name, n, len(changes))
 	if m.ImageSHA256 == "" {
 		check.Status = pipeline.CheckSkip
 		check.Detail += "; it names no image_sha256, so it is not bound to this image"
