@@ -20,6 +20,32 @@ type Artifact struct {
 	Path string
 	// IsDir reports whether Path is a directory tree rather than an image file.
 	IsDir bool
+
+	// Resolved is the reference pinned to the digest fetched
+	// ("host/repo@sha256:…"), for registry images.
+	Resolved string
+	// Platform is the platform chosen from a multi-platform index.
+	Platform string
+	// Files lists the firmware files an OCI artifact carries, by the name
+	// its title annotation gives.
+	Files []File
+	// Annotations are the image manifest's annotations.
+	Annotations map[string]string
+}
+
+// OCI annotations fwvet reads.
+const (
+	// AnnotationTitle names the firmware file a layer of an OCI artifact holds.
+	AnnotationTitle = "org.opencontainers.image.title"
+	// AnnotationVersion is the version an image claims.
+	AnnotationVersion = "org.opencontainers.image.version"
+)
+
+// File is one firmware file an artifact carries.
+type File struct {
+	Name   string `json:"name"`
+	Digest string `json:"digest"`
+	Size   int64  `json:"size"`
 }
 
 // Fetcher turns a reference into an Artifact.

@@ -31,6 +31,8 @@ type Subject struct {
 	Digest  string `json:"digest"`
 	Size    int64  `json:"size"`
 	Version string `json:"version"`
+	// Platform is the platform of a multi-platform image that was vetted.
+	Platform string `json:"platform,omitempty"`
 }
 
 // Report is the full outcome of vetting one candidate.

@@ -20,6 +20,10 @@ type Record struct {
 	BaselineDigest  string    `json:"baseline_digest,omitempty"`
 	Verdict         Verdict   `json:"verdict"`
 	PolicyDigest    string    `json:"policy_digest"`
+	// CandidateVersion and Platform come from the report, kept beside it
+	// so that an audit can find the previous version without reading it.
+	CandidateVersion string `json:"candidate_version,omitempty"`
+	Platform         string `json:"platform,omitempty"`
 	// Report is the full JSON report.
 	Report []byte `json:"-"`
 	// PrevHash is the previous record's Hash; Hash covers every field above
@@ -50,6 +54,12 @@ type Store interface {
 	Get(ctx context.Context, id int64) (*Record, error)
 	// Verify walks the chain from the first record.
 	Verify(ctx context.Context) (ChainStatus, error)
+	// Lookup returns the newest record of a candidate (by digest and
+	// platform) vetted under a policy, or nil.
+	Lookup(ctx context.Context, candidateDigest, platform, policyDigest string) (*Record, error)
+	// Passing returns, newest first and without reports, the records with
+	// a pass verdict whose candidate reference starts with refPrefix.
+	Passing(ctx context.Context, refPrefix string) ([]Record, error)
 	Close() error
 }
 

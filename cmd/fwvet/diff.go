@@ -22,16 +22,17 @@ lists every change under "changes".`,
 			}
 			defer cleanup()
 			o.Baseline, o.Candidate, o.WithChanges = args[0], args[1], true
-			res, err := vet.Run(cmd.Context(), o)
+			res, err := vet.RunPlatforms(cmd.Context(), o)
 			if err != nil {
 				return err
 			}
-			if err := g.writeReport(res.Report, pf.format, pf.output); err != nil {
+			reps := reports(res)
+			if err := g.writeReport(reps, pf.format, pf.output); err != nil {
 				return err
 			}
-			return verdictResult(res.Report.Verdict)
+			return verdictResult(worst(reps))
 		},
 	}
-	pf.register(cmd)
+	pf.register(cmd, "files hashed at once")
 	return cmd
 }

@@ -28,16 +28,30 @@ type pipelineFlags struct {
 	output   string
 	limits   []string
 	jobs     int
+	fetch    fetchFlags
 }
 
-func (p *pipelineFlags) register(cmd *cobra.Command) {
+// fetchFlags say how references are fetched.
+type fetchFlags struct {
+	insecure []string
+	platform string
+}
+
+func (f *fetchFlags) register(cmd *cobra.Command) {
+	cmd.Flags().StringArrayVar(&f.insecure, "insecure-registry", nil, "reach this registry (HOST or HOST:PORT) over plain HTTP, for registries on loopback (repeatable)")
+	cmd.Flags().StringVar(&f.platform, "platform", "", "the platform of a multi-platform image to vet, as os/arch[/variant]; default: every platform")
+}
+
+// register adds the flags; jobsHelp says what --jobs bounds.
+func (p *pipelineFlags) register(cmd *cobra.Command, jobsHelp string) {
 	f := cmd.Flags()
 	f.StringArrayVar(&p.manifest, "manifest", nil, "vendor release manifest (JSON) declaring the intended changes; or give it twice: the baseline's SBOM, then the candidate's (SPDX 2.3 or CycloneDX 1.5+, JSON), and the declared changes are their difference")
 	f.StringVar(&p.policy, "policy", "", "policy file (JSON); default: the policy of DESIGN.md")
 	f.StringVar(&p.format, "format", "text", "report format: text, json or sarif")
 	f.StringVarP(&p.output, "output", "o", "", "write the report to this file instead of stdout")
 	f.StringArrayVar(&p.limits, "limit", nil, "change an unpack limit, as name=value (repeatable): "+fmt.Sprint(pipeline.LimitNames))
-	f.IntVar(&p.jobs, "jobs", 0, "files hashed at once (default: the number of CPUs)")
+	f.IntVar(&p.jobs, "jobs", 0, jobsHelp+" (default: the number of CPUs)")
+	p.fetch.register(cmd)
 }
 
 // stages builds the pipeline's stages from the flags. cleanup removes the
@@ -76,10 +90,15 @@ func (g *globals) stages(p *pipelineFlags) (o vet.Options, cleanup func(), err e
 		cleanup()
 		return o, nil, err
 	}
+	res, err := source.NewResolver(source.Options{Cache: c, Insecure: p.fetch.insecure, Platform: p.fetch.platform})
+	if err != nil {
+		cleanup()
+		return o, nil, fmt.Errorf("--platform: %w", err)
+	}
 	return vet.Options{
 		Manifest:  p.manifest,
 		Policy:    pol,
-		Fetcher:   &source.Local{Cache: c},
+		Fetcher:   res,
 		Unpacker:  u,
 		Analyzers: analyze.Default(),
 		WorkDir:   work,
@@ -110,17 +129,38 @@ func openStore(ctx context.Context, dsn string) (pipeline.Store, error) {
 	return store.Open(ctx, dsn)
 }
 
-// writeReport encodes the report to stdout, or to a file written whole or
-// not at all.
-func (g *globals) writeReport(r *pipeline.Report, format, output string) error {
+// writeReport encodes the reports (one per platform vetted) to stdout, or
+// to a file written whole or not at all.
+func (g *globals) writeReport(reps []*pipeline.Report, format, output string) error {
 	enc, err := report.ForFormat(format)
 	if err != nil {
 		return err
 	}
 	if output == "" {
-		return enc.Encode(g.stdout, r)
+		return report.EncodeAll(enc, g.stdout, reps)
 	}
-	return writeAtomic(output, func(w io.Writer) error { return enc.Encode(w, r) })
+	return writeAtomic(output, func(w io.Writer) error { return report.EncodeAll(enc, w, reps) })
+}
+
+// worst is the verdict of several reports: the worst of theirs.
+func worst(reps []*pipeline.Report) pipeline.Verdict {
+	rank := map[pipeline.Verdict]int{pipeline.VerdictPass: 0, pipeline.VerdictReview: 1, pipeline.VerdictFail: 2}
+	v := pipeline.VerdictPass
+	for _, r := range reps {
+		if rank[r.Verdict] > rank[v] {
+			v = r.Verdict
+		}
+	}
+	return v
+}
+
+// reports collects the reports of results.
+func reports(res []*vet.Result) []*pipeline.Report {
+	out := make([]*pipeline.Report, len(res))
+	for i, r := range res {
+		out[i] = r.Report
+	}
+	return out
 }
 
 func writeAtomic(path string, write func(io.Writer) error) error {

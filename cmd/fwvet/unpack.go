@@ -71,6 +71,7 @@ Exits 2 when hostile entries were refused or a limit was hit.`,
 	f := cmd.Flags()
 	f.StringArrayVar(&pf.limits, "limit", nil, "change an unpack limit, as name=value (repeatable): "+fmt.Sprint(pipeline.LimitNames))
 	f.IntVar(&pf.jobs, "jobs", 0, "files hashed at once (default: the number of CPUs)")
+	pf.fetch.register(cmd)
 	pf.format = "text"
 	return cmd
 }

@@ -73,7 +73,7 @@ func newVerdictsCmd(g *globals) *cobra.Command {
 				return err
 			}
 			fmt.Fprintf(g.stdout, "verdict %d, recorded %s, hash %s\n\n", rec.ID, rec.CreatedAt.Format("2006-01-02 15:04:05 MST"), rec.Hash)
-			return g.writeReport(&rep, "text", "")
+			return g.writeReport([]*pipeline.Report{&rep}, "text", "")
 		}),
 	}
 	show.Flags().StringVar(&showFormat, "format", "text", "text or json (the report exactly as stored)")

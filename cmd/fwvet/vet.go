@@ -20,7 +20,10 @@ func newVetCmd(g *globals) *cobra.Command {
 applies the release manifest and the policy, prints the report and records
 the verdict in the store.
 
-References: a local file or directory, file:PATH, dir:PATH.`,
+References: a local file or directory, file:PATH, dir:PATH, oci-dir:PATH[:TAG|@DIGEST],
+docker-archive:PATH, or an image in a registry (HOST/REPO:TAG, HOST/REPO@sha256:…,
+registry:REF). A multi-platform image is vetted platform by platform unless
+--platform picks one; the exit code is the worst verdict.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			o, cleanup, err := g.stages(&pf)
@@ -37,20 +40,23 @@ References: a local file or directory, file:PATH, dir:PATH.`,
 				defer st.Close()
 				o.Store = st
 			}
-			res, err := vet.Run(cmd.Context(), o)
+			res, err := vet.RunPlatforms(cmd.Context(), o)
 			if err != nil {
 				return err
 			}
-			if res.Record != nil {
-				g.log.WithField("id", res.Record.ID).Info("verdict stored")
+			for _, r := range res {
+				if r.Record != nil {
+					g.log.WithField("id", r.Record.ID).Info("verdict stored")
+				}
 			}
-			if err := g.writeReport(res.Report, pf.format, pf.output); err != nil {
+			reps := reports(res)
+			if err := g.writeReport(reps, pf.format, pf.output); err != nil {
 				return err
 			}
-			return verdictResult(res.Report.Verdict)
+			return verdictResult(worst(reps))
 		},
 	}
-	pf.register(cmd)
+	pf.register(cmd, "files hashed at once")
 	cmd.Flags().StringVar(&baseline, "baseline", "", "the known-good firmware to compare against")
 	cmd.Flags().StringVar(&dsn, "store", "", "verdict store DSN, sqlite:PATH (default: sqlite:$XDG_DATA_HOME/fwvet/verdicts.db)")
 	cmd.Flags().BoolVar(&noStore, "no-store", false, "do not record the verdict")

@@ -111,3 +111,82 @@ func identity(path string, st os.FileInfo) string {
 	h := sha256.Sum256([]byte(s))
 	return hex.EncodeToString(h[:])
 }
+
+// DigestMismatchError reports bytes that do not hash to the digest they
+// were fetched as.
+type DigestMismatchError struct {
+	Want, Got string
+}
+
+func (e *DigestMismatchError) Error() string {
+	return fmt.Sprintf("digest mismatch: expected %s, the bytes hash to %s", e.Want, e.Got)
+}
+
+// blobPath maps "sha256:<hex>" to its place in the cache, refusing anything
+// that is not a SHA-256 digest (a digest names a file here).
+func (c *Cache) blobPath(digest string) (string, error) {
+	hexPart, ok := strings.CutPrefix(digest, "sha256:")
+	if !ok || len(hexPart) != 64 || strings.Trim(hexPart, "0123456789abcdef") != "" {
+		return "", fmt.Errorf("%q is not a sha256 digest", digest)
+	}
+	return filepath.Join(c.dir, "blobs", "sha256", hexPart), nil
+}
+
+// Blob returns the path of a cached blob, or "" if it is not cached.
+func (c *Cache) Blob(digest string) (string, error) {
+	p, err := c.blobPath(digest)
+	if err != nil {
+		return "", err
+	}
+	if _, err := os.Stat(p); err != nil {
+		return "", nil
+	}
+	return p, nil
+}
+
+// PutBlob streams r into the cache as the blob named by digest, checking the
+// bytes against the digest (and size, when not negative) as they arrive. A
+// blob that does not match is not kept: the error is a
+// *DigestMismatchError. Concurrent puts of one blob are safe.
+func (c *Cache) PutBlob(ctx context.Context, digest string, size int64, r io.Reader) (string, error) {
+	p, err := c.blobPath(digest)
+	if err != nil {
+		return "", err
+	}
+	if err := os.MkdirAll(filepath.Dir(p), 0o700); err != nil {
+		return "", fmt.Errorf("caching %s: %w", digest, err)
+	}
+	tmp, err := os.CreateTemp(filepath.Dir(p), ".part-*")
+	if err != nil {
+		return "", fmt.Errorf("caching %s: %w", digest, err)
+	}
+	defer os.Remove(tmp.Name())
+	h := sha256.New()
+	n, err := io.Copy(io.MultiWriter(tmp, h), pipeline.ContextReader(ctx, r))
+	if cerr := tmp.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return "", fmt.Errorf("caching %s: %w", digest, err)
+	}
+	if got := "sha256:" + hex.EncodeToString(h.Sum(nil)); got != digest {
+		return "", &DigestMismatchError{Want: digest, Got: got}
+	}
+	if size >= 0 && n != size {
+		return "", fmt.Errorf("caching %s: %d bytes, the manifest says %d", digest, n, size)
+	}
+	if err := os.Rename(tmp.Name(), p); err != nil {
+		return "", fmt.Errorf("caching %s: %w", digest, err)
+	}
+	return p, nil
+}
+
+// ImageDir is the directory that holds what was made of one image (by
+// manifest digest): its flattened root file system or its firmware files.
+func (c *Cache) ImageDir(digest string) (string, error) {
+	p, err := c.blobPath(digest)
+	if err != nil {
+		return "", err
+	}
+	return filepath.Join(c.dir, "images", filepath.Base(p)), nil
+}

@@ -19,3 +19,11 @@ func (JSON) Encode(w io.Writer, r *pipeline.Report) error {
 	enc.SetEscapeHTML(false)
 	return enc.Encode(r)
 }
+
+// EncodeAll writes several reports as a JSON array.
+func (JSON) EncodeAll(w io.Writer, reps []*pipeline.Report) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	enc.SetEscapeHTML(false)
+	return enc.Encode(reps)
+}

@@ -87,7 +87,29 @@ func sarifURI(p string) string {
 }
 
 // Encode implements pipeline.Encoder.
-func (SARIF) Encode(w io.Writer, r *pipeline.Report) error {
+func (s SARIF) Encode(w io.Writer, r *pipeline.Report) error {
+	return s.EncodeAll(w, []*pipeline.Report{r})
+}
+
+// EncodeAll writes one log with a run per report (one per platform of a
+// multi-platform image).
+func (SARIF) EncodeAll(w io.Writer, reps []*pipeline.Report) error {
+	log := sarif.NewReport()
+	for _, r := range reps {
+		log.AddRun(sarifRun(r))
+	}
+	// Encoded here rather than with log.PrettyWrite to end with a newline
+	// and to leave &, < and > in messages as written, as the JSON report does.
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(log); err != nil {
+		return fmt.Errorf("encoding the SARIF report: %w", err)
+	}
+	return nil
+}
+
+func sarifRun(r *pipeline.Report) *sarif.Run {
 	run := sarif.NewRunWithInformationURI("fwvet", sarifInformationURI)
 	if r.Tool.Version != "" {
 		run.Tool.Driver.WithVersion(r.Tool.Version)
@@ -162,15 +184,5 @@ func (SARIF) Encode(w io.Writer, r *pipeline.Report) error {
 		Add("baseline", r.Baseline).
 		Add("checks", checks))
 
-	log := sarif.NewReport()
-	log.AddRun(run)
-	// Encoded here rather than with log.PrettyWrite to end with a newline
-	// and to leave &, < and > in messages as written, as the JSON report does.
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	enc.SetEscapeHTML(false)
-	if err := enc.Encode(log); err != nil {
-		return fmt.Errorf("encoding the SARIF report: %w", err)
-	}
-	return nil
+	return run
 }

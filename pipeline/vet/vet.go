@@ -133,6 +133,9 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	}
 	if manifest != nil {
 		subj := disclose.Subject{Digests: []string{cand.art.Digest}, CandidateVersion: cand.version}
+		for _, f := range cand.art.Files {
+			subj.Digests = append(subj.Digests, f.Digest)
+		}
 		if base != nil {
 			subj.BaselineVersion = base.version
 		}
@@ -198,7 +201,8 @@ func (s *side) load(ctx context.Context, o Options) error {
 		return &pipeline.InputError{Role: s.role, Ref: s.ref, Err: err}
 	}
 	s.tree = tree
-	if art.IsDir {
+	if art.Digest == "" {
+		// A local directory is named by what it holds.
 		art.Digest = tree.Digest()
 		art.Size = tree.Bytes
 	}
@@ -211,11 +215,14 @@ func (s *side) load(ctx context.Context, o Options) error {
 		}
 		s.version = v
 	}
+	if s.version == nil && art.Annotations[pipeline.AnnotationVersion] != "" {
+		s.version = &pipeline.Version{Value: art.Annotations[pipeline.AnnotationVersion], Source: "annotation " + pipeline.AnnotationVersion}
+	}
 	return nil
 }
 
 func (s *side) subject() pipeline.Subject {
-	sub := pipeline.Subject{Ref: s.ref, Digest: s.art.Digest, Size: s.art.Size}
+	sub := pipeline.Subject{Ref: s.ref, Digest: s.art.Digest, Size: s.art.Size, Platform: s.art.Platform}
 	if s.version != nil {
 		sub.Version = s.version.Value
 	}
@@ -303,4 +310,53 @@ func analyzeCheck(failures []analyze.Failure) pipeline.Check {
 		parts = append(parts, f.Analyzer+": "+strings.SplitN(f.Err.Error(), "\n", 2)[0])
 	}
 	return pipeline.Check{Name: "analyze", Status: pipeline.CheckError, Detail: strings.Join(parts, "; ")}
+}
+
+// PlatformFetcher is a fetcher that can tell the platforms of a
+// multi-platform image and be pinned to one of them.
+type PlatformFetcher interface {
+	pipeline.Fetcher
+	Platforms(ctx context.Context, ref string) ([]string, error)
+	ForPlatform(platform string) (pipeline.Fetcher, error)
+}
+
+// RunPlatforms vets a candidate that may be a multi-platform image: each
+// platform, baseline included, is vetted on its own. For anything else it
+// is Run.
+func RunPlatforms(ctx context.Context, o Options) ([]*Result, error) {
+	pf, ok := o.Fetcher.(PlatformFetcher)
+	if !ok {
+		res, err := Run(ctx, o)
+		if err != nil {
+			return nil, err
+		}
+		return []*Result{res}, nil
+	}
+	plats, err := pf.Platforms(ctx, o.Candidate)
+	if err != nil {
+		return nil, &pipeline.InputError{Role: "candidate", Ref: o.Candidate, Err: err}
+	}
+	if len(plats) == 0 {
+		res, err := Run(ctx, o)
+		if err != nil {
+			return nil, err
+		}
+		return []*Result{res}, nil
+	}
+	var out []*Result
+	for _, p := range plats {
+		f, err := pf.ForPlatform(p)
+		if err != nil {
+			return nil, err
+		}
+		po := o
+		po.Fetcher = f
+		po.Log = o.Log.WithField("platform", p)
+		res, err := Run(ctx, po)
+		if err != nil {
+			return nil, fmt.Errorf("platform %s: %w", p, err)
+		}
+		out = append(out, res)
+	}
+	return out, nil
 }

@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"modernc.org/sqlite" // also registers the database/sql driver "sqlite"
@@ -34,6 +35,14 @@ CREATE TABLE IF NOT EXISTS verdicts (
 );
 CREATE INDEX IF NOT EXISTS verdicts_candidate ON verdicts (candidate_digest, policy_digest);
 `
+
+// columnsAdded are columns later versions added; a store made before them
+// gains them when opened. They are read from the report, which the hash
+// covers, so they are not hashed themselves.
+var columnsAdded = []string{
+	"candidate_version TEXT NOT NULL DEFAULT ''",
+	"platform TEXT NOT NULL DEFAULT ''",
+}
 
 // Store is a verdict store in one SQLite file.
 type Store struct {
@@ -83,11 +92,41 @@ func Open(ctx context.Context, path string) (*Store, error) {
 		}
 		break
 	}
+	if err == nil {
+		err = addColumns(ctx, db)
+	}
 	if err != nil {
 		db.Close()
 		return nil, fmt.Errorf("sqlite store %s: creating schema: %w", path, err)
 	}
 	return &Store{db: db, path: abs}, nil
+}
+
+func addColumns(ctx context.Context, db *sql.DB) error {
+	have := map[string]bool{}
+	rows, err := db.QueryContext(ctx, `SELECT name FROM pragma_table_info('verdicts')`)
+	if err != nil {
+		return err
+	}
+	for rows.Next() {
+		var n string
+		if err := rows.Scan(&n); err != nil {
+			rows.Close()
+			return err
+		}
+		have[n] = true
+	}
+	rows.Close()
+	for _, col := range columnsAdded {
+		name, _, _ := strings.Cut(col, " ")
+		if have[name] {
+			continue
+		}
+		if _, err := db.ExecContext(ctx, `ALTER TABLE verdicts ADD COLUMN `+col); err != nil && !strings.Contains(err.Error(), "duplicate column") {
+			return err
+		}
+	}
+	return nil
 }
 
 // isBusy reports SQLITE_BUSY and its extended codes.
@@ -117,6 +156,7 @@ func (s *Store) Append(ctx context.Context, r *pipeline.Report) (*pipeline.Recor
 	if r.Baseline != nil {
 		rec.BaselineRef, rec.BaselineDigest = r.Baseline.Ref, r.Baseline.Digest
 	}
+	rec.CandidateVersion, rec.Platform = r.Candidate.Version, r.Candidate.Platform
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
 		return nil, fmt.Errorf("storing verdict in %s: %w", s.path, err)
@@ -143,10 +183,10 @@ func (s *Store) Append(ctx context.Context, r *pipeline.Report) (*pipeline.Recor
 		rec.ID, rec.PrevHash = max(lastID.Int64, seq.Int64)+1, lastHash.String
 	}
 	rec.Hash = pipeline.RecordHash(rec)
-	_, err = tx.ExecContext(ctx, `INSERT INTO verdicts (id, created_at, candidate_ref, candidate_digest, baseline_ref, baseline_digest, verdict, policy_digest, report, prev_hash, hash)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+	_, err = tx.ExecContext(ctx, `INSERT INTO verdicts (id, created_at, candidate_ref, candidate_digest, baseline_ref, baseline_digest, verdict, policy_digest, report, prev_hash, hash, candidate_version, platform)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		rec.ID, rec.CreatedAt.Format(time.RFC3339Nano), rec.CandidateRef, rec.CandidateDigest, rec.BaselineRef, rec.BaselineDigest,
-		string(rec.Verdict), rec.PolicyDigest, rec.Report, rec.PrevHash, rec.Hash)
+		string(rec.Verdict), rec.PolicyDigest, rec.Report, rec.PrevHash, rec.Hash, rec.CandidateVersion, rec.Platform)
 	if err != nil {
 		return nil, fmt.Errorf("storing verdict in %s: %w", s.path, err)
 	}
@@ -156,14 +196,14 @@ func (s *Store) Append(ctx context.Context, r *pipeline.Report) (*pipeline.Recor
 	return rec, nil
 }
 
-const columns = `id, created_at, candidate_ref, candidate_digest, baseline_ref, baseline_digest, verdict, policy_digest, prev_hash, hash`
+const columns = `id, created_at, candidate_ref, candidate_digest, baseline_ref, baseline_digest, verdict, policy_digest, prev_hash, hash, candidate_version, platform`
 
 type scanner interface{ Scan(...any) error }
 
 func scanRecord(row scanner, rec *pipeline.Record, extra ...any) error {
 	var created, verdict string
 	dest := append([]any{&rec.ID, &created, &rec.CandidateRef, &rec.CandidateDigest, &rec.BaselineRef, &rec.BaselineDigest,
-		&verdict, &rec.PolicyDigest, &rec.PrevHash, &rec.Hash}, extra...)
+		&verdict, &rec.PolicyDigest, &rec.PrevHash, &rec.Hash, &rec.CandidateVersion, &rec.Platform}, extra...)
 	if err := row.Scan(dest...); err != nil {
 		return err
 	}
@@ -251,4 +291,37 @@ func (s *Store) Verify(ctx context.Context) (pipeline.ChainStatus, error) {
 		st.BrokenID, st.Reason = prevID+1, fmt.Sprintf("the store once held record %d but now ends at %d: records were deleted", seq.Int64, prevID)
 	}
 	return st, nil
+}
+
+// Lookup implements pipeline.Store.
+func (s *Store) Lookup(ctx context.Context, candidateDigest, platform, policyDigest string) (*pipeline.Record, error) {
+	var rec pipeline.Record
+	err := scanRecord(s.db.QueryRowContext(ctx, `SELECT `+columns+` FROM verdicts
+		WHERE candidate_digest = ? AND platform = ? AND policy_digest = ? ORDER BY id DESC LIMIT 1`, candidateDigest, platform, policyDigest), &rec)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("looking up %s in %s: %w", candidateDigest, s.path, err)
+	}
+	return &rec, nil
+}
+
+// Passing implements pipeline.Store.
+func (s *Store) Passing(ctx context.Context, refPrefix string) ([]pipeline.Record, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT `+columns+` FROM verdicts
+		WHERE verdict = 'pass' AND substr(candidate_ref, 1, ?) = ? ORDER BY id DESC`, len(refPrefix), refPrefix)
+	if err != nil {
+		return nil, fmt.Errorf("listing passing verdicts in %s: %w", s.path, err)
+	}
+	defer rows.Close()
+	var out []pipeline.Record
+	for rows.Next() {
+		var rec pipeline.Record
+		if err := scanRecord(rows, &rec); err != nil {
+			return nil, fmt.Errorf("listing passing verdicts in %s: %w", s.path, err)
+		}
+		out = append(out, rec)
+	}
+	return out, rows.Err()
 }

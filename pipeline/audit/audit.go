@@ -1,0 +1,309 @@
+// Package audit vets many candidates at once, as a sweep over what a
+// registry stores: concurrently, resumably (what the store already holds a
+// verdict for under the same policy is skipped), with progress.
+package audit
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/google/go-containerregistry/pkg/name"
+	"github.com/sirupsen/logrus"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/fwvet/fwvet/pipeline"
+	"github.com/fwvet/fwvet/pipeline/source"
+	"github.com/fwvet/fwvet/pipeline/version"
+	"github.com/fwvet/fwvet/pipeline/vet"
+)
+
+// PreviousBaseline is the baseline rule that picks, for each candidate, the
+// newest earlier version of the same product that has a pass verdict.
+const PreviousBaseline = "previous"
+
+// Options configure an audit.
+type Options struct {
+	// Refs are the candidates.
+	Refs []string
+	// Baseline is a reference, PreviousBaseline, or empty for none.
+	Baseline string
+	// Jobs bounds the candidates vetted at once.
+	Jobs int
+	// Force vets candidates the store already has a verdict for.
+	Force bool
+	// Resolver fetches the candidates and baselines.
+	Resolver *source.Resolver
+	// Stages makes the stages of one vet (its own work directory); done
+	// releases them.
+	Stages func() (o vet.Options, done func(), err error)
+	Store  pipeline.Store
+	// PolicyDigest identifies the policy, for skipping what was vetted.
+	PolicyDigest string
+	Progress     Progress
+	Log          logrus.FieldLogger
+}
+
+// Progress hears about the audit as it goes.
+type Progress interface {
+	Start(total int)
+	Done(o Outcome)
+	Finish()
+}
+
+// Outcome is what became of one candidate.
+type Outcome struct {
+	Ref      string           `json:"ref"`
+	Platform string           `json:"platform,omitempty"`
+	Digest   string           `json:"digest,omitempty"`
+	Verdict  pipeline.Verdict `json:"verdict,omitempty"`
+	// Skipped: the store already had this verdict under the same policy.
+	Skipped  bool   `json:"skipped,omitempty"`
+	Record   int64  `json:"record,omitempty"`
+	Baseline string `json:"baseline,omitempty"`
+	// Top is the worst undisclosed finding, for a verdict that is not a pass.
+	Top *pipeline.Finding `json:"top_finding,omitempty"`
+	Err string           `json:"error,omitempty"`
+}
+
+// Summary is the audit's result.
+type Summary struct {
+	Total    int                      `json:"total"`
+	Counts   map[pipeline.Verdict]int `json:"counts"`
+	Errors   int                      `json:"errors"`
+	Skipped  int                      `json:"skipped"`
+	Outcomes []Outcome                `json:"outcomes"`
+	Took     time.Duration            `json:"took_ns"`
+}
+
+// Worst is the worst outcome: "error", then fail, review, pass.
+func (s *Summary) Worst() string {
+	switch {
+	case s.Errors > 0:
+		return "error"
+	case s.Counts[pipeline.VerdictFail] > 0:
+		return string(pipeline.VerdictFail)
+	case s.Counts[pipeline.VerdictReview] > 0:
+		return string(pipeline.VerdictReview)
+	}
+	return string(pipeline.VerdictPass)
+}
+
+// unit is one candidate: a reference and, for a multi-platform image, one
+// of its platforms.
+type unit struct {
+	ref, platform string
+	fetcher       *source.Resolver
+}
+
+// Run audits every candidate. An error returned means the audit itself
+// could not go on (a cancelled context, a store that fails); a candidate
+// that cannot be vetted is an outcome with an error.
+func Run(ctx context.Context, o Options) (*Summary, error) {
+	if o.Resolver == nil || o.Stages == nil || o.Store == nil || o.Log == nil {
+		return nil, errors.New("audit: resolver, stages, store and log are required")
+	}
+	start := time.Now()
+	units, outcomes := expand(ctx, o)
+	if o.Progress != nil {
+		o.Progress.Start(len(units) + len(outcomes))
+		for _, oc := range outcomes {
+			o.Progress.Done(oc)
+		}
+	}
+	var mu sync.Mutex
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(max(o.Jobs, 1))
+	for _, u := range units {
+		g.Go(func() error {
+			oc, err := vetOne(gctx, o, u)
+			if err != nil {
+				return err
+			}
+			mu.Lock()
+			outcomes = append(outcomes, oc)
+			mu.Unlock()
+			if o.Progress != nil {
+				o.Progress.Done(oc)
+			}
+			return nil
+		})
+	}
+	err := g.Wait()
+	if o.Progress != nil {
+		o.Progress.Finish()
+	}
+	if err != nil {
+		return nil, err
+	}
+	sort.Slice(outcomes, func(i, j int) bool {
+		if outcomes[i].Ref != outcomes[j].Ref {
+			return outcomes[i].Ref < outcomes[j].Ref
+		}
+		return outcomes[i].Platform < outcomes[j].Platform
+	})
+	s := &Summary{Total: len(outcomes), Counts: map[pipeline.Verdict]int{}, Outcomes: outcomes, Took: time.Since(start)}
+	for _, oc := range outcomes {
+		switch {
+		case oc.Err != "":
+			s.Errors++
+		default:
+			s.Counts[oc.Verdict]++
+		}
+		if oc.Skipped {
+			s.Skipped++
+		}
+	}
+	return s, nil
+}
+
+// expand turns references into units, one per platform of a
+// multi-platform image; references that cannot be resolved are outcomes.
+func expand(ctx context.Context, o Options) ([]unit, []Outcome) {
+	var units []unit
+	var bad []Outcome
+	seen := map[string]bool{}
+	for _, ref := range o.Refs {
+		if seen[ref] {
+			continue
+		}
+		seen[ref] = true
+		plats, err := o.Resolver.Platforms(ctx, ref)
+		if err != nil {
+			bad = append(bad, Outcome{Ref: ref, Err: err.Error()})
+			continue
+		}
+		if len(plats) == 0 {
+			units = append(units, unit{ref: ref, fetcher: o.Resolver})
+			continue
+		}
+		for _, p := range plats {
+			f, err := o.Resolver.ForPlatform(p)
+			if err != nil {
+				bad = append(bad, Outcome{Ref: ref, Platform: p, Err: err.Error()})
+				continue
+			}
+			units = append(units, unit{ref: ref, platform: p, fetcher: f.(*source.Resolver)})
+		}
+	}
+	return units, bad
+}
+
+// vetOne vets one unit, unless the store has its verdict already. Only a
+// failure of the audit itself is returned as an error.
+func vetOne(ctx context.Context, o Options, u unit) (Outcome, error) {
+	oc := Outcome{Ref: u.ref, Platform: u.platform}
+	log := o.Log.WithFields(logrus.Fields{"ref": u.ref, "platform": u.platform})
+	desc, err := u.fetcher.Describe(ctx, u.ref)
+	if err != nil {
+		oc.Err = err.Error()
+		return oc, ctx.Err()
+	}
+	oc.Digest = desc.Digest
+	if !o.Force && desc.Digest != "" {
+		rec, err := o.Store.Lookup(ctx, desc.Digest, u.platform, o.PolicyDigest)
+		if err != nil {
+			return oc, err
+		}
+		if rec != nil {
+			oc.Skipped, oc.Verdict, oc.Record, oc.Baseline = true, rec.Verdict, rec.ID, rec.BaselineRef
+			log.WithField("record", rec.ID).Debug("vetted before under this policy; skipped")
+			return oc, nil
+		}
+	}
+	baseline := o.Baseline
+	if baseline == PreviousBaseline {
+		if baseline, err = previous(ctx, o.Store, u.ref, desc); err != nil {
+			oc.Err = err.Error()
+			return oc, ctx.Err()
+		}
+	}
+	oc.Baseline = baseline
+	vo, done, err := o.Stages()
+	if err != nil {
+		return oc, err
+	}
+	defer done()
+	vo.Candidate, vo.Baseline, vo.Fetcher, vo.Store = u.ref, baseline, u.fetcher, o.Store
+	vo.Log = log
+	res, err := vet.Run(ctx, vo)
+	if err != nil {
+		if ctx.Err() != nil {
+			return oc, ctx.Err()
+		}
+		oc.Err = err.Error()
+		log.WithError(err).Warn("could not be vetted")
+		return oc, nil
+	}
+	oc.Verdict = res.Report.Verdict
+	if res.Record != nil {
+		oc.Record = res.Record.ID
+	}
+	oc.Top = top(res.Report.Findings)
+	return oc, nil
+}
+
+// top is the worst undisclosed finding.
+func top(fs []pipeline.Finding) *pipeline.Finding {
+	var best *pipeline.Finding
+	for i := range fs {
+		f := &fs[i]
+		if !f.Disclosed && (best == nil || f.Severity > best.Severity) {
+			best = f
+		}
+	}
+	if best == nil {
+		return nil
+	}
+	c := *best
+	c.Evidence = nil
+	return &c
+}
+
+// previous finds the baseline of the "previous" rule: the newest version
+// of the same repository, older than the candidate, with a pass verdict.
+func previous(ctx context.Context, st pipeline.Store, ref string, desc *source.Description) (string, error) {
+	if desc.Repository == "" {
+		return "", fmt.Errorf("--baseline previous needs images in a registry: %s is not one", ref)
+	}
+	if desc.Version == "" {
+		return "", fmt.Errorf("--baseline previous: %s states no version (no %s annotation, and its tag is not a version)", ref, pipeline.AnnotationVersion)
+	}
+	recs, err := st.Passing(ctx, desc.Repository)
+	if err != nil {
+		return "", err
+	}
+	var best *pipeline.Record
+	for i := range recs {
+		r := &recs[i]
+		if repositoryOf(r.CandidateRef) != desc.Repository || r.CandidateVersion == "" {
+			continue
+		}
+		if c, err := version.Compare(r.CandidateVersion, desc.Version); err != nil || c >= 0 {
+			continue
+		}
+		if best == nil {
+			best = r
+		} else if c, err := version.Compare(r.CandidateVersion, best.CandidateVersion); err == nil && c > 0 {
+			best = r
+		}
+	}
+	if best == nil {
+		return "", fmt.Errorf("--baseline previous: no earlier version of %s than %s has a pass verdict in the store", desc.Repository, desc.Version)
+	}
+	return desc.Repository + "@" + best.CandidateDigest, nil
+}
+
+// repositoryOf is the "host/repo" of a reference, or "" for a local one.
+func repositoryOf(ref string) string {
+	ref = strings.TrimPrefix(ref, "registry:")
+	r, err := name.ParseReference(ref)
+	if err != nil {
+		return ""
+	}
+	return r.Context().Name()
+}
