@@ -120,6 +120,9 @@ func certFingerprint(der []byte) string {
 	return hex.EncodeToString(h[:])
 }
 
+// selfSigned checks the signature with the certificate's own key directly:
+// CheckSignatureFrom would refuse a signer not marked as a CA, and a
+// self-signed leaf pinned as a trust anchor is exactly what to report.
 func selfSigned(c *x509.Certificate) bool {
-	return c.Subject.String() == c.Issuer.String() && c.CheckSignatureFrom(c) == nil
+	return c.Subject.String() == c.Issuer.String() && c.CheckSignature(c.SignatureAlgorithm, c.RawTBSCertificate, c.Signature) == nil
 }

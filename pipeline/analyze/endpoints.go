@@ -1,7 +1,6 @@
 package analyze
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -53,9 +52,9 @@ func (Endpoints) Analyze(ctx context.Context, in *pipeline.AnalysisInput) ([]pip
 		}
 		eps := map[string]int64{}
 		for ep, off := range s.New.Endpoints {
-			if !known[canonicalEndpoint(ep)] {
+			if c := canonicalEndpoint(ep); !known[c] {
 				eps[ep] = off
-				needles[ep] = true
+				needles[c] = true
 			}
 		}
 		if len(eps) > 0 {
@@ -75,7 +74,7 @@ func (Endpoints) Analyze(ctx context.Context, in *pipeline.AnalysisInput) ([]pip
 		var list []string
 		offsets := map[string]int64{}
 		for ep, off := range c.eps {
-			if !inBaseline[ep] {
+			if !inBaseline[canonicalEndpoint(ep)] {
 				list = append(list, ep)
 				offsets[ep] = off
 			}
@@ -91,63 +90,58 @@ func (Endpoints) Analyze(ctx context.Context, in *pipeline.AnalysisInput) ([]pip
 	return out, nil
 }
 
-// canonicalEndpoint compares host names without case.
+// canonicalEndpoint is the form two spellings of one endpoint share: host
+// names and URL schemes and hosts without case (IP addresses are already
+// canonical as extracted).
 func canonicalEndpoint(ep string) string {
-	if strings.Contains(ep, "://") {
-		return ep
+	if scheme, rest, ok := strings.Cut(ep, "://"); ok {
+		host, path, _ := strings.Cut(rest, "/")
+		out := strings.ToLower(scheme) + "://" + strings.ToLower(host)
+		if path != "" || strings.Contains(rest, "/") {
+			out += "/" + path
+		}
+		return out
 	}
 	return strings.ToLower(ep)
 }
 
-// searchTree reports which needles occur in the regular files of t that are
-// not in skip. It reads the files once, in order, and stops early when
-// every needle is found.
-func searchTree(ctx context.Context, t *pipeline.Tree, skip map[*pipeline.Entry]bool, needles map[string]bool) (map[string]bool, error) {
+// searchTree reports which of the wanted endpoints (in canonical form) the
+// regular files of t that are not in skip hold, however they are spelt
+// there. It reads the files once, in order, and stops early when all are
+// found.
+func searchTree(ctx context.Context, t *pipeline.Tree, skip map[*pipeline.Entry]bool, want map[string]bool) (map[string]bool, error) {
 	found := map[string]bool{}
-	if t == nil || len(needles) == 0 {
+	if t == nil || len(want) == 0 {
 		return found, nil
 	}
-	longest := 0
-	for n := range needles {
-		longest = max(longest, len(n))
-	}
-	buf := make([]byte, 256<<10+longest)
 	for _, e := range t.Entries {
-		if len(found) == len(needles) {
+		if len(found) == len(want) {
 			break
 		}
 		if e.Type != pipeline.TypeFile || e.SHA256 == "" || skip[e] {
 			continue
 		}
-		if err := searchEntry(ctx, e, needles, found, buf, longest); err != nil {
+		if err := searchEntry(ctx, e, want, found); err != nil {
 			return nil, err
 		}
 	}
 	return found, nil
 }
 
-func searchEntry(ctx context.Context, e *pipeline.Entry, needles, found map[string]bool, buf []byte, overlap int) error {
+func searchEntry(ctx context.Context, e *pipeline.Entry, want, found map[string]bool) error {
 	rc, err := e.Open(ctx)
 	if err != nil {
 		return fmt.Errorf("reading %s: %w", e.Where(), err)
 	}
 	defer rc.Close()
-	carry := 0
-	for {
-		n, err := io.ReadFull(pipeline.ContextReader(ctx, rc), buf[carry:])
-		data := buf[:carry+n]
-		for nd := range needles {
-			if !found[nd] && bytes.Contains(data, []byte(nd)) {
-				found[nd] = true
-			}
-		}
-		if err == io.EOF || err == io.ErrUnexpectedEOF {
-			return nil
-		}
-		if err != nil {
-			return fmt.Errorf("reading %s: %w", e.Where(), err)
-		}
-		// Keep the tail, so a needle across two reads is still seen.
-		carry = copy(buf, data[len(data)-min(overlap, len(data)):])
+	pr := newProfiler()
+	if _, err := io.Copy(pr, pipeline.ContextReader(ctx, rc)); err != nil {
+		return fmt.Errorf("reading %s: %w", e.Where(), err)
 	}
+	for ep := range pr.finish().Endpoints {
+		if c := canonicalEndpoint(ep); want[c] {
+			found[c] = true
+		}
+	}
+	return nil
 }

@@ -1,7 +1,6 @@
 package analyze
 
 import (
-	"bytes"
 	"context"
 	"crypto"
 	"crypto/ecdsa"
@@ -112,12 +111,8 @@ func keysIn(ctx context.Context, e *pipeline.Entry, p *pipeline.Profile) ([]foun
 	}
 	if pub, kind := publicOfDER(b); pub != nil {
 		keys = append(keys, foundKey{form: "DER", kind: kind, fingerprint: fingerprint(pub), id: digest(b)})
-	} else if pub, kind := publicOfDropbear(b); kind != "" {
-		k := foundKey{form: "Dropbear", kind: kind, id: digest(b)}
-		if pub != nil {
-			k.fingerprint = fingerprint(pub)
-		}
-		keys = append(keys, k)
+	} else if fp, kind := publicOfDropbear(b); kind != "" {
+		keys = append(keys, foundKey{form: "Dropbear", kind: kind, fingerprint: fp, id: digest(b)})
 	}
 	return keys, nil
 }
@@ -195,23 +190,55 @@ func fingerprint(pub crypto.PublicKey) string {
 }
 
 // publicOfDropbear recognises Dropbear's own key files (dropbearkey's
-// output: SSH wire-format strings, the key type first).
-func publicOfDropbear(b []byte) (crypto.PublicKey, string) {
-	if len(b) < 8 {
-		return nil, ""
+// output: SSH wire-format strings, the key type first) and returns the
+// fingerprint of their public half: for RSA and ECDSA keys the public key's
+// wire form is the start of the file; an Ed25519 key's public half is the
+// last 32 bytes of its 64-byte key string.
+func publicOfDropbear(b []byte) (string, string) {
+	fields := wireStrings(b, 4)
+	if len(fields) < 2 {
+		return "", ""
 	}
-	n := int(binary.BigEndian.Uint32(b))
-	if n < 7 || n > 32 || 4+n > len(b) {
-		return nil, ""
-	}
-	typ := string(b[4 : 4+n])
+	typ := string(fields[0])
+	var wire [][]byte
 	switch {
-	case typ == "ssh-rsa", typ == "ssh-dss", typ == "ssh-ed25519", strings.HasPrefix(typ, "ecdsa-sha2-"):
+	case typ == "ssh-rsa", strings.HasPrefix(typ, "ecdsa-sha2-"):
+		if len(fields) < 3 {
+			return "", "Dropbear " + typ
+		}
+		wire = fields[:3] // type, e, n; or type, curve, point
+	case typ == "ssh-ed25519" && len(fields[1]) == 64:
+		wire = [][]byte{fields[0], fields[1][32:]}
+	case typ == "ssh-ed25519" && len(fields[1]) == 32 && len(fields) >= 3 && len(fields[2]) == 32:
+		wire = [][]byte{fields[0], fields[2]}
+	case typ == "ssh-dss":
+		return "", "Dropbear " + typ
 	default:
-		return nil, ""
+		return "", ""
 	}
-	if !bytes.Equal(bytes.TrimRight(b[4:4+n], "abcdefghijklmnopqrstuvwxyz0123456789-"), nil) {
-		return nil, ""
+	var blob []byte
+	for _, f := range wire {
+		blob = binary.BigEndian.AppendUint32(blob, uint32(len(f)))
+		blob = append(blob, f...)
 	}
-	return nil, "Dropbear " + typ
+	pub, err := ssh.ParsePublicKey(blob)
+	if err != nil {
+		// A Dropbear key all the same, whose public half cannot be read.
+		return "", "Dropbear " + typ
+	}
+	return ssh.FingerprintSHA256(pub), "Dropbear " + typ
+}
+
+// wireStrings reads up to n SSH wire-format strings (uint32 length, bytes).
+func wireStrings(b []byte, n int) [][]byte {
+	var out [][]byte
+	for len(out) < n && len(b) >= 4 {
+		l := binary.BigEndian.Uint32(b)
+		if uint64(l) > uint64(len(b)-4) || l > 16<<10 {
+			break
+		}
+		out = append(out, b[4:4+l])
+		b = b[4+l:]
+	}
+	return out
 }

@@ -33,9 +33,9 @@ var serviceKinds = []struct {
 	patterns []string
 }{
 	{"init script", []string{"/etc/init.d/*", "/etc/rc.d/init.d/*", "/etc/uci-defaults/*"}},
+	{"rc.local", []string{"/etc/rc.local", "/etc/rc.d/rc.local"}},
 	{"rc link", []string{"/etc/rc*.d/*", "/etc/rc.d/*"}},
 	{"inittab", []string{"/etc/inittab"}},
-	{"rc.local", []string{"/etc/rc.local", "/etc/rc.d/rc.local"}},
 	{"systemd unit", []string{"/etc/systemd/system/**", "/lib/systemd/system/**", "/usr/lib/systemd/system/**", "/etc/systemd/user/**"}},
 	{"crontab", []string{"/etc/crontab", "/etc/cron.d/**", "/etc/cron.hourly/**", "/etc/cron.daily/**", "/etc/cron.weekly/**",
 		"/etc/cron.monthly/**", "/var/spool/cron/**", "/etc/crontabs/**"}},
@@ -90,10 +90,11 @@ func (Services) Analyze(ctx context.Context, in *pipeline.AnalysisInput) ([]pipe
 func serviceChange(ctx context.Context, in *pipeline.AnalysisInput, ch *pipeline.Change) (*pipeline.Finding, error) {
 	kind := serviceKind(ch.Path)
 	e := ch.New
-	if e == nil || ch.Kind == pipeline.ChangeMetadata {
+	if e == nil {
 		return nil, nil
 	}
-	// A start link: an rc*.d link or a systemd .wants/.requires link.
+	// A start link: an rc*.d link or a systemd .wants/.requires link, new
+	// or pointed somewhere else (a metadata change of the link).
 	if e.Type == pipeline.TypeSymlink && (ch.Kind == pipeline.ChangeAdded || ch.HasField("link_target")) {
 		dir := path.Base(path.Dir(ch.Path))
 		if kind == "rc link" || strings.HasSuffix(dir, ".wants") || strings.HasSuffix(dir, ".requires") {
@@ -102,7 +103,7 @@ func serviceChange(ctx context.Context, in *pipeline.AnalysisInput, ch *pipeline
 		}
 		return nil, nil
 	}
-	if e.Type != pipeline.TypeFile {
+	if e.Type != pipeline.TypeFile || ch.Kind == pipeline.ChangeMetadata {
 		return nil, nil
 	}
 	s := in.Scans[ch.Key]
@@ -150,7 +151,9 @@ func serviceChange(ctx context.Context, in *pipeline.AnalysisInput, ch *pipeline
 	// not a new one (a port or flag changed).
 	before := map[string]string{}
 	for _, l := range removedLines(old, cur) {
-		before[command(l)] = l
+		if classifyLine(l) == "listener" {
+			before[command(l)] = l
+		}
 	}
 	var msg string
 	switch {
@@ -175,13 +178,18 @@ func serviceChange(ctx context.Context, in *pipeline.AnalysisInput, ch *pipeline
 	return ptr(finding(pipeline.IDServiceAdded, ch, msg, ev)), nil
 }
 
-// command is the program a line runs: the base name of its first word.
+// command is the program a line runs: the base name of its first word,
+// and for busybox the applet too.
 func command(l string) string {
 	f := strings.Fields(l)
 	if len(f) == 0 {
 		return ""
 	}
-	return path.Base(f[0])
+	c := path.Base(f[0])
+	if c == "busybox" && len(f) > 1 {
+		c += " " + f[1]
+	}
+	return c
 }
 
 func rank(kind string) int {

@@ -160,16 +160,21 @@ func sshdConfig(ctx context.Context, ch *pipeline.Change) ([]pipeline.Finding, e
 func sshdSettings(b []byte) map[string]string {
 	m := map[string]string{}
 	for _, l := range meaningfulLines(b) {
-		f := strings.Fields(l)
-		if len(f) < 2 {
+		// sshd splits the keyword from its value on blanks or one "=".
+		k, v := l, ""
+		if i := strings.IndexAny(l, " \t="); i > 0 {
+			k, v = l[:i], strings.TrimSpace(l[i:])
+			v = strings.TrimSpace(strings.TrimPrefix(v, "="))
+		}
+		k = strings.ToLower(k)
+		if v == "" {
 			continue
 		}
-		k := strings.ToLower(f[0])
 		if k == "match" {
 			break // what follows applies to some connections only
 		}
 		if _, seen := m[k]; !seen {
-			m[k] = strings.ToLower(strings.Join(f[1:], " "))
+			m[k] = strings.ToLower(v)
 		}
 	}
 	return m
@@ -192,19 +197,24 @@ func uciDropbear(ctx context.Context, ch *pipeline.Change) ([]pipeline.Finding, 
 	if err != nil {
 		return nil, err
 	}
-	on := func(b []byte, opt string) bool {
+	// OpenWrt starts one dropbear per "config dropbear" section: count the
+	// sections that turn an option on.
+	on := func(b []byte, opt string) int {
+		n := 0
 		for _, l := range meaningfulLines(b) {
 			f := strings.Fields(l)
 			if len(f) >= 3 && f[0] == "option" && f[1] == opt {
 				v := strings.Trim(f[2], `'"`)
-				return v == "on" || v == "1" || v == "yes" || v == "true"
+				if v == "on" || v == "1" || v == "yes" || v == "true" {
+					n++
+				}
 			}
 		}
-		return false
+		return n
 	}
 	var opened []string
 	for _, opt := range []string{"PasswordAuth", "RootPasswordAuth", "RootLogin", "GatewayPorts"} {
-		if on(cur, opt) && (ch.Kind == pipeline.ChangeAdded || !on(old, opt)) {
+		if on(cur, opt) > on(old, opt) {
 			opened = append(opened, opt)
 		}
 	}
@@ -223,7 +233,7 @@ func dropbearFlags(ctx context.Context, ch *pipeline.Change) ([]pipeline.Finding
 		return nil, nil
 	}
 	cur, err := readText(ctx, ch.New, maxSSHFile)
-	if err != nil || !bytes.Contains(cur, []byte("dropbear")) || bytes.IndexByte(cur, 0) >= 0 {
+	if err != nil || !bytes.Contains(bytes.ToLower(cur), []byte("dropbear")) || bytes.IndexByte(cur, 0) >= 0 {
 		return nil, err
 	}
 	old, err := readText(ctx, ch.Old, maxSSHFile)
@@ -255,7 +265,12 @@ func dropbearGuards(b []byte) map[byte]bool {
 		if i < 0 && j < 0 {
 			continue
 		}
-		for _, w := range strings.Fields(l[max(i, j):]) {
+		rest := l[max(i, j):]
+		if j >= 0 && j > i {
+			// DROPBEAR_EXTRA_ARGS="-s -w": the flags follow the "=".
+			_, rest, _ = strings.Cut(rest, "=")
+		}
+		for _, w := range strings.Fields(rest) {
 			w = strings.Trim(w, `"'`)
 			if len(w) >= 2 && w[0] == '-' && w[1] != '-' {
 				for _, c := range []byte(w[1:]) {

@@ -67,7 +67,7 @@ type Outcome struct {
 	Baseline string `json:"baseline,omitempty"`
 	// Top is the worst undisclosed finding, for a verdict that is not a pass.
 	Top *pipeline.Finding `json:"top_finding,omitempty"`
-	Err string           `json:"error,omitempty"`
+	Err string            `json:"error,omitempty"`
 }
 
 // Summary is the audit's result.
