@@ -183,6 +183,10 @@ func TestAuditKilledAndResumed(t *testing.T) {
 	if !strings.Contains(r.stdout, "0 pass, 90 review, 10 fail, 0 errors") {
 		t.Errorf("summary:\n%s", r.stdout)
 	}
+	// Without a terminal, progress comes as plain lines on stderr.
+	if !strings.Contains(r.stderr, "audit: 100 candidates") || !strings.Contains(r.stderr, "audit: 100/100 done") {
+		t.Errorf("progress lines missing from stderr:\n%s", r.stderr)
+	}
 	if v := e.run("verdicts", "verify", "--store", e.store); v.code != 0 {
 		t.Errorf("chain after a killed audit: %s", v.stdout)
 	}
