@@ -18,6 +18,7 @@ import (
 	"github.com/fwvet/fwvet/pipeline/store"
 	"github.com/fwvet/fwvet/pipeline/unpack"
 	"github.com/fwvet/fwvet/pipeline/vet"
+	"github.com/fwvet/fwvet/verifiers"
 )
 
 // pipelineFlags are the flags of the commands that run the pipeline.
@@ -29,6 +30,35 @@ type pipelineFlags struct {
 	limits   []string
 	jobs     int
 	fetch    fetchFlags
+	verify   verifyFlags
+}
+
+// verifyFlags are the signature and provenance flags, named as cosign and
+// slsa-verifier name them.
+type verifyFlags struct{ o verifiers.Options }
+
+func (v *verifyFlags) register(cmd *cobra.Command) {
+	f := cmd.Flags()
+	f.StringArrayVar(&v.o.Keys, "key", nil, "PEM public key of a signing authority (repeatable; the policy's signature_threshold says how many must have signed)")
+	f.StringVar(&v.o.Signature, "signature", "", "detached signature of a file (cosign sign-blob), checked with --key")
+	f.StringVar(&v.o.Bundle, "bundle", "", "Sigstore bundle (v0.1 to v0.3) of the artifact")
+	f.StringVar(&v.o.TrustedRoot, "trusted-root", "", "trusted_root.json for keyless signatures: Fulcio CAs, Rekor and CT logs, timestamp authorities (read offline)")
+	f.StringVar(&v.o.CertIdentity, "certificate-identity", "", "the identity (SAN) a keyless signing certificate must name")
+	f.StringVar(&v.o.CertIdentityRegexp, "certificate-identity-regexp", "", "a regular expression the keyless signing identity must match")
+	f.StringVar(&v.o.CertOIDCIssuer, "certificate-oidc-issuer", "", "the OIDC issuer a keyless signing certificate must name")
+	f.StringVar(&v.o.CertOIDCIssuerRegexp, "certificate-oidc-issuer-regexp", "", "a regular expression the keyless OIDC issuer must match")
+	f.StringVar(&v.o.BuilderID, "builder-id", "", "the SLSA builder id the provenance must name (exact, the same id at any version, or a prefix ending in *)")
+	f.StringVar(&v.o.SourceURI, "source-uri", "", "the source repository the provenance must name (e.g. github.com/org/repo)")
+	f.StringVar(&v.o.SourceBranch, "source-branch", "", "the branch the provenance must name")
+	f.StringVar(&v.o.SourceTag, "source-tag", "", "the tag the provenance must name")
+}
+
+// verifiers builds the verifiers the flags ask for.
+func (v *verifyFlags) verifiers(res *source.Resolver, pol *policy.Policy) ([]pipeline.Verifier, error) {
+	o := v.o
+	o.Registry = res
+	o.Threshold = pol.SignatureThreshold
+	return verifiers.New(o)
 }
 
 // fetchFlags say how references are fetched.
@@ -52,6 +82,7 @@ func (p *pipelineFlags) register(cmd *cobra.Command, jobsHelp string) {
 	f.StringArrayVar(&p.limits, "limit", nil, "change an unpack limit, as name=value (repeatable): "+fmt.Sprint(pipeline.LimitNames))
 	f.IntVar(&p.jobs, "jobs", 0, jobsHelp+" (default: the number of CPUs)")
 	p.fetch.register(cmd)
+	p.verify.register(cmd)
 }
 
 // stages builds the pipeline's stages from the flags. cleanup removes the
@@ -95,12 +126,18 @@ func (g *globals) stages(p *pipelineFlags) (o vet.Options, cleanup func(), err e
 		cleanup()
 		return o, nil, fmt.Errorf("--platform: %w", err)
 	}
+	vs, err := p.verify.verifiers(res, pol)
+	if err != nil {
+		cleanup()
+		return o, nil, err
+	}
 	return vet.Options{
 		Manifest:  p.manifest,
 		Policy:    pol,
 		Fetcher:   res,
 		Unpacker:  u,
 		Analyzers: analyze.Default(),
+		Verifiers: vs,
 		WorkDir:   work,
 		Tool:      pipeline.Tool{Name: "fwvet", Version: version},
 		Log:       g.log,

@@ -27,6 +27,9 @@ type Policy struct {
 	// RequireBaseline: without a baseline, changes cannot be assessed and
 	// the verdict is at best review.
 	RequireBaseline bool `json:"require_baseline"`
+	// SignatureThreshold is how many of the signing authorities given
+	// (keys, a keyless identity) must have signed: k of n. Zero means one.
+	SignatureThreshold int `json:"signature_threshold,omitempty"`
 }
 
 // Default is the policy of DESIGN.md: fail on any failed check or any
@@ -51,6 +54,9 @@ func Load(file string) (*Policy, error) {
 	}
 	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
 		return nil, errors.New("not a policy: trailing data after the object")
+	}
+	if p.SignatureThreshold < 0 {
+		return nil, fmt.Errorf("signature_threshold %d is negative", p.SignatureThreshold)
 	}
 	if p.ReviewOn > p.FailOn {
 		return nil, fmt.Errorf("review_on (%s) is above fail_on (%s)", p.ReviewOn, p.FailOn)

@@ -76,9 +76,11 @@ func (t Text) Encode(w io.Writer, r *pipeline.Report) error {
 			}
 		}
 	}
-	s := r.Summary
-	p("\n%d added, %d removed, %d modified, %d metadata changed; %d undisclosed. %d findings.\n",
-		s.Added, s.Removed, s.Modified, s.Metadata, s.Undisclosed, len(r.Findings))
+	// Counts mean something only where changes were assessed.
+	if s := r.Summary; r.Baseline != nil || len(r.Findings) > 0 {
+		p("\n%d added, %d removed, %d modified, %d metadata changed; %d undisclosed. %d findings.\n",
+			s.Added, s.Removed, s.Modified, s.Metadata, s.Undisclosed, len(r.Findings))
+	}
 	return bw.Flush()
 }
 

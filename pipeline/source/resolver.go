@@ -507,3 +507,14 @@ func describeImage(img v1.Image, repo, tag string) (*Description, error) {
 	}
 	return out, nil
 }
+
+// Remote gives the parsed reference and the options to read from its
+// registry as this resolver does (credentials, plain HTTP where allowed,
+// retries), for what is attached to an image: signatures, attestations.
+func (r *Resolver) Remote(ctx context.Context, ref string) (name.Reference, []remote.Option, error) {
+	nref, err := r.parse(strings.TrimPrefix(ref, "registry:"))
+	if err != nil {
+		return nil, nil, err
+	}
+	return nref, r.remoteOptions(ctx), nil
+}

@@ -38,6 +38,8 @@ type Options struct {
 	Fetcher   pipeline.Fetcher
 	Unpacker  Unpacker
 	Analyzers []pipeline.Analyzer
+	// Verifiers check the candidate's signatures and provenance.
+	Verifiers []pipeline.Verifier
 	// Store records the verdict when set.
 	Store pipeline.Store
 	// WithChanges puts every change in the report.
@@ -112,6 +114,11 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 		}
 	}
 
+	for _, v := range o.Verifiers {
+		c := v.Verify(ctx, cand.art)
+		o.Log.WithFields(logrus.Fields{"check": c.Name, "status": c.Status}).Info(c.Detail)
+		rep.Checks = append(rep.Checks, c)
+	}
 	rep.Checks = append(rep.Checks, cand.unpackCheck())
 	rep.Findings = append(rep.Findings, unsafeFindings(cand.tree)...)
 	var changes []*pipeline.Change
