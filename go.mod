@@ -10,6 +10,8 @@ require (
 	github.com/owenrumney/go-sarif/v3 v3.3.1
 	github.com/santhosh-tekuri/jsonschema/v6 v6.0.3
 	github.com/sigstore/protobuf-specs v0.5.2
+	// Pinned: the newest that build with Go 1.26 (GOTOOLCHAIN=local);
+	// sigstore v1.11 and sigstore-go v1.4 need Go 1.27.
 	github.com/sigstore/sigstore v1.10.11
 	github.com/sigstore/sigstore-go v1.3.0
 	github.com/sirupsen/logrus v1.10.2
