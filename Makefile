@@ -50,6 +50,8 @@ bench: build
 	scripts/setup bench
 	scripts/mkfixtures
 	scripts/bench
+	scripts/bench-audit
+	scripts/bench-verify
 
 clean:
 	rm -rf bin $(BUILD)

@@ -121,7 +121,7 @@ func (g *globals) stages(p *pipelineFlags) (o vet.Options, cleanup func(), err e
 		cleanup()
 		return o, nil, err
 	}
-	res, err := source.NewResolver(source.Options{Cache: c, Insecure: p.fetch.insecure, Platform: p.fetch.platform})
+	res, err := source.NewResolver(source.Options{Cache: c, Insecure: p.fetch.insecure, Platform: p.fetch.platform, MaxRootfsBytes: lim.MaxTotalBytes})
 	if err != nil {
 		cleanup()
 		return o, nil, fmt.Errorf("--platform: %w", err)

@@ -163,32 +163,51 @@ func Run(ctx context.Context, o Options) (*Summary, error) {
 
 // expand turns references into units, one per platform of a
 // multi-platform image; references that cannot be resolved are outcomes.
+// References are resolved --jobs at a time: on a warm audit resolving is
+// all there is to do.
 func expand(ctx context.Context, o Options) ([]unit, []Outcome) {
-	var units []unit
-	var bad []Outcome
+	var refs []string
 	seen := map[string]bool{}
 	for _, ref := range o.Refs {
-		if seen[ref] {
-			continue
+		if !seen[ref] {
+			seen[ref] = true
+			refs = append(refs, ref)
 		}
-		seen[ref] = true
-		plats, err := o.Resolver.Platforms(ctx, ref)
-		if err != nil {
-			bad = append(bad, Outcome{Ref: ref, Err: err.Error()})
-			continue
-		}
-		if len(plats) == 0 {
-			units = append(units, unit{ref: ref, fetcher: o.Resolver})
-			continue
-		}
-		for _, p := range plats {
-			f, err := o.Resolver.ForPlatform(p)
-			if err != nil {
-				bad = append(bad, Outcome{Ref: ref, Platform: p, Err: err.Error()})
-				continue
+	}
+	type expanded struct {
+		units []unit
+		bad   []Outcome
+	}
+	out := make([]expanded, len(refs))
+	var g errgroup.Group
+	g.SetLimit(max(o.Jobs, 1))
+	for i, ref := range refs {
+		g.Go(func() error {
+			e := &out[i]
+			plats, err := o.Resolver.Platforms(ctx, ref)
+			switch {
+			case err != nil:
+				e.bad = append(e.bad, Outcome{Ref: ref, Err: err.Error()})
+			case len(plats) == 0:
+				e.units = append(e.units, unit{ref: ref, fetcher: o.Resolver})
 			}
-			units = append(units, unit{ref: ref, platform: p, fetcher: f.(*source.Resolver)})
-		}
+			for _, p := range plats {
+				f, err := o.Resolver.ForPlatform(p)
+				if err != nil {
+					e.bad = append(e.bad, Outcome{Ref: ref, Platform: p, Err: err.Error()})
+					continue
+				}
+				e.units = append(e.units, unit{ref: ref, platform: p, fetcher: f.(*source.Resolver)})
+			}
+			return nil
+		})
+	}
+	g.Wait()
+	var units []unit
+	var bad []Outcome
+	for _, e := range out {
+		units = append(units, e.units...)
+		bad = append(bad, e.bad...)
 	}
 	return units, bad
 }

@@ -1,6 +1,7 @@
 package source
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
 	"errors"
@@ -14,12 +15,12 @@ import (
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/empty"
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
-	"github.com/google/go-containerregistry/pkg/v1/partial"
 	"github.com/google/go-containerregistry/pkg/v1/types"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/fwvet/fwvet/pipeline"
 	"github.com/fwvet/fwvet/pipeline/cache"
+	"github.com/fwvet/fwvet/pipeline/unpack/compression"
 )
 
 // maxLayers bounds the layers of one image.
@@ -38,7 +39,8 @@ type imageMeta struct {
 // layers of a root file system image flattened into one tar (whiteouts
 // honoured), or the firmware files of an artifact, each named by its title.
 // Every blob is fetched once and checked against its digest as it streams.
-func materialize(ctx context.Context, c *cache.Cache, img v1.Image, ref string, jobs int) (*pipeline.Artifact, error) {
+func materialize(ctx context.Context, opts Options, img v1.Image, ref string) (*pipeline.Artifact, error) {
+	c := opts.Cache
 	digest, err := img.Digest()
 	if err != nil {
 		return nil, fmt.Errorf("reading the manifest of %s: %w", ref, err)
@@ -49,7 +51,7 @@ func materialize(ctx context.Context, c *cache.Cache, img v1.Image, ref string, 
 	}
 	meta, err := readMeta(dir)
 	if err != nil {
-		meta, err = build(ctx, c, img, digest.String(), dir, ref, jobs)
+		meta, err = build(ctx, c, img, digest.String(), dir, ref, opts.Jobs, opts.MaxRootfsBytes)
 		if err != nil {
 			return nil, err
 		}
@@ -95,7 +97,7 @@ func readMeta(dir string) (*imageMeta, error) {
 // build fetches an image's blobs into the cache and makes its local form.
 // The directory appears whole or not at all: it is made beside its final
 // place and renamed.
-func build(ctx context.Context, c *cache.Cache, img v1.Image, digest, dir, ref string, jobs int) (*imageMeta, error) {
+func build(ctx context.Context, c *cache.Cache, img v1.Image, digest, dir, ref string, jobs int, maxBytes int64) (*imageMeta, error) {
 	mf, err := img.Manifest()
 	if err != nil {
 		return nil, fmt.Errorf("reading the manifest of %s: %w", ref, err)
@@ -147,7 +149,7 @@ func build(ctx context.Context, c *cache.Cache, img v1.Image, digest, dir, ref s
 	}
 	defer os.RemoveAll(tmp)
 	if meta.Kind == "rootfs" {
-		if err := flatten(ctx, mf, paths, filepath.Join(tmp, "rootfs.tar")); err != nil {
+		if err := flatten(ctx, mf, paths, filepath.Join(tmp, "rootfs.tar"), maxBytes); err != nil {
 			return nil, fmt.Errorf("%s: flattening its layers: %w", ref, err)
 		}
 	} else if err := linkFiles(mf, paths, filepath.Join(tmp, "files"), meta); err != nil {
@@ -190,11 +192,17 @@ func fetchBlob(ctx context.Context, c *cache.Cache, l v1.Layer, desc v1.Descript
 	return c.PutBlob(ctx, desc.Digest.String(), desc.Size, rc)
 }
 
-// cachedLayer is a layer whose compressed bytes are a cached blob.
+// cachedLayer is a layer whose compressed bytes are a cached blob, read
+// with unpack's decompressors. Unlike partial.CompressedToLayer inside
+// mutate.AppendLayers, it computes its diff id only when asked: flattening
+// never asks, and computing it up front read every layer twice, which for
+// small images cost more than fetching them.
 type cachedLayer struct {
 	path string
 	desc v1.Descriptor
 }
+
+var _ v1.Layer = (*cachedLayer)(nil)
 
 func (l *cachedLayer) Digest() (v1.Hash, error)           { return l.desc.Digest, nil }
 func (l *cachedLayer) Compressed() (io.ReadCloser, error) { return os.Open(l.path) }
@@ -203,28 +211,74 @@ func (l *cachedLayer) MediaType() (types.MediaType, error) {
 	return l.desc.MediaType, nil
 }
 
-// flatten writes the root file system the layers make, top layer winning
-// and whiteouts applied, as one tar.
-func flatten(ctx context.Context, mf *v1.Manifest, paths []string, out string) error {
-	var layers []v1.Layer
-	for i, p := range paths {
-		l, err := partial.CompressedToLayer(&cachedLayer{path: p, desc: mf.Layers[i]})
-		if err != nil {
-			return err
-		}
-		layers = append(layers, l)
-	}
-	img, err := mutate.AppendLayers(empty.Image, layers...)
+func (l *cachedLayer) DiffID() (v1.Hash, error) {
+	rc, err := l.Uncompressed()
 	if err != nil {
-		return err
+		return v1.Hash{}, err
+	}
+	defer rc.Close()
+	h, _, err := v1.SHA256(rc)
+	return h, err
+}
+
+// Uncompressed picks the decompressor by the stream's magic rather than the
+// media type, which registries and tools get wrong.
+func (l *cachedLayer) Uncompressed() (io.ReadCloser, error) {
+	f, err := os.Open(l.path)
+	if err != nil {
+		return nil, err
+	}
+	br := bufio.NewReader(f)
+	head, _ := br.Peek(pipeline.MatchSize)
+	for _, d := range []pipeline.Decompressor{compression.Gzip{}, compression.Zstd{}} {
+		if d.Match(head) {
+			rc, err := d.NewReader(br)
+			if err != nil {
+				f.Close()
+				return nil, fmt.Errorf("layer %s: %s: %w", l.desc.Digest, d.Name(), err)
+			}
+			return readCloser{rc, func() error { rc.Close(); return f.Close() }}, nil
+		}
+	}
+	return readCloser{br, f.Close}, nil
+}
+
+type readCloser struct {
+	io.Reader
+	close func() error
+}
+
+func (r readCloser) Close() error { return r.close() }
+
+// layersImage is an image that is only its layers: all that mutate.Extract
+// reads.
+type layersImage struct {
+	v1.Image
+	layers []v1.Layer
+}
+
+func (i layersImage) Layers() ([]v1.Layer, error) { return i.layers, nil }
+
+// flatten writes the root file system the layers make, top layer winning
+// and whiteouts applied, as one tar of at most limit bytes: a layer is as
+// hostile as any input, and a small one can inflate without end.
+func flatten(ctx context.Context, mf *v1.Manifest, paths []string, out string, limit int64) error {
+	layers := make([]v1.Layer, len(paths))
+	for i, p := range paths {
+		layers[i] = &cachedLayer{path: p, desc: mf.Layers[i]}
 	}
 	f, err := os.Create(out)
 	if err != nil {
 		return err
 	}
-	rc := mutate.Extract(img)
+	rc := mutate.Extract(layersImage{Image: empty.Image, layers: layers})
 	defer rc.Close()
-	if _, err := io.Copy(f, pipeline.ContextReader(ctx, rc)); err != nil {
+	n, err := io.Copy(f, io.LimitReader(pipeline.ContextReader(ctx, rc), limit+1))
+	if err == nil && n > limit {
+		err = &pipeline.LimitError{Limit: "max-total-bytes", Value: limit,
+			Msg: fmt.Sprintf("the layers make a root file system of more than %d bytes", limit)}
+	}
+	if err != nil {
 		f.Close()
 		return err
 	}

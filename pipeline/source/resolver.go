@@ -43,6 +43,9 @@ type Options struct {
 	Retry remote.Backoff
 	// Jobs bounds the blobs of one image fetched at once.
 	Jobs int
+	// MaxRootfsBytes bounds the root file system an image's layers are
+	// flattened into; 0 means the default max-total-bytes unpack limit.
+	MaxRootfsBytes int64
 }
 
 // Resolver fetches every form of reference: local files and directories,
@@ -83,8 +86,12 @@ func NewResolver(opts Options) (*Resolver, error) {
 			MaxIdleConnsPerHost:   8,
 		}
 	}
+	opts.Transport = newManifestCache(opts.Transport)
 	if opts.Retry.Steps == 0 {
 		opts.Retry = DefaultRetry
+	}
+	if opts.MaxRootfsBytes <= 0 {
+		opts.MaxRootfsBytes = pipeline.DefaultLimits().MaxTotalBytes
 	}
 	if opts.Jobs <= 0 {
 		opts.Jobs = 4
@@ -143,7 +150,7 @@ func (r *Resolver) Fetch(ctx context.Context, ref string) (*pipeline.Artifact, e
 	if err != nil {
 		return nil, err
 	}
-	art, err := materialize(ctx, r.opts.Cache, img, ref, r.opts.Jobs)
+	art, err := materialize(ctx, r.opts, img, ref)
 	if err != nil {
 		return nil, err
 	}

@@ -16,12 +16,14 @@ import (
 	"sync/atomic"
 	"testing"
 
+	"github.com/google/go-containerregistry/pkg/compression"
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/empty"
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/static"
+	"github.com/google/go-containerregistry/pkg/v1/tarball"
 	"github.com/google/go-containerregistry/pkg/v1/types"
 
 	"github.com/fwvet/fwvet/pipeline"
@@ -127,6 +129,78 @@ func TestRootFilesystemImage(t *testing.T) {
 	// A second fetch comes from the cache: a registry that is gone does not matter once pinned by digest.
 	if _, err := r.Fetch(context.Background(), art.Resolved); err != nil {
 		t.Errorf("fetch by digest: %v", err)
+	}
+}
+
+// TestLayerCompressions: zstd and uncompressed layers flatten as gzip
+// ones do, and a layer mislabelled as gzip is read by its bytes.
+func TestLayerCompressions(t *testing.T) {
+	reg := fixture.StartRegistry(t)
+	for _, tc := range []struct {
+		name string
+		opts []tarball.LayerOption
+	}{
+		{"zstd", []tarball.LayerOption{tarball.WithCompression(compression.ZStd), tarball.WithMediaType(types.OCILayerZStd)}},
+		{"gzip", []tarball.LayerOption{tarball.WithCompression(compression.GZip)}},
+		{"zstd-labelled-gzip", []tarball.LayerOption{tarball.WithCompression(compression.ZStd), tarball.WithMediaType(types.OCILayer)}},
+		{"uncompressed", []tarball.LayerOption{tarball.WithCompression(compression.None), tarball.WithMediaType(types.OCIUncompressedLayer)}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			l, err := tarball.LayerFromFile(layerTar(t, map[string]string{"etc/": "", "etc/os-release": "VERSION_ID=" + tc.name + "\n"}), tc.opts...)
+			if err != nil {
+				t.Fatal(err)
+			}
+			img, err := mutate.AppendLayers(empty.Image, l)
+			if err != nil {
+				t.Fatal(err)
+			}
+			ref := reg.Host + "/acme/" + tc.name + ":1"
+			r, _ := name.ParseReference(ref, name.Insecure)
+			if err := remote.Write(r, img); err != nil {
+				t.Fatal(err)
+			}
+			art, err := newResolver(t, reg, "").Fetch(context.Background(), ref)
+			if err != nil {
+				t.Fatal(err)
+			}
+			e := unpackArtifact(t, art)["/etc/os-release"]
+			if e == nil || e.Size != int64(len("VERSION_ID="+tc.name+"\n")) {
+				t.Fatalf("/etc/os-release = %+v, want the layer's file", e)
+			}
+		})
+	}
+}
+
+// TestLayerBomb: a small layer that inflates past the bound is an error
+// naming the limit, and leaves nothing in the cache.
+func TestLayerBomb(t *testing.T) {
+	reg := fixture.StartRegistry(t)
+	crane := fixture.Tool(t, "crane")
+	ref := reg.Host + "/acme/bomb:1"
+	fixture.Run(t, crane, "append", "--insecure", "-f", layerTar(t, map[string]string{"zeros": strings.Repeat("\x00", 8<<20)}), "-t", ref)
+	dir := t.TempDir()
+	c, err := cache.Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := source.NewResolver(source.Options{Cache: c, Insecure: []string{reg.Host}, MaxRootfsBytes: 1 << 20})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = r.Fetch(context.Background(), ref)
+	var le *pipeline.LimitError
+	if !errors.As(err, &le) || le.Limit != "max-total-bytes" {
+		t.Fatalf("err = %v, want the max-total-bytes limit", err)
+	}
+	var tars []string
+	filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {
+		if err == nil && d.Name() == "rootfs.tar" {
+			tars = append(tars, p)
+		}
+		return nil
+	})
+	if len(tars) > 0 {
+		t.Errorf("a root file system past the bound was left in the cache: %v", tars)
 	}
 }
 
