@@ -42,10 +42,12 @@ func newCosign(t *testing.T, version string) *cosign {
 		c.run(c.dir, "generate-key-pair", "--output-key-prefix", name)
 	}
 	c.key, c.pub, c.otherPub = filepath.Join(c.dir, "cosign.key"), filepath.Join(c.dir, "cosign.pub"), filepath.Join(c.dir, "other.pub")
-	// cosign 3 signs through a signing config; an empty one keeps it off
-	// every network service.
+	// cosign 3 signs through a signing config and a trusted root, which it
+	// would otherwise fetch with TUF: empty ones keep it off every network
+	// service.
 	if c.major == "v3" {
 		os.WriteFile(filepath.Join(c.dir, "signing_config.json"), []byte(`{"mediaType":"application/vnd.dev.sigstore.signingconfig.v0.2+json","caUrls":[],"oidcUrls":[],"rekorTlogUrls":[],"tsaUrls":[],"rekorTlogConfig":{"selector":"ANY"},"tsaConfig":{"selector":"ANY"}}`), 0o644)
+		os.WriteFile(filepath.Join(c.dir, "trusted_root.json"), []byte(`{"mediaType":"application/vnd.dev.sigstore.trustedroot+json;version=0.1"}`), 0o644)
 	}
 	return c
 }
@@ -66,7 +68,7 @@ func (c *cosign) run(dir string, args ...string) string {
 func (c *cosign) offline(extra ...string) []string {
 	args := []string{"--tlog-upload=false"}
 	if c.major == "v3" {
-		args = append(args, "--signing-config", filepath.Join(c.dir, "signing_config.json"))
+		args = []string{"--signing-config", filepath.Join(c.dir, "signing_config.json"), "--trusted-root", filepath.Join(c.dir, "trusted_root.json")}
 	}
 	return append(args, extra...)
 }
@@ -85,8 +87,8 @@ func (c *cosign) signBlob(file string, bundle bool) string {
 		out += ".sig"
 		args = append(args, "--output-signature", out)
 		if c.major == "v3" {
-			args = append(args, "--bundle", out+".unused", "--new-bundle-format=false", "--use-signing-config=false")
-			args = removeArg(args, "--signing-config", 1)
+			// A bare signature is cosign 3's legacy output.
+			args = append(removeArg(args, "--signing-config", 1), "--new-bundle-format=false", "--use-signing-config=false", "--tlog-upload=false")
 		}
 	}
 	c.run(c.dir, append(args, file)...)
@@ -168,13 +170,14 @@ func TestCosignBlobs(t *testing.T) {
 			badBuilder := c.attestBlob(fw, provenance(t, c.dir, "https://ci.evil.example/builder", sourceURI))
 			otherSubject := c.attestBlob(otherFile, provenance(t, c.dir, builderID, sourceURI))
 
-			cases := []struct {
+			type blobCase struct {
 				name   string
 				o      verifiers.Options
 				file   string
 				want   map[string]pipeline.CheckStatus
 				detail string
-			}{
+			}
+			cases := []blobCase{
 				{"detached signature", verifiers.Options{Keys: []string{c.pub}, Signature: sig}, fw, map[string]pipeline.CheckStatus{"signature": pipeline.CheckPass}, ""},
 				{"detached signature, file changed", verifiers.Options{Keys: []string{c.pub}, Signature: sig}, tampered, map[string]pipeline.CheckStatus{"signature": pipeline.CheckFail}, ""},
 				{"detached signature, wrong key", verifiers.Options{Keys: []string{c.otherPub}, Signature: sig}, fw, map[string]pipeline.CheckStatus{"signature": pipeline.CheckFail}, ""},
@@ -189,6 +192,16 @@ func TestCosignBlobs(t *testing.T) {
 					map[string]pipeline.CheckStatus{"provenance": pipeline.CheckFail}, "predicate.builder.id"},
 				{"provenance for another subject", verifiers.Options{Keys: []string{c.pub}, Bundle: otherSubject, BuilderID: builderID}, fw,
 					map[string]pipeline.CheckStatus{"signature": pipeline.CheckFail, "provenance": pipeline.CheckFail}, ""},
+			}
+			if c.major == "v2" {
+				// cosign 2's own bundle format, its default for sign-blob --bundle.
+				own := filepath.Join(c.dir, "rootfs.sqfs.cosign-bundle")
+				c.run(c.dir, append(append([]string{"sign-blob", "--key", c.key, "--bundle", own}, c.offline()...), fw)...)
+				pass, fail := map[string]pipeline.CheckStatus{"signature": pipeline.CheckPass}, map[string]pipeline.CheckStatus{"signature": pipeline.CheckFail}
+				cases = append(cases,
+					blobCase{"cosign 2 bundle", verifiers.Options{Keys: []string{c.pub}, Bundle: own}, fw, pass, ""},
+					blobCase{"cosign 2 bundle, file changed", verifiers.Options{Keys: []string{c.pub}, Bundle: own}, tampered, fail, ""},
+				)
 			}
 			for _, tc := range cases {
 				t.Run(tc.name, func(t *testing.T) {

@@ -45,11 +45,14 @@ type evidence struct {
 	simple *simpleSigning
 	dsse   *envelope
 	raw    []byte // a detached signature over the artifact's bytes
+	// keyless holds the certificate and log entry of a keyless signature
+	// in cosign's own formats: a legacy-layout layer, a cosign 2 blob
+	// bundle.
+	keyless legacyKeyless
 }
 
 type simpleSigning struct {
 	payload, sig []byte
-	cert         string
 }
 
 // envelope is a DSSE envelope.
@@ -81,11 +84,11 @@ func gather(ctx context.Context, o Options, art *pipeline.Artifact) ([]evidence,
 		out = append(out, evidence{source: "signature " + o.Signature, raw: decodeSignature(b)})
 	}
 	if o.Bundle != "" {
-		b, err := bundle.LoadJSONFromPath(o.Bundle)
+		e, err := readBundle(o.Bundle)
 		if err != nil {
 			return nil, fmt.Errorf("bundle %s: %w", o.Bundle, err)
 		}
-		out = append(out, evidence{source: "bundle " + o.Bundle, bundle: b})
+		out = append(out, e)
 	}
 	if art.Resolved == "" || o.Registry == nil {
 		return out, nil
@@ -111,6 +114,50 @@ func gather(ctx context.Context, o Options, art *pipeline.Artifact) ([]evidence,
 		return nil, err
 	}
 	return append(out, ev...), nil
+}
+
+// readBundle reads a Sigstore bundle, or the bundle cosign 2 writes by
+// default for a blob (`cosign sign-blob --bundle` without
+// --new-bundle-format): a signature over the file's bytes with, when
+// keyless, the certificate and the Rekor bundle.
+func readBundle(p string) (evidence, error) {
+	raw, err := readLimited(p)
+	if err != nil {
+		return evidence{}, err
+	}
+	src := "bundle " + p
+	var b bundle.Bundle
+	berr := b.UnmarshalJSON(raw)
+	if berr == nil {
+		return evidence{source: src, bundle: &b}, nil
+	}
+	var legacy struct {
+		Base64Signature string          `json:"base64Signature"`
+		Cert            string          `json:"cert"`
+		RekorBundle     json.RawMessage `json:"rekorBundle"`
+	}
+	if json.Unmarshal(raw, &legacy) != nil || legacy.Base64Signature == "" {
+		return evidence{}, berr
+	}
+	sig, err := base64.StdEncoding.DecodeString(legacy.Base64Signature)
+	if err != nil {
+		return evidence{}, fmt.Errorf("base64Signature: %w", err)
+	}
+	e := evidence{source: src, raw: sig}
+	if legacy.Cert != "" {
+		// cosign writes the certificate's PEM in base64.
+		cert := []byte(legacy.Cert)
+		if !strings.HasPrefix(legacy.Cert, "-----BEGIN") {
+			if cert, err = base64.StdEncoding.DecodeString(legacy.Cert); err != nil {
+				return evidence{}, fmt.Errorf("cert: %w", err)
+			}
+		}
+		e.keyless = legacyKeyless{cert: string(cert)}
+		if len(legacy.RekorBundle) > 0 && string(legacy.RekorBundle) != "null" {
+			e.keyless.rekor = string(legacy.RekorBundle)
+		}
+	}
+	return e, nil
 }
 
 func readLimited(p string) ([]byte, error) {
@@ -168,13 +215,13 @@ func legacy(tag name.Tag, ropts []remote.Option) ([]evidence, error) {
 			if err := json.Unmarshal(b, &env); err != nil {
 				return nil, fmt.Errorf("%s: not a DSSE envelope: %w", src, err)
 			}
-			out = append(out, evidence{source: src, dsse: &env})
+			out = append(out, evidence{source: src, dsse: &env, keyless: legacyKeylessFrom(desc.Annotations)})
 		default:
 			sig, err := base64.StdEncoding.DecodeString(desc.Annotations[annotationSignature])
 			if err != nil {
 				return nil, fmt.Errorf("%s: signature annotation: %w", src, err)
 			}
-			out = append(out, evidence{source: src, simple: &simpleSigning{payload: b, sig: sig, cert: desc.Annotations[annotationCertificate]}})
+			out = append(out, evidence{source: src, simple: &simpleSigning{payload: b, sig: sig}, keyless: legacyKeylessFrom(desc.Annotations)})
 		}
 	}
 	return out, nil

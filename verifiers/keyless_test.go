@@ -19,7 +19,6 @@ import (
 	"github.com/sigstore/sigstore-go/pkg/bundle"
 	"github.com/sigstore/sigstore-go/pkg/root"
 	"github.com/sigstore/sigstore-go/pkg/testing/ca"
-	"github.com/sigstore/sigstore-go/pkg/tlog"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/fwvet/fwvet/pipeline"
@@ -87,12 +86,7 @@ func writeBundle(t *testing.T, vs *ca.VirtualSigstore, e *ca.TestEntity, tamper 
 		if tle.InclusionProof == nil {
 			// Without an inclusion proof, the log's promise (its signed
 			// entry timestamp) stands for it, as in a v0.1 bundle.
-			set, err := vs.RekorSignPayload(tlog.RekorPayload{Body: base64.StdEncoding.EncodeToString(tle.CanonicalizedBody),
-				IntegratedTime: tle.IntegratedTime, LogIndex: tle.LogIndex, LogID: hexString(tle.LogId.KeyId)})
-			if err != nil {
-				t.Fatal(err)
-			}
-			tle.InclusionPromise = &protorekor.InclusionPromise{SignedEntryTimestamp: set}
+			tle.InclusionPromise = &protorekor.InclusionPromise{SignedEntryTimestamp: promise(t, vs, tle)}
 			pb.MediaType = "application/vnd.dev.sigstore.bundle+json;version=0.1"
 		}
 		pb.VerificationMaterial.TlogEntries = append(pb.VerificationMaterial.TlogEntries, tle)
@@ -207,14 +201,7 @@ func TestKeylessBundle(t *testing.T) {
 		t.Fatal(err)
 	}
 	base := verifiers.Options{TrustedRoot: trusted, CertIdentity: identity, CertOIDCIssuer: issuer}
-	cases := []struct {
-		name   string
-		bundle string
-		art    *pipeline.Artifact
-		opts   func(*verifiers.Options)
-		status pipeline.CheckStatus
-		detail string
-	}{
+	runBundleCases(t, base, []bundleCase{
 		{name: "signed by the identity", bundle: writeBundle(t, vs, good, nil), art: art, status: pipeline.CheckPass, detail: "identity " + identity},
 		{name: "identity by regexp", bundle: writeBundle(t, vs, good, nil), art: art, status: pipeline.CheckPass,
 			opts: func(o *verifiers.Options) { o.CertIdentity, o.CertIdentityRegexp = "", `^release@acme\.example$` }},
@@ -229,7 +216,22 @@ func TestKeylessBundle(t *testing.T) {
 			b.VerificationMaterial.TlogEntries[0].InclusionProof.RootHash[0] ^= 0xff
 		})},
 		{name: "intact inclusion proof", art: art, status: pipeline.CheckPass, bundle: writeBundle(t, vs, proved, nil)},
-	}
+	})
+}
+
+// bundleCase is one --bundle for the signature verifier, and the check it
+// must give.
+type bundleCase struct {
+	name   string
+	bundle string
+	art    *pipeline.Artifact
+	opts   func(*verifiers.Options)
+	status pipeline.CheckStatus
+	detail string
+}
+
+func runBundleCases(t *testing.T, base verifiers.Options, cases []bundleCase) {
+	t.Helper()
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			o := base

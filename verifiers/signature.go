@@ -2,12 +2,15 @@ package verifiers
 
 import (
 	"context"
+	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
 	"strings"
+
+	"github.com/sigstore/sigstore-go/pkg/verify"
 
 	"github.com/fwvet/fwvet/pipeline"
 )
@@ -107,23 +110,38 @@ func verifyEvidence(ctx context.Context, a *authority, e evidence, art *pipeline
 		if art.IsDir || art.Path == "" {
 			return nil, errors.New("a detached signature signs a file's bytes; this artifact is not one file")
 		}
+		if a.key == nil {
+			if e.keyless.cert == "" {
+				return nil, errors.New("a bare signature needs a key")
+			}
+			// The artifact's digest was computed as it was fetched.
+			b, err := e.keyless.bundle(messageSignature(digest, e.raw))
+			if err != nil {
+				return nil, err
+			}
+			_, err = a.verifyBundle(b, digest)
+			return nil, err
+		}
 		f, err := os.Open(art.Path)
 		if err != nil {
 			return nil, err
 		}
 		defer f.Close()
-		if a.key == nil {
-			return nil, errors.New("a bare signature needs a key")
-		}
 		if err := a.key.VerifySignature(bytesReader(e.raw), pipeline.ContextReader(ctx, f)); err != nil {
 			return nil, fmt.Errorf("does not verify with this key: %w", err)
 		}
 		return nil, nil
 	case e.simple != nil:
 		if a.key == nil {
-			return nil, errors.New("keyless signatures in cosign's legacy layout are not supported; sign with a Sigstore bundle (cosign --new-bundle-format)")
-		}
-		if err := a.verifyRaw(e.simple.sig, e.simple.payload); err != nil {
+			sum := sha256.Sum256(e.simple.payload)
+			b, err := e.keyless.bundle(messageSignature(sum[:], e.simple.sig))
+			if err != nil {
+				return nil, err
+			}
+			if _, err := a.verifyBundle(b, sum[:]); err != nil {
+				return nil, err
+			}
+		} else if err := a.verifyRaw(e.simple.sig, e.simple.payload); err != nil {
 			return nil, fmt.Errorf("does not verify with this key: %w", err)
 		}
 		var p struct {
@@ -147,7 +165,19 @@ func verifyEvidence(ctx context.Context, a *authority, e evidence, art *pipeline
 			return nil, fmt.Errorf("DSSE payload: %w", err)
 		}
 		if a.key == nil {
-			return nil, errors.New("keyless attestations in cosign's legacy layout are not supported; attest with a Sigstore bundle")
+			content, err := dsseContent(e.dsse, payload)
+			if err != nil {
+				return nil, err
+			}
+			b, err := e.keyless.bundle(content)
+			if err != nil {
+				return nil, err
+			}
+			res, err := a.verifyBundle(b, digest)
+			if err != nil {
+				return nil, err
+			}
+			return statementOf(res)
 		}
 		ok := false
 		for _, s := range e.dsse.Signatures {
@@ -172,31 +202,36 @@ func verifyEvidence(ctx context.Context, a *authority, e evidence, art *pipeline
 		if err != nil {
 			return nil, err
 		}
-		if res.Statement == nil {
-			return nil, nil
-		}
-		b, err := json.Marshal(struct {
-			Type          string `json:"_type"`
-			PredicateType string `json:"predicateType"`
-		}{res.Statement.Type, res.Statement.PredicateType})
-		if err != nil {
-			return nil, err
-		}
-		var st statement
-		json.Unmarshal(b, &st)
-		st.Predicate, err = res.Statement.Predicate.MarshalJSON()
-		if err != nil {
-			return nil, err
-		}
-		for _, s := range res.Statement.Subject {
-			st.Subject = append(st.Subject, struct {
-				Name   string            `json:"name"`
-				Digest map[string]string `json:"digest"`
-			}{s.Name, s.Digest})
-		}
-		return &st, nil
+		return statementOf(res)
 	}
 	return nil, errors.New("empty evidence")
+}
+
+// statementOf is the in-toto statement sigstore-go verified, if any.
+func statementOf(res *verify.VerificationResult) (*statement, error) {
+	if res.Statement == nil {
+		return nil, nil
+	}
+	b, err := json.Marshal(struct {
+		Type          string `json:"_type"`
+		PredicateType string `json:"predicateType"`
+	}{res.Statement.Type, res.Statement.PredicateType})
+	if err != nil {
+		return nil, err
+	}
+	var st statement
+	json.Unmarshal(b, &st)
+	st.Predicate, err = res.Statement.Predicate.MarshalJSON()
+	if err != nil {
+		return nil, err
+	}
+	for _, s := range res.Statement.Subject {
+		st.Subject = append(st.Subject, struct {
+			Name   string            `json:"name"`
+			Digest map[string]string `json:"digest"`
+		}{s.Name, s.Digest})
+	}
+	return &st, nil
 }
 
 func subjects(st *statement) string {
