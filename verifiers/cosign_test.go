@@ -1,7 +1,6 @@
 package verifiers_test
 
 import (
-	"archive/tar"
 	"context"
 	"crypto/sha256"
 	"encoding/json"
@@ -233,8 +232,7 @@ func TestCosignImages(t *testing.T) {
 		t.Run(version, func(t *testing.T) {
 			c := newCosign(t, version)
 			push := func(tag, content string) string {
-				p := filepath.Join(c.dir, tag+".tar")
-				writeTar(t, p, map[string]string{"etc/os-release": content})
+				p := fixture.Tar(t, map[string]string{"etc/os-release": content})
 				out := fixture.Run(t, crane, "append", "--insecure", "-f", p, "-t", reg.Host+"/acme/"+version+":"+tag)
 				return strings.TrimSpace(out[strings.LastIndex(strings.TrimSpace(out), "\n")+1:])
 			}
@@ -294,19 +292,4 @@ func TestCosignImages(t *testing.T) {
 			}
 		})
 	}
-}
-
-func writeTar(t *testing.T, p string, files map[string]string) {
-	t.Helper()
-	f, err := os.Create(p)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tw := tar.NewWriter(f)
-	for n, c := range files {
-		tw.WriteHeader(&tar.Header{Name: n, Mode: 0o644, Size: int64(len(c))})
-		tw.Write([]byte(c))
-	}
-	tw.Close()
-	f.Close()
 }

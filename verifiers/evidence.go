@@ -10,6 +10,7 @@ import (
 	"io"
 	"os"
 	"strings"
+	"sync"
 
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
@@ -158,6 +159,40 @@ func readBundle(p string) (evidence, error) {
 		}
 	}
 	return e, nil
+}
+
+// gathered shares the evidence of an artifact between the verifiers made
+// together: the signature and the provenance checks read the same tags,
+// referrers and files, and would otherwise fetch them twice.
+type gathered struct {
+	mu      sync.Mutex
+	entries map[string]*gatherEntry
+}
+
+type gatherEntry struct {
+	once sync.Once
+	ev   []evidence
+	err  error
+}
+
+// maxGathered bounds the artifacts whose evidence is kept: verifiers serve
+// one vet, a candidate and perhaps its platforms.
+const maxGathered = 16
+
+func (g *gathered) get(ctx context.Context, o Options, art *pipeline.Artifact) ([]evidence, error) {
+	key := art.Digest + " " + art.Resolved + " " + art.Path
+	g.mu.Lock()
+	if g.entries == nil || len(g.entries) >= maxGathered {
+		g.entries = map[string]*gatherEntry{}
+	}
+	e := g.entries[key]
+	if e == nil {
+		e = &gatherEntry{}
+		g.entries[key] = e
+	}
+	g.mu.Unlock()
+	e.once.Do(func() { e.ev, e.err = gather(ctx, o, art) })
+	return e.ev, e.err
 }
 
 func readLimited(p string) ([]byte, error) {

@@ -1,7 +1,6 @@
 package verifiers_test
 
 import (
-	"archive/tar"
 	"bytes"
 	"context"
 	"encoding/base64"
@@ -70,12 +69,11 @@ func legacyAnnotations(t *testing.T, vs *ca.VirtualSigstore, e *ca.TestEntity) m
 // reference by digest.
 func pushImage(t *testing.T, repo name.Repository, content string) name.Digest {
 	t.Helper()
-	var b bytes.Buffer
-	tw := tar.NewWriter(&b)
-	tw.WriteHeader(&tar.Header{Name: "etc/os-release", Mode: 0o644, Size: int64(len(content))})
-	tw.Write([]byte(content))
-	tw.Close()
-	img, err := mutate.AppendLayers(empty.Image, static.NewLayer(b.Bytes(), types.OCIUncompressedLayer))
+	b, err := os.ReadFile(fixture.Tar(t, map[string]string{"etc/os-release": content}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	img, err := mutate.AppendLayers(empty.Image, static.NewLayer(b, types.OCIUncompressedLayer))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -292,4 +290,45 @@ func TestKeylessCosignBlobBundle(t *testing.T) {
 		{name: "no log entry", bundle: write("rekorBundle"), art: blob(t, fw), status: pipeline.CheckFail},
 		{name: "no certificate", bundle: write("cert"), art: blob(t, fw), status: pipeline.CheckFail, detail: "needs a key"},
 	})
+}
+
+// countingRegistry counts the lookups of what is attached to images.
+type countingRegistry struct {
+	verifiers.Registry
+	n int
+}
+
+func (c *countingRegistry) Remote(ctx context.Context, ref string) (name.Reference, []remote.Option, error) {
+	c.n++
+	return c.Registry.Remote(ctx, ref)
+}
+
+// TestEvidenceReadOnce: the signature and provenance checks of one image
+// share one reading of its signatures and attestations.
+func TestEvidenceReadOnce(t *testing.T) {
+	vs, err := ca.NewVirtualSigstore()
+	if err != nil {
+		t.Fatal(err)
+	}
+	reg := fixture.StartRegistry(t)
+	repo, _ := name.NewRepository(reg.Host+"/acme/once", name.Insecure)
+	ref := pushImage(t, repo, "unsigned")
+	cch, _ := cache.Open(t.TempDir())
+	res, err := source.NewResolver(source.Options{Cache: cch, Insecure: []string{reg.Host}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	art, err := res.Fetch(context.Background(), ref.String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	counting := &countingRegistry{Registry: res}
+	cs := check(t, verifiers.Options{TrustedRoot: writeTrustedRoot(t, vs), CertIdentity: identity, CertOIDCIssuer: issuer,
+		BuilderID: "https://ci.acme.example/builders/firmware", Registry: counting}, art)
+	if len(cs) != 2 || cs[0].Status != pipeline.CheckFail || cs[1].Status != pipeline.CheckFail {
+		t.Errorf("an unsigned image: %+v", cs)
+	}
+	if counting.n != 1 {
+		t.Errorf("the registry was asked %d times for what is attached, want 1", counting.n)
+	}
 }

@@ -19,8 +19,9 @@ const (
 // provenanceVerifier checks that a signed SLSA provenance attestation says
 // the artifact was built by the given builder from the given source.
 type provenanceVerifier struct {
-	o     Options
-	auths []*authority
+	o        Options
+	auths    []*authority
+	evidence *gathered
 }
 
 var _ pipeline.Verifier = (*provenanceVerifier)(nil)
@@ -38,7 +39,7 @@ type provenance struct {
 // Verify implements pipeline.Verifier.
 func (v *provenanceVerifier) Verify(ctx context.Context, art *pipeline.Artifact) pipeline.Check {
 	c := pipeline.Check{Name: "provenance"}
-	ev, err := gather(ctx, v.o, art)
+	ev, err := v.evidence.get(ctx, v.o, art)
 	if err != nil {
 		c.Status, c.Detail = pipeline.CheckError, "finding attestations: "+err.Error()
 		return c

@@ -20,6 +20,7 @@ type signatureVerifier struct {
 	o         Options
 	auths     []*authority
 	threshold int
+	evidence  *gathered
 }
 
 var _ pipeline.Verifier = (*signatureVerifier)(nil)
@@ -52,7 +53,7 @@ func (s *statement) names(digest string) bool {
 // Verify implements pipeline.Verifier.
 func (v *signatureVerifier) Verify(ctx context.Context, art *pipeline.Artifact) pipeline.Check {
 	c := pipeline.Check{Name: "signature"}
-	ev, err := gather(ctx, v.o, art)
+	ev, err := v.evidence.get(ctx, v.o, art)
 	if err != nil {
 		c.Status, c.Detail = pipeline.CheckError, "finding signatures: "+err.Error()
 		return c

@@ -56,8 +56,11 @@ type Registry interface {
 
 // Requested reports whether any signature or provenance check was asked for.
 func (o Options) Requested() bool {
-	return len(o.Keys) > 0 || o.Signature != "" || o.Bundle != "" || o.TrustedRoot != "" || o.wantsProvenance() ||
-		o.CertIdentity != "" || o.CertIdentityRegexp != "" || o.CertOIDCIssuer != "" || o.CertOIDCIssuerRegexp != ""
+	return len(o.Keys) > 0 || o.Signature != "" || o.Bundle != "" || o.TrustedRoot != "" || o.wantsProvenance() || o.wantsIdentity()
+}
+
+func (o Options) wantsIdentity() bool {
+	return o.CertIdentity != "" || o.CertIdentityRegexp != "" || o.CertOIDCIssuer != "" || o.CertOIDCIssuerRegexp != ""
 }
 
 func (o Options) wantsProvenance() bool {
@@ -72,7 +75,7 @@ func New(o Options) ([]pipeline.Verifier, error) {
 	if !o.Requested() {
 		return nil, nil
 	}
-	identity := o.CertIdentity != "" || o.CertIdentityRegexp != "" || o.CertOIDCIssuer != "" || o.CertOIDCIssuerRegexp != ""
+	identity := o.wantsIdentity()
 	switch {
 	case identity && o.TrustedRoot == "":
 		return nil, errors.New("--certificate-identity and --certificate-oidc-issuer need --trusted-root to check the certificate against")
@@ -104,9 +107,10 @@ func New(o Options) ([]pipeline.Verifier, error) {
 	if k > len(auths) {
 		return nil, fmt.Errorf("threshold %d of %d authorities cannot be met", k, len(auths))
 	}
-	vs := []pipeline.Verifier{&signatureVerifier{o: o, auths: auths, threshold: k}}
+	ev := &gathered{}
+	vs := []pipeline.Verifier{&signatureVerifier{o: o, auths: auths, threshold: k, evidence: ev}}
 	if o.wantsProvenance() {
-		vs = append(vs, &provenanceVerifier{o: o, auths: auths})
+		vs = append(vs, &provenanceVerifier{o: o, auths: auths, evidence: ev})
 	}
 	return vs, nil
 }

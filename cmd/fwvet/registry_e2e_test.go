@@ -1,8 +1,6 @@
 package main_test
 
 import (
-	"archive/tar"
-	"bytes"
 	"context"
 	"database/sql"
 	"encoding/json"
@@ -20,32 +18,13 @@ import (
 	"github.com/fwvet/fwvet/pipeline/fixture"
 )
 
-// rootfsTar writes a small root file system layer.
-func rootfsTar(t *testing.T, files map[string]string) string {
-	t.Helper()
-	var b bytes.Buffer
-	tw := tar.NewWriter(&b)
-	for n, c := range files {
-		if err := tw.WriteHeader(&tar.Header{Name: n, Mode: 0o644, Size: int64(len(c))}); err != nil {
-			t.Fatal(err)
-		}
-		tw.Write([]byte(c))
-	}
-	tw.Close()
-	p := filepath.Join(t.TempDir(), "layer.tar")
-	if err := os.WriteFile(p, b.Bytes(), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	return p
-}
-
 const passwd = "root:x:0:0:root:/root:/bin/sh\n"
 
 func TestVetRegistryImages(t *testing.T) {
 	reg := fixture.StartRegistry(t)
 	crane := fixture.Tool(t, "crane")
-	fixture.Run(t, crane, "append", "--insecure", "-f", rootfsTar(t, map[string]string{"etc/passwd": passwd, "etc/os-release": "VERSION_ID=1.0.0\n"}), "-t", reg.Host+"/acme/rt:1.0.0")
-	fixture.Run(t, crane, "append", "--insecure", "-f", rootfsTar(t, map[string]string{"etc/passwd": passwd + "toor:x:0:0::/root:/bin/sh\n", "etc/os-release": "VERSION_ID=1.0.1\n"}), "-t", reg.Host+"/acme/rt:1.0.1")
+	fixture.Run(t, crane, "append", "--insecure", "-f", fixture.Tar(t, map[string]string{"etc/passwd": passwd, "etc/os-release": "VERSION_ID=1.0.0\n"}), "-t", reg.Host+"/acme/rt:1.0.0")
+	fixture.Run(t, crane, "append", "--insecure", "-f", fixture.Tar(t, map[string]string{"etc/passwd": passwd + "toor:x:0:0::/root:/bin/sh\n", "etc/os-release": "VERSION_ID=1.0.1\n"}), "-t", reg.Host+"/acme/rt:1.0.1")
 	digest := strings.TrimSpace(fixture.Run(t, crane, "digest", "--insecure", reg.Host+"/acme/rt:1.0.1"))
 	e := newEnv(t)
 	r, rep := e.vetJSON(reg.Host+"/acme/rt:1.0.1", "--baseline", reg.Host+"/acme/rt:1.0.0", "--insecure-registry", reg.Host, "--no-store")
@@ -88,7 +67,7 @@ func TestVetEveryPlatform(t *testing.T) {
 	var refs []string
 	for _, arch := range []string{"amd64", "arm64"} {
 		ref := reg.Host + "/acme/img:" + arch
-		fixture.Run(t, crane, "append", "--insecure", "-f", rootfsTar(t, map[string]string{"etc/passwd": passwd, "etc/arch": arch}), "-t", ref)
+		fixture.Run(t, crane, "append", "--insecure", "-f", fixture.Tar(t, map[string]string{"etc/passwd": passwd, "etc/arch": arch}), "-t", ref)
 		fixture.Run(t, crane, "mutate", "--insecure", ref, "--set-platform", "linux/"+arch, "-t", ref)
 		refs = append(refs, "-m", ref)
 	}
@@ -138,13 +117,13 @@ func TestAuditKilledAndResumed(t *testing.T) {
 		if i%10 == 7 {
 			files["etc/passwd"] = passwd + "svc:x:0:0::/:/bin/sh\n"
 		}
-		fixture.Run(t, crane, "append", "--insecure", "-f", rootfsTar(t, files), "-t", ref)
+		fixture.Run(t, crane, "append", "--insecure", "-f", fixture.Tar(t, files), "-t", ref)
 		refs = append(refs, ref)
 	}
 	e := newEnv(t)
 	list := filepath.Join(e.dir, "refs.txt")
 	os.WriteFile(list, []byte("# the fleet\n"+strings.Join(refs, "\n")+"\n"), 0o644)
-	base := rootfsTar(t, map[string]string{"etc/passwd": passwd, "etc/os-release": "VERSION_ID=1.0.0\n"})
+	base := fixture.Tar(t, map[string]string{"etc/passwd": passwd, "etc/os-release": "VERSION_ID=1.0.0\n"})
 	args := []string{"--cache-dir", filepath.Join(e.dir, "cache"), "audit", "--from", list, "--jobs", "4", "--baseline", base,
 		"--insecure-registry", reg.Host, "--store", e.store}
 

@@ -95,3 +95,33 @@ func finding(id string, ch *pipeline.Change, msg string, evidence map[string]any
 
 // mode formats Unix permission bits the way ls and chmod take them.
 func mode(m uint32) string { return fmt.Sprintf("%04o", m&pipeline.ModePerm) }
+
+// addedIn is what find sees in a change's new version and not in its old
+// one, told apart by id: the keys or certificates an update brings.
+func addedIn[T any](ctx context.Context, ch *pipeline.Change, s *pipeline.Scan,
+	find func(context.Context, *pipeline.Entry, *pipeline.Profile) ([]T, error), id func(T) string) ([]T, error) {
+	if s == nil || s.New == nil {
+		return nil, nil
+	}
+	cur, err := find(ctx, ch.New, s.New)
+	if err != nil || len(cur) == 0 {
+		return nil, err
+	}
+	had := map[string]bool{}
+	if s.Old != nil {
+		old, err := find(ctx, ch.Old, s.Old)
+		if err != nil {
+			return nil, err
+		}
+		for _, x := range old {
+			had[id(x)] = true
+		}
+	}
+	var out []T
+	for _, x := range cur {
+		if !had[id(x)] {
+			out = append(out, x)
+		}
+	}
+	return out, nil
+}

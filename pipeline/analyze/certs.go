@@ -42,30 +42,13 @@ type foundCert struct {
 func (CACerts) Analyze(ctx context.Context, in *pipeline.AnalysisInput) ([]pipeline.Finding, error) {
 	var out []pipeline.Finding
 	for _, ch := range in.Changes {
-		s := in.Scans[ch.Key]
-		if s == nil || s.New == nil {
-			continue
-		}
-		cur, err := certsIn(ctx, ch.New, s.New)
+		added, err := addedIn(ctx, ch, in.Scans[ch.Key], certsIn, func(c foundCert) string { return c.fingerprint })
 		if err != nil {
 			return nil, err
 		}
-		if len(cur) == 0 {
-			continue
-		}
-		had := map[string]bool{}
-		if s.Old != nil {
-			old, err := certsIn(ctx, ch.Old, s.Old)
-			if err != nil {
-				return nil, err
-			}
-			for _, c := range old {
-				had[c.fingerprint] = true
-			}
-		}
 		store := matchAny(trustStores, ch.Path)
-		for _, c := range cur {
-			if had[c.fingerprint] || !(c.cert.IsCA || selfSigned(c.cert)) {
+		for _, c := range added {
+			if !(c.cert.IsCA || selfSigned(c.cert)) {
 				continue
 			}
 			where := "trust store"

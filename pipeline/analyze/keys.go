@@ -46,31 +46,11 @@ type foundKey struct {
 func (PrivateKeys) Analyze(ctx context.Context, in *pipeline.AnalysisInput) ([]pipeline.Finding, error) {
 	var out []pipeline.Finding
 	for _, ch := range in.Changes {
-		s := in.Scans[ch.Key]
-		if s == nil || s.New == nil {
-			continue
-		}
-		cur, err := keysIn(ctx, ch.New, s.New)
+		added, err := addedIn(ctx, ch, in.Scans[ch.Key], keysIn, func(k foundKey) string { return k.id })
 		if err != nil {
 			return nil, err
 		}
-		if len(cur) == 0 {
-			continue
-		}
-		had := map[string]bool{}
-		if s.Old != nil {
-			old, err := keysIn(ctx, ch.Old, s.Old)
-			if err != nil {
-				return nil, err
-			}
-			for _, k := range old {
-				had[k.id] = true
-			}
-		}
-		for _, k := range cur {
-			if had[k.id] {
-				continue
-			}
+		for _, k := range added {
 			ev := map[string]any{"key_type": k.kind, "form": k.form, "offset": k.offset}
 			msg := fmt.Sprintf("%s private key (%s) at offset %d", k.kind, k.form, k.offset)
 			if k.fingerprint != "" {

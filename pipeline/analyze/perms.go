@@ -65,11 +65,7 @@ func controlLoss(ctx context.Context, ch *pipeline.Change) ([]string, error) {
 	case pipeline.ChangeRemoved:
 		return []string{"the whole file"}, nil
 	case pipeline.ChangeModified:
-		old, err := readText(ctx, ch.Old, maxControlFile)
-		if err != nil {
-			return nil, err
-		}
-		cur, err := readText(ctx, ch.New, maxControlFile)
+		old, cur, err := readVersions(ctx, ch, maxControlFile)
 		if err != nil {
 			return nil, err
 		}

@@ -77,3 +77,15 @@ func readText(ctx context.Context, e *pipeline.Entry, max int64) ([]byte, error)
 	}
 	return b, nil
 }
+
+// readVersions reads both versions of a changed text file, at most max
+// bytes each; a version that does not exist reads as empty.
+func readVersions(ctx context.Context, ch *pipeline.Change, max int64) (old, cur []byte, err error) {
+	if old, err = readText(ctx, ch.Old, max); err != nil {
+		return nil, nil, err
+	}
+	if cur, err = readText(ctx, ch.New, max); err != nil {
+		return nil, nil, err
+	}
+	return old, cur, nil
+}

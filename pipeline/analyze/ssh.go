@@ -119,11 +119,7 @@ func parseAuthorizedKeys(b []byte) []authKey {
 // sshdConfig compares the settings that open the door, as sshd reads them:
 // the first value of a keyword wins, and the defaults apply when it is unset.
 func sshdConfig(ctx context.Context, ch *pipeline.Change) ([]pipeline.Finding, error) {
-	old, err := readText(ctx, ch.Old, maxSSHFile)
-	if err != nil {
-		return nil, err
-	}
-	cur, err := readText(ctx, ch.New, maxSSHFile)
+	old, cur, err := readVersions(ctx, ch, maxSSHFile)
 	if err != nil {
 		return nil, err
 	}
@@ -189,11 +185,7 @@ func valueOr(m map[string]string, k, def string) string {
 
 // uciDropbear reads OpenWrt's /etc/config/dropbear options.
 func uciDropbear(ctx context.Context, ch *pipeline.Change) ([]pipeline.Finding, error) {
-	old, err := readText(ctx, ch.Old, maxSSHFile)
-	if err != nil {
-		return nil, err
-	}
-	cur, err := readText(ctx, ch.New, maxSSHFile)
+	old, cur, err := readVersions(ctx, ch, maxSSHFile)
 	if err != nil {
 		return nil, err
 	}

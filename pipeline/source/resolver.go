@@ -455,8 +455,7 @@ type Description struct {
 func (r *Resolver) Describe(ctx context.Context, ref string) (*Description, error) {
 	k, rest := kind(ref)
 	switch k {
-	case "registry":
-	case "file", "local":
+	case "file", "dir", "local":
 		if st, err := os.Stat(rest); err == nil && st.IsDir() {
 			return &Description{}, nil
 		}
@@ -465,32 +464,17 @@ func (r *Resolver) Describe(ctx context.Context, ref string) (*Description, erro
 			return nil, err
 		}
 		return &Description{Digest: d}, nil
-	default:
-		img, _, _, err := r.image(ctx, k, rest)
-		if err != nil {
-			return nil, err
-		}
+	}
+	img, _, _, err := r.image(ctx, k, rest)
+	if err != nil {
+		return nil, err
+	}
+	if k != "registry" {
 		return describeImage(img, "", "")
 	}
 	nref, err := r.parse(rest)
 	if err != nil {
 		return nil, err
-	}
-	desc, err := r.get(ctx, nref)
-	if err != nil {
-		return nil, err
-	}
-	var img v1.Image
-	if desc.MediaType.IsIndex() {
-		idx, err := desc.ImageIndex()
-		if err != nil {
-			return nil, registryError(nref, err)
-		}
-		if img, _, err = r.pick(idx); err != nil {
-			return nil, err
-		}
-	} else if img, err = desc.Image(); err != nil {
-		return nil, registryError(nref, err)
 	}
 	tag := ""
 	if t, ok := nref.(name.Tag); ok {

@@ -33,30 +33,6 @@ import (
 	"github.com/fwvet/fwvet/pipeline/unpack"
 )
 
-// layerTar writes a tar layer: name → content ("" content with a trailing
-// slash in the name makes a directory).
-func layerTar(t *testing.T, files map[string]string) string {
-	t.Helper()
-	var b bytes.Buffer
-	tw := tar.NewWriter(&b)
-	for n, c := range files {
-		h := &tar.Header{Name: n, Mode: 0o644, Size: int64(len(c)), Typeflag: tar.TypeReg}
-		if strings.HasSuffix(n, "/") {
-			h.Typeflag, h.Mode, h.Size = tar.TypeDir, 0o755, 0
-		}
-		if err := tw.WriteHeader(h); err != nil {
-			t.Fatal(err)
-		}
-		tw.Write([]byte(c))
-	}
-	tw.Close()
-	p := filepath.Join(t.TempDir(), "layer.tar")
-	if err := os.WriteFile(p, b.Bytes(), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	return p
-}
-
 func newResolver(t *testing.T, reg *fixture.Registry, platform string) *source.Resolver {
 	t.Helper()
 	c, err := cache.Open(t.TempDir())
@@ -95,8 +71,8 @@ func TestRootFilesystemImage(t *testing.T) {
 	reg := fixture.StartRegistry(t)
 	crane := fixture.Tool(t, "crane")
 	ref := reg.Host + "/acme/rootfs:1.0.0"
-	base := layerTar(t, map[string]string{"etc/": "", "etc/os-release": "VERSION_ID=1.0.0\n", "www/": "", "www/help.html": "help", "bin/": "", "bin/tool": "v1"})
-	top := layerTar(t, map[string]string{"www/.wh.help.html": "", "bin/tool": "v2", "etc/banner": "hello"})
+	base := fixture.Tar(t, map[string]string{"etc/": "", "etc/os-release": "VERSION_ID=1.0.0\n", "www/": "", "www/help.html": "help", "bin/": "", "bin/tool": "v1"})
+	top := fixture.Tar(t, map[string]string{"www/.wh.help.html": "", "bin/tool": "v2", "etc/banner": "hello"})
 	out := fixture.Run(t, crane, "append", "--insecure", "-f", base, "-f", top, "-t", ref)
 	pushed := strings.TrimSpace(out[strings.LastIndex(strings.TrimSpace(out), "\n")+1:])
 
@@ -146,7 +122,7 @@ func TestLayerCompressions(t *testing.T) {
 		{"uncompressed", []tarball.LayerOption{tarball.WithCompression(compression.None), tarball.WithMediaType(types.OCIUncompressedLayer)}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			l, err := tarball.LayerFromFile(layerTar(t, map[string]string{"etc/": "", "etc/os-release": "VERSION_ID=" + tc.name + "\n"}), tc.opts...)
+			l, err := tarball.LayerFromFile(fixture.Tar(t, map[string]string{"etc/": "", "etc/os-release": "VERSION_ID=" + tc.name + "\n"}), tc.opts...)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -177,7 +153,7 @@ func TestLayerBomb(t *testing.T) {
 	reg := fixture.StartRegistry(t)
 	crane := fixture.Tool(t, "crane")
 	ref := reg.Host + "/acme/bomb:1"
-	fixture.Run(t, crane, "append", "--insecure", "-f", layerTar(t, map[string]string{"zeros": strings.Repeat("\x00", 8<<20)}), "-t", ref)
+	fixture.Run(t, crane, "append", "--insecure", "-f", fixture.Tar(t, map[string]string{"zeros": strings.Repeat("\x00", 8<<20)}), "-t", ref)
 	dir := t.TempDir()
 	c, err := cache.Open(dir)
 	if err != nil {
@@ -329,7 +305,7 @@ func TestCorruptBlob(t *testing.T) {
 	reg := fixture.StartRegistry(t)
 	crane := fixture.Tool(t, "crane")
 	ref := reg.Host + "/acme/corrupt:1"
-	fixture.Run(t, crane, "append", "--insecure", "-f", layerTar(t, map[string]string{"etc/passwd": "root:x:0:0::/root:/bin/sh\n"}), "-t", ref)
+	fixture.Run(t, crane, "append", "--insecure", "-f", fixture.Tar(t, map[string]string{"etc/passwd": "root:x:0:0::/root:/bin/sh\n"}), "-t", ref)
 	out := fixture.Run(t, crane, "manifest", "--insecure", ref)
 	i := strings.Index(out, `"layers":[{`)
 	j := strings.Index(out[i:], `"digest":"`) + i + len(`"digest":"`)
@@ -357,7 +333,7 @@ func TestCorruptBlob(t *testing.T) {
 func TestRetriesOn500(t *testing.T) {
 	reg := fixture.StartRegistry(t)
 	crane := fixture.Tool(t, "crane")
-	fixture.Run(t, crane, "append", "--insecure", "-f", layerTar(t, map[string]string{"etc/x": "x"}), "-t", reg.Host+"/acme/flaky:1")
+	fixture.Run(t, crane, "append", "--insecure", "-f", fixture.Tar(t, map[string]string{"etc/x": "x"}), "-t", reg.Host+"/acme/flaky:1")
 	up, _ := url.Parse("http://" + reg.Host)
 	proxy := httputil.NewSingleHostReverseProxy(up)
 	var fails, requests atomic.Int32
@@ -407,7 +383,7 @@ func TestLayoutAndArchive(t *testing.T) {
 	crane := fixture.Tool(t, "crane")
 	skopeo := fixture.Tool(t, "skopeo")
 	ref := reg.Host + "/acme/copy:1"
-	fixture.Run(t, crane, "append", "--insecure", "-f", layerTar(t, map[string]string{"etc/os-release": "VERSION_ID=3\n"}), "-t", ref)
+	fixture.Run(t, crane, "append", "--insecure", "-f", fixture.Tar(t, map[string]string{"etc/os-release": "VERSION_ID=3\n"}), "-t", ref)
 	dir := t.TempDir()
 	fixture.Run(t, skopeo, "copy", "--src-tls-verify=false", "docker://"+ref, "oci:"+filepath.Join(dir, "layout")+":v3")
 	fixture.Run(t, skopeo, "copy", "--src-tls-verify=false", "docker://"+ref, "docker-archive:"+filepath.Join(dir, "img.tar")+":acme/copy:1")
@@ -437,5 +413,47 @@ func TestNoImplicitRegistry(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), "no such file") {
 			t.Errorf("%s: %v", ref, err)
 		}
+	}
+}
+
+// countManifests counts the manifest requests that reach the registry.
+type countManifests struct{ n atomic.Int64 }
+
+func (c *countManifests) RoundTrip(req *http.Request) (*http.Response, error) {
+	if strings.Contains(req.URL.Path, "/manifests/") {
+		c.n.Add(1)
+	}
+	return http.DefaultTransport.RoundTrip(req)
+}
+
+// TestOneManifestRequest: listing an image's platforms, describing it and
+// fetching it, as an audit does, ask the registry for its manifest once.
+func TestOneManifestRequest(t *testing.T) {
+	reg := fixture.StartRegistry(t)
+	crane := fixture.Tool(t, "crane")
+	ref := reg.Host + "/acme/once:1.0.0"
+	fixture.Run(t, crane, "append", "--insecure", "-f", fixture.Tar(t, map[string]string{"etc/os-release": "VERSION_ID=1.0.0\n"}), "-t", ref)
+	c, err := cache.Open(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	count := &countManifests{}
+	r, err := source.NewResolver(source.Options{Cache: c, Insecure: []string{reg.Host}, Transport: count})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	if _, err := r.Platforms(ctx, ref); err != nil {
+		t.Fatal(err)
+	}
+	d, err := r.Describe(ctx, ref)
+	if err != nil || d.Version != "1.0.0" {
+		t.Fatalf("describe: %+v %v", d, err)
+	}
+	if _, err := r.Fetch(ctx, ref); err != nil {
+		t.Fatal(err)
+	}
+	if got := count.n.Load(); got != 1 {
+		t.Errorf("%d manifest requests, want 1", got)
 	}
 }
