@@ -7,10 +7,15 @@ export GOTOOLCHAIN := local
 
 .PHONY: all build demo test lint fixtures setup bench fuzz clean
 
-# Each fuzz target runs this long in `make test`; longer runs: make fuzz FUZZTIME=10m
-FUZZTIME ?= 10s
-FUZZ_TARGETS := FuzzUnpack:./pipeline/unpack FuzzWalk:./pipeline/unpack/squashfs \
-	FuzzTar:./pipeline/unpack/archive FuzzCpio:./pipeline/unpack/archive FuzzZip:./pipeline/unpack/archive
+# Each fuzz target runs this long in `make test`; longer runs: make fuzz FUZZTIME=10m.
+# New inputs are minimized briefly, or a parser with large seeds spends its
+# whole run minimizing.
+FUZZTIME ?= 15s
+FUZZ_TARGETS := FuzzUnpack:./pipeline/unpack FuzzCarve:./pipeline/unpack FuzzWalk:./pipeline/unpack/squashfs \
+	FuzzTar:./pipeline/unpack/archive FuzzCpio:./pipeline/unpack/archive FuzzZip:./pipeline/unpack/archive \
+	FuzzExt4:./pipeline/unpack/ext4 FuzzJFFS2:./pipeline/unpack/jffs2 FuzzUBI:./pipeline/unpack/ubi \
+	FuzzUBIFS:./pipeline/unpack/ubifs FuzzUImage:./pipeline/unpack/uboot FuzzFIT:./pipeline/unpack/uboot \
+	FuzzSparse:./pipeline/unpack/sparse FuzzIHex:./pipeline/unpack/ihex
 
 all: build
 
@@ -42,7 +47,7 @@ test: fixtures lint
 fuzz: fixtures
 	@for t in $(FUZZ_TARGETS); do \
 		echo "fuzz $${t%%:*} for $(FUZZTIME)"; \
-		$(GO) test -run '^$$' -fuzz "^$${t%%:*}\$$" -fuzztime $(FUZZTIME) -parallel 2 "$${t#*:}" 2>&1 | tail -3; \
+		$(GO) test -run '^$$' -fuzz "^$${t%%:*}\$$" -fuzztime $(FUZZTIME) -fuzzminimizetime 2s -parallel 2 "$${t#*:}" 2>&1 | tail -3; \
 		[ "$${PIPESTATUS[0]}" -eq 0 ] || exit 1; \
 	done
 
@@ -52,6 +57,7 @@ bench: build
 	scripts/bench
 	scripts/bench-audit
 	scripts/bench-verify
+	scripts/bench-unpack
 
 clean:
 	rm -rf bin $(BUILD)

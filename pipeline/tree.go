@@ -59,6 +59,8 @@ type Entry struct {
 	// Device holds major and minor numbers for device nodes.
 	Major uint32 `json:"major,omitempty"`
 	Minor uint32 `json:"minor,omitempty"`
+	// Region says where a piece cut out of a raw image lies in it.
+	Region *Region `json:"region,omitempty"`
 
 	// Key identifies the entry across versions: the container chain without
 	// the artifact's own name and without offsets, then the path.

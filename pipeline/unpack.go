@@ -25,7 +25,35 @@ type Header struct {
 	// Identity, when non-zero, is shared by entries that are the same object
 	// (hard links of one inode), so their bytes are read and counted once.
 	Identity uint64
+	// Damage, when set, is what the format found wrong with this entry alone
+	// (a hash that does not match its bytes). The entry is still indexed and
+	// the damage is reported as a problem of the container.
+	Damage string
+	// Region, for a piece of a raw image cut out by the carver, says where
+	// it lies in that image.
+	Region *Region
 }
+
+// Region is a byte range of a raw image (a flash dump, a vendor blob): a
+// container found by its signature, or bytes no format claimed.
+type Region struct {
+	Offset int64 `json:"offset"`
+	Size   int64 `json:"size"`
+	// Format is the container found there, or RegionBlob or RegionPadding.
+	Format string `json:"format"`
+	// Entropy is the Shannon entropy of an unclaimed region, in bits per
+	// byte (0 to 8): near 8 is compressed or encrypted data.
+	Entropy float64 `json:"entropy,omitempty"`
+}
+
+// Kinds of unclaimed region.
+const (
+	// RegionBlob is bytes that no known format claimed.
+	RegionBlob = "blob"
+	// RegionPadding is a run of one fill byte (0x00 or 0xFF), as erased
+	// flash and alignment leave.
+	RegionPadding = "padding"
+)
 
 // MatchSize is how many leading bytes of an input a Format's Match sees.
 const MatchSize = 4096
@@ -53,6 +81,32 @@ type Archive interface {
 	// The OpenFunc passed with a regular file may be called after Walk
 	// returns and from several goroutines, for as long as r stays open.
 	Walk(ctx context.Context, r io.ReaderAt, size int64, lim Limits, visit func(*Header, OpenFunc) error) error
+}
+
+// Signature is a magic number that starts a container: Magic found at
+// Offset bytes from the container's start, which sits at a multiple of
+// Align (0 or 1: any offset) in the enclosing image.
+type Signature struct {
+	Offset int
+	Magic  []byte
+	Align  int
+}
+
+// Carvable is a format that can be found at any offset of a raw flash dump
+// or vendor blob, not only at the start of its input. A candidate found by
+// signature is kept only if Match accepts the bytes from its start.
+type Carvable interface {
+	Format
+	Signatures() []Signature
+}
+
+// Spanner is a format that knows how many bytes its container takes, so a
+// carver can cut it out of a larger image exactly. Formats without it are
+// cut at the next container found, or at the end of the image.
+type Spanner interface {
+	// Span reports the length of the container at the start of r, at most
+	// size, or an error when its header does not say.
+	Span(r io.ReaderAt, size int64) (int64, error)
 }
 
 // Limits bounds everything an input controls. Each has a name used in flags,

@@ -31,6 +31,8 @@ type pipelineFlags struct {
 	jobs     int
 	fetch    fetchFlags
 	verify   verifyFlags
+	// sink receives the unpacked files as they are read (fwvet unpack).
+	sink unpack.Sink
 }
 
 // verifyFlags are the signature and provenance flags, named as cosign and
@@ -116,7 +118,7 @@ func (g *globals) stages(p *pipelineFlags) (o vet.Options, cleanup func(), err e
 			g.log.WithError(err).Warn("removing work directory")
 		}
 	}
-	u, err := unpack.New(unpack.Options{Limits: lim, WorkDir: work, Jobs: p.jobs, Log: g.log})
+	u, err := unpack.New(unpack.Options{Limits: lim, WorkDir: work, Jobs: p.jobs, Log: g.log, Sink: p.sink})
 	if err != nil {
 		cleanup()
 		return o, nil, err

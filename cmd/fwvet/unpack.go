@@ -2,6 +2,8 @@ package main
 
 import (
 	"fmt"
+	"sort"
+	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -24,6 +26,12 @@ Exits 2 when hostile entries were refused or a limit was hit.`,
 		Args: cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
+			x, err := unpack.NewExtractor(args[1])
+			if err != nil {
+				return err
+			}
+			defer x.Close()
+			pf.sink = x
 			o, cleanup, err := g.stages(&pf)
 			if err != nil {
 				return err
@@ -38,7 +46,7 @@ Exits 2 when hostile entries were refused or a limit was hit.`,
 				return &pipeline.InputError{Role: "image", Ref: args[0], Err: err}
 			}
 			defer tree.Close()
-			st, err := unpack.Extract(ctx, tree, args[1])
+			st, err := x.Finish(ctx, tree)
 			if err != nil {
 				return err
 			}
@@ -54,6 +62,7 @@ Exits 2 when hostile entries were refused or a limit was hit.`,
 					fmt.Fprintf(out, "  %s\n", it)
 				}
 			}
+			list("regions of raw images (offset, size, name, what)", regions(tree))
 			list("setuid, setgid or sticky bits not applied", st.Stripped)
 			list("device nodes, FIFOs and sockets not created", st.Nodes)
 			list("files not written (unreadable)", st.Unreadable)
@@ -74,4 +83,30 @@ Exits 2 when hostile entries were refused or a limit was hit.`,
 	pf.fetch.register(cmd)
 	pf.format = "text"
 	return cmd
+}
+
+// regions lists the pieces the carver cut out of raw images, in image order.
+func regions(tree *pipeline.Tree) []string {
+	var rs []*pipeline.Entry
+	for _, e := range tree.Entries {
+		if e.Region != nil {
+			rs = append(rs, e)
+		}
+	}
+	sort.SliceStable(rs, func(i, j int) bool {
+		a, b := strings.Join(rs[i].Container, "\x00"), strings.Join(rs[j].Container, "\x00")
+		if a != b {
+			return a < b
+		}
+		return rs[i].Region.Offset < rs[j].Region.Offset
+	})
+	out := make([]string, 0, len(rs))
+	for _, e := range rs {
+		what := e.Region.Format
+		if what == pipeline.RegionBlob {
+			what = fmt.Sprintf("blob, entropy %.2f bits/byte", e.Region.Entropy)
+		}
+		out = append(out, fmt.Sprintf("0x%08x %10d  %s  %s", e.Region.Offset, e.Region.Size, e.Where(), what))
+	}
+	return out
 }

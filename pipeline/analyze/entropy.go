@@ -52,6 +52,12 @@ func (Blobs) Analyze(ctx context.Context, in *pipeline.AnalysisInput) ([]pipelin
 			ev["old_size"] = s.Old.Size
 			msg = fmt.Sprintf("grew from %d to %d bytes of opaque data (%.2f bits per byte)", s.Old.Size, s.New.Size, s.New.Entropy)
 		}
+		if rg := ch.New.Region; rg != nil {
+			// A region of a raw image: where it lies is what a reviewer
+			// needs to find it with a hex editor.
+			ev["offset"] = rg.Offset
+			msg += fmt.Sprintf(", at offset 0x%x of the raw image", rg.Offset)
+		}
 		out = append(out, finding(pipeline.IDHighEntropyBlobAdded, ch, msg, ev))
 	}
 	return out, nil

@@ -59,6 +59,9 @@ func (r *run) archive(ctx context.Context, walk walkFunc, in input, chain []stri
 			return nil
 		}
 		e.Key = keyPrefix + e.Path
+		if h.Damage != "" {
+			r.problem(pipeline.Problem{Kind: pipeline.ProblemCorrupt, Container: chain, Path: e.Path, Reason: h.Damage})
+		}
 		var p *pending
 		if e.Type == pipeline.TypeFile {
 			p = &pending{e: e, open: open}
@@ -129,7 +132,10 @@ func (r *run) archive(ctx context.Context, walk walkFunc, in input, chain []stri
 		}
 	}
 	for _, p := range files {
-		if p.skip || p.same != nil || p.e.SHA256 == "" || r.detect(p.head) == nil {
+		if p.skip || p.same != nil || p.e.SHA256 == "" {
+			continue
+		}
+		if r.detect(p.head) == nil && (p.e.Region != nil || !r.mayHoldImage(p.e.Size, p.head)) {
 			continue
 		}
 		if err := r.nested(ctx, p, in, chain); err != nil {
@@ -185,7 +191,7 @@ func (r *run) sanitize(h *pipeline.Header, chain []string, local []*pipeline.Ent
 	}
 	e := &pipeline.Entry{
 		Path: clean, Container: chain, Type: h.Type, Mode: h.Mode & pipeline.ModePerm,
-		UID: h.UID, GID: h.GID, Size: h.Size, Major: h.Major, Minor: h.Minor,
+		UID: h.UID, GID: h.GID, Size: h.Size, Major: h.Major, Minor: h.Minor, Region: h.Region,
 	}
 	if e.Type != pipeline.TypeFile {
 		e.Size = 0
@@ -310,7 +316,16 @@ func (r *run) hash(ctx context.Context, p *pending, produced *atomic.Int64, in i
 	w := &hashWriter{r: r, e: p.e, produced: produced, base: base, h: sha256.New(), head: make([]byte, 0, pipeline.MatchSize)}
 	buf := bufPool.Get().(*[]byte)
 	defer bufPool.Put(buf)
-	_, err = io.CopyBuffer(w, pipeline.ContextReader(ctx, rc), *buf)
+	var dst io.Writer = w
+	if r.u.opts.Sink != nil {
+		out, err := r.u.opts.Sink.Create(p.e)
+		if err != nil {
+			return err
+		}
+		defer out.Close()
+		dst = io.MultiWriter(w, out)
+	}
+	_, err = io.CopyBuffer(dst, pipeline.ContextReader(ctx, rc), *buf)
 	if err != nil {
 		var fe *fileError
 		var gl *globalLimit
@@ -356,9 +371,10 @@ func (r *run) nested(ctx context.Context, p *pending, in input, chain []string) 
 	}
 	next := input{
 		ra: ra, size: size,
-		chain: append(chain, p.e.Path),
-		keys:  append(in.keys[:len(in.keys):len(in.keys)], p.e.Path),
-		depth: in.depth + 1,
+		chain:  append(chain, p.e.Path),
+		keys:   append(in.keys[:len(in.keys):len(in.keys)], p.e.Path),
+		depth:  in.depth + 1,
+		carved: p.e.Region != nil,
 	}
 	err = r.container(ctx, next)
 	if errors.Is(err, errNotContainer) {

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path"
 	"strings"
+	"sync"
 
 	"github.com/fwvet/fwvet/pipeline"
 )
@@ -23,13 +24,24 @@ type ExtractStats struct {
 	Unreadable []string
 }
 
-// Extract writes a tree under dir, for people to look at. dir must be empty
-// or absent. Every write goes through an os.Root, so no entry can land
-// outside dir whatever its name or the links before it; symlinks are made
-// last, so none is ever written through. Setuid, setgid and sticky bits and
-// owners are not applied, and device nodes, FIFOs and sockets are not made.
-// A nested container's entries go under "<its path>.d/".
-func Extract(ctx context.Context, t *pipeline.Tree, dir string) (*ExtractStats, error) {
+// Extractor writes a tree under a directory, for people to look at. Every
+// write goes through an os.Root, so no entry can land outside the directory
+// whatever its name or the links before it; symlinks are made last, so none
+// is ever written through. Setuid, setgid and sticky bits and owners are
+// not applied, and device nodes, FIFOs and sockets are not made. A nested
+// container's entries go under "<its path>.d/".
+//
+// Given to the Unpacker as Options.Sink, it receives each file's bytes as
+// they are hashed, so extracting costs no second decompression; Finish
+// then writes what is left (directories, hard links, symlinks).
+type Extractor struct {
+	root    *os.Root
+	dir     string
+	written sync.Map // entry key -> true, for files written while hashing
+}
+
+// NewExtractor opens dir, which must be empty or absent.
+func NewExtractor(dir string) (*Extractor, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("creating %s: %w", dir, err)
 	}
@@ -42,7 +54,39 @@ func Extract(ctx context.Context, t *pipeline.Tree, dir string) (*ExtractStats, 
 	if err != nil {
 		return nil, err
 	}
-	defer root.Close()
+	return &Extractor{root: root, dir: dir}, nil
+}
+
+// Close releases the directory.
+func (x *Extractor) Close() error { return x.root.Close() }
+
+// Create implements Sink.
+func (x *Extractor) Create(e *pipeline.Entry) (io.WriteCloser, error) {
+	name := outName(e)
+	if err := x.root.MkdirAll(path.Dir(name), 0o755); err != nil {
+		return nil, fmt.Errorf("creating %s: %w", path.Dir("/"+name), err)
+	}
+	f, err := x.root.OpenFile(name, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, fs.FileMode(e.Mode&0o777|0o600))
+	if err != nil {
+		return nil, fmt.Errorf("writing /%s: %w", name, err)
+	}
+	x.written.Store(e.Key, true)
+	return f, nil
+}
+
+// Extract writes a tree under dir, which must be empty or absent; see Extractor.
+func Extract(ctx context.Context, t *pipeline.Tree, dir string) (*ExtractStats, error) {
+	x, err := NewExtractor(dir)
+	if err != nil {
+		return nil, err
+	}
+	defer x.Close()
+	return x.Finish(ctx, t)
+}
+
+// Finish writes what the tree holds and was not written while hashing.
+func (x *Extractor) Finish(ctx context.Context, t *pipeline.Tree) (*ExtractStats, error) {
+	root := x.root
 	st := &ExtractStats{}
 	var links []*pipeline.Entry
 	for _, e := range t.Entries {
@@ -51,6 +95,7 @@ func Extract(ctx context.Context, t *pipeline.Tree, dir string) (*ExtractStats, 
 		}
 		name := outName(e)
 		where := "/" + name
+		_, written := x.written.Load(e.Key)
 		switch e.Type {
 		case pipeline.TypeDir:
 			if name == "." {
@@ -62,14 +107,20 @@ func Extract(ctx context.Context, t *pipeline.Tree, dir string) (*ExtractStats, 
 			st.Dirs++
 		case pipeline.TypeFile:
 			if e.SHA256 == "" {
+				// What was written before the read failed is not the file.
+				if written {
+					root.Remove(name)
+				}
 				st.Unreadable = append(st.Unreadable, e.Where())
 				continue
 			}
 			if e.Mode&^0o777 != 0 {
 				st.Stripped = append(st.Stripped, fmt.Sprintf("%s (mode %04o)", e.Where(), e.Mode))
 			}
-			if err := writeFile(ctx, root, name, e); err != nil {
-				return st, fmt.Errorf("writing %s: %w", where, err)
+			if !written {
+				if err := writeFile(ctx, root, name, e); err != nil {
+					return st, fmt.Errorf("writing %s: %w", where, err)
+				}
 			}
 			st.Files++
 		case pipeline.TypeSymlink:

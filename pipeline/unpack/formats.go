@@ -7,7 +7,14 @@ import (
 	"github.com/fwvet/fwvet/pipeline"
 	"github.com/fwvet/fwvet/pipeline/unpack/archive"
 	"github.com/fwvet/fwvet/pipeline/unpack/compression"
+	"github.com/fwvet/fwvet/pipeline/unpack/ext4"
+	"github.com/fwvet/fwvet/pipeline/unpack/ihex"
+	"github.com/fwvet/fwvet/pipeline/unpack/jffs2"
+	"github.com/fwvet/fwvet/pipeline/unpack/sparse"
 	"github.com/fwvet/fwvet/pipeline/unpack/squashfs"
+	"github.com/fwvet/fwvet/pipeline/unpack/ubi"
+	"github.com/fwvet/fwvet/pipeline/unpack/ubifs"
+	"github.com/fwvet/fwvet/pipeline/unpack/uboot"
 )
 
 // Formats lists every format the unpacker knows, in the order they are
@@ -15,13 +22,26 @@ import (
 func Formats() []pipeline.Format {
 	return []pipeline.Format{
 		squashfs.Format{},
+		uboot.UImage{},
+		uboot.FIT{},
+		uboot.DTB{},
+		ext4.Format{},
+		ubi.Format{},
+		ubifs.Format{},
+		jffs2.Format{},
+		sparse.Format{},
 		compression.Gzip{},
 		compression.Xz{},
 		compression.Zstd{},
 		compression.Bzip2{},
+		compression.Lzop{},
+		compression.Lz4{},
 		archive.Zip{},
 		archive.Cpio{},
 		archive.Tar{},
+		// No magic number: tried after every format that has one.
+		compression.Lzma{},
+		ihex.Format{},
 	}
 }
 

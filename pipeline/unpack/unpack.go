@@ -1,8 +1,8 @@
 // Package unpack turns an artifact into a Tree: it detects container formats
 // by content, extracts them recursively, hashes every regular file and keeps
-// every input-controlled quantity within named limits. It never writes an
-// entry to disk and never executes anything; the only files it creates are
-// spills of decompressed streams inside its work directory.
+// every input-controlled quantity within named limits. It never executes
+// anything; the only files it creates are spills of decompressed streams
+// inside its work directory, and what it hands to a Sink (an Extractor).
 //
 // A format only lists entries and opens one (pipeline.Archive) or turns one
 // stream into another (pipeline.Decompressor); name checks, limits, hashing,
@@ -34,11 +34,25 @@ type Options struct {
 	// Jobs bounds the files hashed at once; zero means GOMAXPROCS.
 	Jobs int
 	Log  logrus.FieldLogger
+	// Sink, when set, receives every regular file's bytes as they are
+	// hashed (an Extractor), so that writing them out costs no second read.
+	Sink Sink
+}
+
+// Sink receives the bytes of the files the unpacker hashes. Create may be
+// called from several goroutines; a file whose read fails is left with the
+// bytes read so far, and its entry has no SHA256.
+type Sink interface {
+	Create(e *pipeline.Entry) (io.WriteCloser, error)
 }
 
 // Unpacker extracts artifacts into trees.
 type Unpacker struct {
 	opts Options
+	// sigs are the carvable formats' magics; sigReach is how far past a
+	// container's start the farthest one lies.
+	sigs     []signature
+	sigReach int
 }
 
 // New checks the options and returns an Unpacker.
@@ -64,7 +78,9 @@ func New(opts Options) (*Unpacker, error) {
 		l.SetOutput(io.Discard)
 		opts.Log = l
 	}
-	return &Unpacker{opts: opts}, nil
+	u := &Unpacker{opts: opts}
+	u.sigs, u.sigReach = signatures(opts.Formats)
+	return u, nil
 }
 
 // Unpack indexes every entry of the artifact, recursing into nested
@@ -215,6 +231,8 @@ type input struct {
 	keys  []string
 	depth int
 	top   bool
+	// carved marks a region cut out by the carver, never carved again.
+	carved bool
 }
 
 func (r *run) detect(head []byte) pipeline.Format {
@@ -249,6 +267,11 @@ func (r *run) container(ctx context.Context, in input) error {
 		return fmt.Errorf("reading %s: %w", pipeline.Where(in.chain[:len(in.chain)-1], in.chain[len(in.chain)-1]), err)
 	}
 	f := r.detect(head)
+	if (f == nil || r.shortSpan(f, in)) && r.shouldCarve(in, head) {
+		if err := r.carve(ctx, in); !errors.Is(err, errNotContainer) {
+			return err
+		}
+	}
 	if f == nil {
 		return errNotContainer
 	}
@@ -297,9 +320,7 @@ func (r *run) decompress(ctx context.Context, f pipeline.Decompressor, in input,
 		// diffed as the file it is; only what it might hold is out of reach.
 		r.log.WithError(err).WithField("path", where).Debugf("%s stream unreadable, indexed as a plain file", f.Name())
 		return errNotContainer
-	case r.detect(peek) == nil && in.top:
-		return fmt.Errorf("%s: the %s stream holds no supported container format: %w", where, f.Name(), pipeline.ErrUnknownFormat)
-	case r.detect(peek) == nil:
+	case r.detect(peek) == nil && !in.top:
 		return errNotContainer
 	}
 	r.sawFormat(f.Name())
@@ -308,7 +329,11 @@ func (r *run) decompress(ctx context.Context, f pipeline.Decompressor, in input,
 		return err
 	}
 	next := input{ra: spill, size: size, chain: chain, keys: in.keys, depth: in.depth + 1, top: in.top}
-	return r.container(ctx, next)
+	err = r.container(ctx, next)
+	if errors.Is(err, errNotContainer) && in.top {
+		return fmt.Errorf("%s: the %s stream holds no supported container format: %w", where, f.Name(), pipeline.ErrUnknownFormat)
+	}
+	return err
 }
 
 // spill copies a decompressed stream into a file of the work directory,

@@ -16,7 +16,11 @@ import (
 // used by Linux initramfs.
 type Cpio struct{}
 
-var _ pipeline.Archive = Cpio{}
+var (
+	_ pipeline.Archive  = Cpio{}
+	_ pipeline.Carvable = Cpio{}
+	_ pipeline.Spanner  = Cpio{}
+)
 
 // Name implements pipeline.Format.
 func (Cpio) Name() string { return "cpio" }
@@ -106,7 +110,31 @@ func (Cpio) Walk(ctx context.Context, r io.ReaderAt, size int64, lim pipeline.Li
 	return nil
 }
 
-// readCpioHeader reads the header at off. It returns a nil entry at the trailer.
+// Signatures implements pipeline.Carvable.
+func (Cpio) Signatures() []pipeline.Signature {
+	return []pipeline.Signature{{Magic: []byte("070701"), Align: 4}, {Magic: []byte("070702"), Align: 4}, {Magic: []byte("070707"), Align: 2}}
+}
+
+// Span implements pipeline.Spanner: up to the end of the trailer entry.
+func (Cpio) Span(r io.ReaderAt, size int64) (int64, error) {
+	lim := pipeline.DefaultLimits()
+	hdr := make([]byte, 110)
+	var off int64
+	for index := int64(0); index < lim.MaxEntries; index++ {
+		e, next, err := readCpioHeader(r, size, off, hdr, lim)
+		if err != nil {
+			return 0, fmt.Errorf("cpio entry %d at offset %d: %w", index, off, err)
+		}
+		off = next
+		if e == nil {
+			return off, nil
+		}
+	}
+	return 0, fmt.Errorf("cpio archive of more than %d entries", lim.MaxEntries)
+}
+
+// readCpioHeader reads the header at off. It returns a nil entry at the
+// trailer, with the offset past it.
 func readCpioHeader(r io.ReaderAt, size, off int64, hdr []byte, lim pipeline.Limits) (*cpioEntry, int64, error) {
 	if off+6 > size {
 		return nil, 0, errors.New("archive ends without a TRAILER!!! entry")
@@ -174,7 +202,7 @@ func readCpioHeader(r io.ReaderAt, size, off int64, hdr []byte, lim pipeline.Lim
 	}
 	e.h.Name = string(bytes.TrimSuffix(name, []byte{0}))
 	if e.h.Name == cpioTrailer {
-		return nil, 0, nil
+		return nil, alignUp(off+hlen+int64(namesize), align), nil
 	}
 	e.dataOff = alignUp(off+hlen+int64(namesize), align)
 	if e.h.Size < 0 || e.h.Size > size-e.dataOff {

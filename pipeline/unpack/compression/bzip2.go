@@ -11,7 +11,10 @@ import (
 // Bzip2 reads bzip2 streams.
 type Bzip2 struct{}
 
-var _ pipeline.Decompressor = Bzip2{}
+var (
+	_ pipeline.Decompressor = Bzip2{}
+	_ pipeline.Carvable     = Bzip2{}
+)
 
 // Name implements pipeline.Format.
 func (Bzip2) Name() string { return "bzip2" }
@@ -29,4 +32,9 @@ func (Bzip2) Match(head []byte) bool {
 // NewReader implements pipeline.Decompressor.
 func (Bzip2) NewReader(r io.Reader) (io.ReadCloser, error) {
 	return io.NopCloser(bzip2.NewReader(r)), nil
+}
+
+// Signatures implements pipeline.Carvable.
+func (Bzip2) Signatures() []pipeline.Signature {
+	return []pipeline.Signature{{Magic: []byte("BZh")}}
 }

@@ -13,7 +13,10 @@ import (
 // Xz reads xz streams.
 type Xz struct{}
 
-var _ pipeline.Decompressor = Xz{}
+var (
+	_ pipeline.Decompressor = Xz{}
+	_ pipeline.Carvable     = Xz{}
+)
 
 // MaxXzDict bounds the LZMA2 dictionary a hostile header can make us
 // allocate; xz -9 uses 64 MiB.
@@ -99,3 +102,8 @@ func uvarint(b []byte) (uint64, int) {
 }
 
 func uvarintLen(b []byte) int { _, n := uvarint(b); return n }
+
+// Signatures implements pipeline.Carvable.
+func (Xz) Signatures() []pipeline.Signature {
+	return []pipeline.Signature{{Magic: xzMagic}}
+}

@@ -12,7 +12,10 @@ import (
 // Zstd reads Zstandard frames.
 type Zstd struct{}
 
-var _ pipeline.Decompressor = Zstd{}
+var (
+	_ pipeline.Decompressor = Zstd{}
+	_ pipeline.Carvable     = Zstd{}
+)
 
 // MaxZstdWindow bounds the memory a hostile frame header can ask for.
 const MaxZstdWindow = 128 << 20
@@ -30,4 +33,9 @@ func (Zstd) NewReader(r io.Reader) (io.ReadCloser, error) {
 		return nil, err
 	}
 	return d.IOReadCloser(), nil
+}
+
+// Signatures implements pipeline.Carvable.
+func (Zstd) Signatures() []pipeline.Signature {
+	return []pipeline.Signature{{Magic: []byte{0x28, 0xb5, 0x2f, 0xfd}}}
 }

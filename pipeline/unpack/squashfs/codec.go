@@ -5,10 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"sync"
 
+	"github.com/anchore/go-lzo"
 	"github.com/klauspost/compress/zlib"
 	"github.com/klauspost/compress/zstd"
+	"github.com/pierrec/lz4/v4"
 	"github.com/ulikunitz/xz"
 	"github.com/ulikunitz/xz/lzma"
 )
@@ -40,9 +43,10 @@ func newCodec(id uint16, blockSize uint32) (codec, error) {
 			return nil, err
 		}
 		return zstdCodec{d}, nil
-	}
-	if name, ok := compNames[id]; ok {
-		return nil, fmt.Errorf("squashfs compression %s is not supported yet", name)
+	case compLZO:
+		return blockCodec{"lzo", func(dst, src []byte) (int, error) { return lzo.Decompress(src, dst) }}, nil
+	case compLZ4:
+		return blockCodec{"lz4", func(dst, src []byte) (int, error) { return lz4.UncompressBlock(src, dst) }}, nil
 	}
 	return nil, corrupt("unknown compression id %d", id)
 }
@@ -137,4 +141,22 @@ func (c zstdCodec) decompress(dst, src []byte, max int) ([]byte, error) {
 		return nil, errTooLong
 	}
 	return out, nil
+}
+
+// blockCodec wraps a raw block decompressor (LZO1X, LZ4) that writes into a
+// buffer of fixed size: squashfs stores these blocks without framing, and
+// the block size bounds their output.
+type blockCodec struct {
+	name   string
+	decode func(dst, src []byte) (int, error)
+}
+
+func (c blockCodec) decompress(dst, src []byte, max int) ([]byte, error) {
+	start := len(dst)
+	dst = slices.Grow(dst, max)
+	n, err := c.decode(dst[start:start+max], src)
+	if err != nil {
+		return nil, fmt.Errorf("%s block: %w", c.name, err)
+	}
+	return dst[:start+n], nil
 }

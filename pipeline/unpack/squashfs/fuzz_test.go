@@ -16,7 +16,7 @@ import (
 // Walk and reading every file end in data or an error, never a panic, an
 // endless loop or an allocation the image does not justify.
 func FuzzWalk(f *testing.F) {
-	for _, seed := range []string{"fw/tiny-gzip.sqfs", "fw/tiny-xz.sqfs", "fw/tiny-zstd.sqfs"} {
+	for _, seed := range []string{"fw/tiny-gzip.sqfs", "fw/tiny-xz.sqfs", "fw/tiny-zstd.sqfs", "fw/tiny-lzo.sqfs", "fw/tiny-lz4.sqfs"} {
 		b, err := os.ReadFile(fixture.Path(f, seed))
 		if err != nil {
 			f.Fatal(err)

@@ -23,7 +23,11 @@ import (
 // Format is the SquashFS 4.0 little-endian image format.
 type Format struct{}
 
-var _ pipeline.Archive = Format{}
+var (
+	_ pipeline.Archive  = Format{}
+	_ pipeline.Carvable = Format{}
+	_ pipeline.Spanner  = Format{}
+)
 
 // Name implements pipeline.Format.
 func (Format) Name() string { return "squashfs" }
@@ -32,6 +36,28 @@ func (Format) Name() string { return "squashfs" }
 func (Format) Match(head []byte) bool {
 	return len(head) >= superblockSize && bytes.HasPrefix(head, []byte("hsqs")) &&
 		binary.LittleEndian.Uint16(head[28:]) == 4
+}
+
+// Signatures implements pipeline.Carvable.
+func (Format) Signatures() []pipeline.Signature {
+	return []pipeline.Signature{{Magic: []byte("hsqs"), Align: 4}}
+}
+
+// Span implements pipeline.Spanner: the bytes used, padded to 4 KiB as
+// mksquashfs pads them.
+func (Format) Span(r io.ReaderAt, size int64) (int64, error) {
+	buf := make([]byte, superblockSize)
+	if size < superblockSize {
+		return 0, corrupt("image of %d bytes is shorter than a superblock", size)
+	}
+	if _, err := r.ReadAt(buf, 0); err != nil {
+		return 0, fmt.Errorf("reading superblock: %w", err)
+	}
+	used := binary.LittleEndian.Uint64(buf[40:])
+	if used < superblockSize || used > 1<<62 {
+		return 0, corrupt("superblock says %d bytes are used", used)
+	}
+	return min(int64(used+4095)&^4095, size), nil
 }
 
 // Walk implements pipeline.Archive: every directory, file, link and node, the
@@ -64,8 +90,8 @@ const (
 // Compression ids of the superblock.
 const (
 	compGzip = 1
-	compLZO  = 2
-	compLZMA = 3
+	compLZMA = 2
+	compLZO  = 3
 	compXZ   = 4
 	compLZ4  = 5
 	compZstd = 6

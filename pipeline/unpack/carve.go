@@ -1,0 +1,438 @@
+package unpack
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"sort"
+
+	"github.com/fwvet/fwvet/pipeline"
+)
+
+// A raw flash dump or vendor blob starts with no known format: a vendor
+// header, then a kernel, a root file system, a configuration partition, at
+// offsets only the vendor knows. The carver finds containers by their
+// signatures at any offset, cuts each out, and names every byte range no
+// format claimed, so that an added unexplained region shows in the diff as
+// a file of its own.
+
+// rawFormat is the container name of a carved image in chains and in the
+// tree's formats.
+const rawFormat = "raw"
+
+const (
+	// carveMinSize is the smallest file inside an image that is searched
+	// for embedded containers; smaller ones are configuration and text.
+	carveMinSize = 64 << 10
+	// carveChunk is how much of an image is searched at once.
+	carveChunk = 1 << 20
+	// fillRunMin is the shortest run of one fill byte split off as padding:
+	// shorter runs occur inside compressed data and headers.
+	fillRunMin = 16
+	// streamFillRun is the run of one fill byte that ends a compressed
+	// stream of unknown length.
+	streamFillRun = 256
+	// maxCandidates bounds the signature hits kept for one image.
+	maxCandidates = 1 << 16
+)
+
+// signature is one Carvable format's magic, ready for the scan.
+type signature struct {
+	pipeline.Signature
+	f pipeline.Format
+}
+
+// signatures lists the magics of the carvable formats, in format order.
+func signatures(formats []pipeline.Format) (sigs []signature, reach int) {
+	for _, f := range formats {
+		c, ok := f.(pipeline.Carvable)
+		if !ok {
+			continue
+		}
+		for _, s := range c.Signatures() {
+			if len(s.Magic) == 0 || s.Offset < 0 {
+				continue
+			}
+			if s.Align < 1 {
+				s.Align = 1
+			}
+			sigs = append(sigs, signature{s, f})
+			reach = max(reach, s.Offset+len(s.Magic))
+		}
+	}
+	return sigs, reach
+}
+
+// candidate is a container found at start that its format accepted.
+type candidate struct {
+	start int64
+	f     pipeline.Format
+	// span is its length, or -1 when the format cannot tell.
+	span int64
+}
+
+// shouldCarve reports whether an input that no format claims whole may be
+// a raw image: an artifact itself, or a large non-ELF file inside one (a
+// firmware.bin in a vendor tar, a kernel from a uImage).
+func (r *run) shouldCarve(in input, head []byte) bool {
+	return !in.carved && (in.top || r.mayHoldImage(in.size, head))
+}
+
+// mayHoldImage reports whether a file inside an image is worth searching
+// for embedded containers.
+func (r *run) mayHoldImage(size int64, head []byte) bool {
+	return len(r.u.sigs) > 0 && size >= carveMinSize && !bytes.HasPrefix(head, []byte("\x7fELF"))
+}
+
+// shortSpan reports whether the container f found at the start of in ends
+// before the input does, leaving bytes that are not padding: data appended
+// after a file system must not go unseen.
+func (r *run) shortSpan(f pipeline.Format, in input) bool {
+	sp, ok := f.(pipeline.Spanner)
+	if !ok {
+		return false
+	}
+	n, err := sp.Span(in.ra, in.size)
+	if err != nil || n <= 0 || n >= in.size {
+		return false
+	}
+	_, fill, err := fillRun(in.ra, n, in.size)
+	return err == nil && fill < in.size-n
+}
+
+// carve cuts in into regions, each a file of a "raw" container, and
+// unpacks them like any archive. It returns errNotContainer when no
+// signature was found.
+func (r *run) carve(ctx context.Context, in input) error {
+	cands, err := r.scan(ctx, in)
+	if err != nil {
+		return fmt.Errorf("searching %s for embedded containers: %w", pipeline.Where(in.chain[:len(in.chain)-1], in.chain[len(in.chain)-1]), err)
+	}
+	if len(cands) == 0 {
+		return errNotContainer
+	}
+	regions, err := layout(in.ra, in.size, cands)
+	if err != nil {
+		return fmt.Errorf("reading %s: %w", pipeline.Where(in.chain[:len(in.chain)-1], in.chain[len(in.chain)-1]), err)
+	}
+	r.sawFormat(rawFormat)
+	chain := append(append([]string(nil), in.chain...), rawFormat)
+	r.log.WithField("path", pipeline.Where(in.chain[:len(in.chain)-1], in.chain[len(in.chain)-1])).
+		Debugf("carved %d regions (%d containers)", len(regions), len(cands))
+	walk := func(visit func(*pipeline.Header, pipeline.OpenFunc) error) error {
+		seq := map[string]int{}
+		for _, rg := range regions {
+			seq[rg.Format]++
+			h := &pipeline.Header{
+				Name: fmt.Sprintf("%s-%d", rg.Format, seq[rg.Format]),
+				Type: pipeline.TypeFile, Mode: 0o644, Size: rg.Size, Region: rg,
+			}
+			sr := io.NewSectionReader(in.ra, rg.Offset, rg.Size)
+			open := func(context.Context) (io.ReadCloser, error) {
+				return section{io.NewSectionReader(sr, 0, sr.Size())}, nil
+			}
+			if err := visit(h, open); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	return r.archive(ctx, walk, in, chain)
+}
+
+// section is a region's bytes: a reader that the nested unpacker can read
+// at random without a copy.
+type section struct{ *io.SectionReader }
+
+func (section) Close() error { return nil }
+
+// scan finds every signature in the input whose format accepts the bytes
+// from its start, in order of offset.
+func (r *run) scan(ctx context.Context, in input) ([]candidate, error) {
+	sigs, reach := r.u.sigs, r.u.sigReach
+	var (
+		cands []candidate
+		seen  = map[int64]bool{}
+		// covered is the end of the last container of known length.
+		covered int64
+		buf     = make([]byte, carveChunk+reach)
+		head    = make([]byte, pipeline.MatchSize)
+	)
+	for base := int64(0); base < in.size; base += carveChunk {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		n, err := in.ra.ReadAt(buf[:min(int64(len(buf)), in.size-base)], base)
+		if err != nil && !errors.Is(err, io.EOF) {
+			return nil, err
+		}
+		chunk := buf[:n]
+		var hits []candidate
+		for _, s := range sigs {
+			for i := 0; ; {
+				j := bytes.Index(chunk[i:], s.Magic)
+				if j < 0 {
+					break
+				}
+				pos := i + j
+				i = pos + 1
+				if pos >= carveChunk {
+					break // the next chunk finds it
+				}
+				start := base + int64(pos) - int64(s.Offset)
+				if start < 0 || start%int64(s.Align) != 0 {
+					continue
+				}
+				hits = append(hits, candidate{start: start, f: s.f})
+			}
+		}
+		sort.SliceStable(hits, func(i, j int) bool { return hits[i].start < hits[j].start })
+		for _, c := range hits {
+			// A signature inside a container of known length is part of
+			// it (the entries of a cpio, a gzip member in a file system).
+			if seen[c.start] || c.start < covered {
+				continue
+			}
+			ok, err := accept(&c, in, head)
+			if err != nil {
+				return nil, err
+			}
+			if !ok {
+				continue
+			}
+			seen[c.start] = true
+			if c.span > 0 {
+				covered = c.start + c.span
+			}
+			if len(cands) == maxCandidates {
+				return nil, &pipeline.LimitError{Limit: "max-entries", Value: maxCandidates,
+					Msg: fmt.Sprintf("more than %d embedded containers found", maxCandidates)}
+			}
+			cands = append(cands, c)
+		}
+	}
+	sort.SliceStable(cands, func(i, j int) bool { return cands[i].start < cands[j].start })
+	return cands, nil
+}
+
+// accept asks the candidate's format whether the bytes at its start are
+// really one of its containers, and how long it is. A compressed stream has
+// no length to check, so its first bytes must decompress.
+func accept(c *candidate, in input, head []byte) (bool, error) {
+	rest := in.size - c.start
+	n, err := in.ra.ReadAt(head[:min(int64(len(head)), rest)], c.start)
+	if err != nil && !errors.Is(err, io.EOF) {
+		return false, err
+	}
+	if !c.f.Match(head[:n]) {
+		return false, nil
+	}
+	c.span = -1
+	if sp, ok := c.f.(pipeline.Spanner); ok {
+		s, err := sp.Span(io.NewSectionReader(in.ra, c.start, rest), rest)
+		if err != nil || s <= 0 {
+			return false, nil
+		}
+		c.span = min(s, rest)
+		return true, nil
+	}
+	if d, ok := c.f.(pipeline.Decompressor); ok {
+		rc, err := d.NewReader(io.NewSectionReader(in.ra, c.start, rest))
+		if err != nil {
+			return false, nil
+		}
+		defer rc.Close()
+		got, err := io.ReadFull(rc, make([]byte, 512))
+		return got > 0 && (err == nil || errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF)), nil
+	}
+	return true, nil
+}
+
+// layout turns the accepted candidates into regions that cover the input
+// from its first byte to its last, without overlap. A container of unknown
+// length ends where the next one starts; a container inside another is
+// part of it. Runs of fill bytes at the edges of what no format claimed,
+// and at the end of a container of unknown length, become padding.
+func layout(ra io.ReaderAt, size int64, cands []candidate) ([]*pipeline.Region, error) {
+	var out []*pipeline.Region
+	var cursor int64
+	gap := func(start, end int64) error {
+		if start >= end {
+			return nil
+		}
+		lead, err := fillLead(ra, start, end)
+		if err != nil {
+			return err
+		}
+		if lead >= fillRunMin || lead == end-start {
+			out = append(out, &pipeline.Region{Offset: start, Size: lead, Format: pipeline.RegionPadding})
+			start += lead
+		}
+		if start == end {
+			return nil
+		}
+		dataEnd, fill, err := fillRun(ra, start, end)
+		if err != nil {
+			return err
+		}
+		if fill < fillRunMin {
+			dataEnd = end
+		}
+		h, err := entropy(ra, start, dataEnd)
+		if err != nil {
+			return err
+		}
+		out = append(out, &pipeline.Region{Offset: start, Size: dataEnd - start, Format: pipeline.RegionBlob, Entropy: h})
+		if dataEnd < end {
+			out = append(out, &pipeline.Region{Offset: dataEnd, Size: end - dataEnd, Format: pipeline.RegionPadding})
+		}
+		return nil
+	}
+	for i, c := range cands {
+		if c.start < cursor {
+			continue
+		}
+		if err := gap(cursor, c.start); err != nil {
+			return nil, err
+		}
+		end := c.start + c.span
+		if c.span < 0 {
+			end = size
+			for _, next := range cands[i+1:] {
+				if next.start > c.start {
+					end = next.start
+					break
+				}
+			}
+			// A compressed stream never holds a long run of one byte, so
+			// the first one ends it; what follows is padding, and then
+			// perhaps bytes no format claims.
+			runAt, err := findFillRun(ra, c.start, end, streamFillRun)
+			if err != nil {
+				return nil, err
+			}
+			end = runAt
+		}
+		out = append(out, &pipeline.Region{Offset: c.start, Size: end - c.start, Format: c.f.Name()})
+		cursor = end
+	}
+	if err := gap(cursor, size); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func isFill(b byte) bool { return b == 0x00 || b == 0xff }
+
+// fillRun measures the run of one fill byte that ends [start, end): it
+// returns where the run starts and its length.
+func fillRun(ra io.ReaderAt, start, end int64) (int64, int64, error) {
+	buf := make([]byte, 64<<10)
+	var fill byte
+	pos := end
+	for pos > start {
+		n := min(int64(len(buf)), pos-start)
+		b := buf[:n]
+		if _, err := ra.ReadAt(b, pos-n); err != nil && !errors.Is(err, io.EOF) {
+			return 0, 0, err
+		}
+		if pos == end {
+			if !isFill(b[n-1]) {
+				return end, 0, nil
+			}
+			fill = b[n-1]
+		}
+		for i := n - 1; i >= 0; i-- {
+			if b[i] != fill {
+				at := pos - n + i + 1
+				return at, end - at, nil
+			}
+		}
+		pos -= n
+	}
+	return start, end - start, nil
+}
+
+// findFillRun returns the start of the first run of at least n bytes of
+// one fill byte in [start, end), or end.
+func findFillRun(ra io.ReaderAt, start, end int64, n int) (int64, error) {
+	buf := make([]byte, 64<<10)
+	runStart, run := start, 0
+	var fill byte
+	for pos := start; pos < end; {
+		k := min(int64(len(buf)), end-pos)
+		b := buf[:k]
+		if _, err := ra.ReadAt(b, pos); err != nil && !errors.Is(err, io.EOF) {
+			return 0, err
+		}
+		for i, c := range b {
+			switch {
+			case run > 0 && c == fill:
+				run++
+			case isFill(c):
+				fill, run, runStart = c, 1, pos+int64(i)
+			default:
+				run = 0
+			}
+			if run >= n {
+				return runStart, nil
+			}
+		}
+		pos += k
+	}
+	return end, nil
+}
+
+// fillLead measures the run of one fill byte that starts [start, end).
+func fillLead(ra io.ReaderAt, start, end int64) (int64, error) {
+	buf := make([]byte, 64<<10)
+	var fill byte
+	for pos := start; pos < end; {
+		n := min(int64(len(buf)), end-pos)
+		b := buf[:n]
+		if _, err := ra.ReadAt(b, pos); err != nil && !errors.Is(err, io.EOF) {
+			return 0, err
+		}
+		if pos == start {
+			if !isFill(b[0]) {
+				return 0, nil
+			}
+			fill = b[0]
+		}
+		for i := int64(0); i < n; i++ {
+			if b[i] != fill {
+				return pos + i - start, nil
+			}
+		}
+		pos += n
+	}
+	return end - start, nil
+}
+
+// entropy is the Shannon entropy of [start, end) in bits per byte.
+func entropy(ra io.ReaderAt, start, end int64) (float64, error) {
+	var counts [256]int64
+	buf := make([]byte, 64<<10)
+	for pos := start; pos < end; {
+		n := min(int64(len(buf)), end-pos)
+		if _, err := ra.ReadAt(buf[:n], pos); err != nil && !errors.Is(err, io.EOF) {
+			return 0, err
+		}
+		for _, b := range buf[:n] {
+			counts[b]++
+		}
+		pos += n
+	}
+	total := float64(end - start)
+	var h float64
+	for _, c := range counts {
+		if c > 0 {
+			p := float64(c) / total
+			h -= p * math.Log2(p)
+		}
+	}
+	return math.Round(h*1000) / 1000, nil
+}

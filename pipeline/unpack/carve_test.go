@@ -1,0 +1,257 @@
+package unpack_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"testing"
+
+	"github.com/fwvet/fwvet/pipeline"
+	"github.com/fwvet/fwvet/pipeline/fixture"
+	"github.com/fwvet/fwvet/pipeline/unpack"
+)
+
+// regionsOf returns the carved regions of one raw container, in offset order.
+func regionsOf(tree *pipeline.Tree, chain ...string) []*pipeline.Entry {
+	var out []*pipeline.Entry
+	for _, e := range tree.Entries {
+		if e.Region != nil && strings.Join(e.Container, "\x00") == strings.Join(chain, "\x00") {
+			out = append(out, e)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Region.Offset < out[j].Region.Offset })
+	return out
+}
+
+// checkCoverage asserts that the regions account for every byte of an image
+// of size bytes, once, in order.
+func checkCoverage(t *testing.T, regions []*pipeline.Entry, size int64) {
+	t.Helper()
+	var next int64
+	for _, e := range regions {
+		if e.Region.Offset != next {
+			t.Errorf("%s starts at %#x, want %#x: bytes unaccounted for or claimed twice", e.Path, e.Region.Offset, next)
+		}
+		if e.Region.Size != e.Size || e.Size <= 0 {
+			t.Errorf("%s: region of %d bytes, entry of %d", e.Path, e.Region.Size, e.Size)
+		}
+		next = e.Region.Offset + e.Region.Size
+	}
+	if next != size {
+		t.Errorf("regions end at %#x, the image at %#x", next, size)
+	}
+}
+
+func formatsOf(regions []*pipeline.Entry) string {
+	var f []string
+	for _, e := range regions {
+		f = append(f, e.Region.Format)
+	}
+	return strings.Join(f, " ")
+}
+
+// TestCarveFlash: a raw flash dump (vendor header, uImage kernel, erased
+// flash, squashfs at an erase block) is cut into regions that cover every
+// byte, each container is unpacked in place, and what no format claims is
+// a blob with its entropy.
+func TestCarveFlash(t *testing.T) {
+	cases := []struct {
+		file    string
+		formats string
+		// blob is the region expected to hold random bytes, by path.
+		blob string
+	}{
+		// The vendor header is 36 bytes of fields, then zeros to 512.
+		{"fw/flash-1.0.0.bin", "blob padding uimage padding squashfs", ""},
+		{"fw/flash-1.0.1-blob.bin", "blob padding uimage padding blob padding squashfs", "/blob-2"},
+		// The squashfs ends on an erase block, so the tail follows it at once.
+		{"fw/flash-1.0.1-tail.bin", "blob padding uimage padding squashfs blob", "/blob-2"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.file, func(t *testing.T) {
+			path := fixture.Path(t, tc.file)
+			tree, _, err := unpackFile(t, path, pipeline.DefaultLimits())
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(tree.Problems) > 0 {
+				t.Errorf("problems: %+v", tree.Problems)
+			}
+			st, _ := os.Stat(path)
+			name := filepath.Base(path)
+			regions := regionsOf(tree, name, "raw")
+			checkCoverage(t, regions, st.Size())
+			if got := formatsOf(regions); got != tc.formats {
+				t.Errorf("regions %q, want %q", got, tc.formats)
+			}
+			for _, e := range regions {
+				if e.Region.Format == pipeline.RegionBlob && e.Path == tc.blob && e.Region.Entropy < 7.9 {
+					t.Errorf("%s: entropy %.2f, want random bytes near 8", e.Path, e.Region.Entropy)
+				}
+				if e.Region.Format == pipeline.RegionBlob && e.Path != tc.blob && e.Region.Entropy > 4 {
+					t.Errorf("%s: the vendor header has entropy %.2f", e.Path, e.Region.Entropy)
+				}
+			}
+			// The root file system inside is the squashfs itself, entry for entry.
+			version := "1.0.0"
+			if !strings.Contains(name, "1.0.0") {
+				version = "1.0.1"
+			}
+			bare, _, err := unpackFile(t, fixture.Path(t, "fw/rootfs-"+version+".sqfs"), pipeline.DefaultLimits())
+			if err != nil {
+				t.Fatal(err)
+			}
+			inner := map[string]*pipeline.Entry{}
+			for _, e := range tree.Entries {
+				if strings.Join(e.Container, " ") == name+" raw /squashfs-1 squashfs" {
+					inner[e.Path] = e
+				}
+			}
+			if len(inner) != len(bare.Entries) {
+				t.Errorf("%d entries in the carved squashfs, %d in the image itself", len(inner), len(bare.Entries))
+			}
+			for _, b := range bare.Entries {
+				e := inner[b.Path]
+				if e == nil || e.SHA256 != b.SHA256 || e.Mode != b.Mode || e.Type != b.Type {
+					t.Errorf("%s: carved %+v, bare %+v", b.Path, e, b)
+				}
+			}
+			// The kernel inside the uImage is the busybox the script packed.
+			busybox := fixture.Path(t, "stage/formats/bin/busybox")
+			want, _ := os.ReadFile(busybox)
+			found := false
+			for _, e := range tree.Entries {
+				if len(e.Container) > 2 && e.Container[2] == "/uimage-1" && e.Type == pipeline.TypeFile {
+					found = true
+					if e.Size != int64(len(want)) {
+						t.Errorf("kernel %s: %d bytes, busybox has %d", e.Where(), e.Size, len(want))
+					}
+				}
+			}
+			if !found {
+				t.Error("no kernel found inside the uImage region")
+			}
+		})
+	}
+}
+
+// TestCarveDamage: a dump cut short inside its root file system keeps its
+// other regions and reports the broken one as a problem of that region.
+func TestCarveDamage(t *testing.T) {
+	path := fixture.Path(t, "fw/flash-truncated.bin")
+	tree, _, err := unpackFile(t, path, pipeline.DefaultLimits())
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, _ := os.Stat(path)
+	regions := regionsOf(tree, "flash-truncated.bin", "raw")
+	checkCoverage(t, regions, st.Size())
+	if got := formatsOf(regions); !strings.HasPrefix(got, "blob padding uimage padding squashfs") {
+		t.Errorf("regions %q", got)
+	}
+	var broken bool
+	for _, p := range tree.Problems {
+		if p.Kind == pipeline.ProblemCorrupt && strings.Join(p.Container, " ") == "flash-truncated.bin raw /squashfs-1 squashfs" {
+			broken = true
+		}
+	}
+	if !broken {
+		t.Errorf("problems %+v: none for the truncated squashfs region", tree.Problems)
+	}
+}
+
+// TestCarveAppended: bytes appended after a file system are not hidden
+// behind it, and a dump inside a vendor's tar is carved like a bare one.
+func TestCarveAppended(t *testing.T) {
+	sqfs, err := os.ReadFile(fixture.Path(t, "fw/rootfs-1.0.0.sqfs"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	extra := make([]byte, 8192)
+	rand.Read(extra)
+	dir := t.TempDir()
+	appended := filepath.Join(dir, "rootfs-appended.sqfs")
+	if err := os.WriteFile(appended, append(append([]byte(nil), sqfs...), extra...), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	tree, _, err := unpackFile(t, appended, pipeline.DefaultLimits())
+	if err != nil {
+		t.Fatal(err)
+	}
+	regions := regionsOf(tree, "rootfs-appended.sqfs", "raw")
+	checkCoverage(t, regions, int64(len(sqfs)+len(extra)))
+	if got := formatsOf(regions); got != "squashfs blob" {
+		t.Errorf("regions %q, want the squashfs then the appended blob", got)
+	}
+
+	flash, err := os.ReadFile(fixture.Path(t, "fw/flash-1.0.0.bin"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	vendor := fixture.Tar(t, map[string]string{"firmware.bin": string(flash), "md5sum.txt": "0123456789abcdef  firmware.bin\n"})
+	tree, _, err = unpackFile(t, vendor, pipeline.DefaultLimits())
+	if err != nil {
+		t.Fatal(err)
+	}
+	regions = regionsOf(tree, "layer.tar", "tar", "/firmware.bin", "raw")
+	checkCoverage(t, regions, int64(len(flash)))
+	if got := formatsOf(regions); got != "blob padding uimage padding squashfs" {
+		t.Errorf("regions of the tar's firmware.bin %q", got)
+	}
+}
+
+// TestCarveLeavesPlainFiles: files of a root file system that hold no
+// embedded container are not cut into regions.
+func TestCarveLeavesPlainFiles(t *testing.T) {
+	big := bytes.Repeat([]byte("configuration line without any magic\n"), 4096)
+	tarPath := fixture.Tar(t, map[string]string{"etc/big.conf": string(big)})
+	tree, _, err := unpackFile(t, tarPath, pipeline.DefaultLimits())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range tree.Entries {
+		if e.Region != nil {
+			t.Errorf("%s was carved", e.Where())
+		}
+	}
+}
+
+// FuzzCarve: whatever bytes a raw image holds, its regions cover it exactly
+// and unpacking ends without a panic.
+func FuzzCarve(f *testing.F) {
+	seed, err := os.ReadFile(fixture.Path(f, "fw/flash-seed.bin"))
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add(seed)
+	f.Add(append([]byte("HDR0"), seed[512:]...))
+	lim := pipeline.DefaultLimits()
+	lim.MaxTotalBytes, lim.MaxFileSize, lim.MaxEntries, lim.RatioMinBytes = 16<<20, 4<<20, 2000, 1<<20
+	f.Fuzz(func(t *testing.T, data []byte) {
+		dir := t.TempDir()
+		in := filepath.Join(dir, "dump.bin")
+		if err := os.WriteFile(in, data, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		work := filepath.Join(dir, "work")
+		if err := os.Mkdir(work, 0o700); err != nil {
+			t.Fatal(err)
+		}
+		u, err := unpack.New(unpack.Options{Limits: lim, WorkDir: work, Jobs: 1})
+		if err != nil {
+			t.Fatal(err)
+		}
+		tree, err := u.Unpack(context.Background(), &pipeline.Artifact{Name: "dump.bin", Path: in, Size: int64(len(data))})
+		if err != nil {
+			return
+		}
+		defer tree.Close()
+		if regions := regionsOf(tree, "dump.bin", "raw"); len(regions) > 0 && !tree.Incomplete {
+			checkCoverage(t, regions, int64(len(data)))
+		}
+	})
+}

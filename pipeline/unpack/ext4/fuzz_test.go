@@ -1,0 +1,124 @@
+package ext4_test
+
+import (
+	"bytes"
+	"context"
+	"flag"
+	"io"
+	"os"
+	"testing"
+
+	"github.com/fwvet/fwvet/pipeline"
+	"github.com/fwvet/fwvet/pipeline/fixture"
+	"github.com/fwvet/fwvet/pipeline/unpack/ext4"
+)
+
+// The fuzzer works on images with their zero runs packed (packZeros): a
+// 64 KiB seed holds under 6 KiB of non-zero bytes, and the fuzzer's cost
+// per input, minimisation above all, grows with the input's length.
+const (
+	fuzzImageSize = 64 << 10
+	fuzzMaxImage  = 1 << 20
+)
+
+// packZeros writes each run of zeros as 0x00 and a big-endian 16-bit count.
+func packZeros(b []byte) []byte {
+	var out []byte
+	for i := 0; i < len(b); {
+		if b[i] != 0 {
+			out = append(out, b[i])
+			i++
+			continue
+		}
+		n := 0
+		for i+n < len(b) && b[i+n] == 0 && n < 0xFFFF {
+			n++
+		}
+		out = append(out, 0, byte(n>>8), byte(n))
+		i += n
+	}
+	return out
+}
+
+// unpackZeros reverses packZeros for any input, padding the image to the
+// seeds' size and stopping at fuzzMaxImage.
+func unpackZeros(p []byte) []byte {
+	out := make([]byte, 0, fuzzImageSize)
+	for i := 0; i < len(p) && len(out) < fuzzMaxImage; i++ {
+		if p[i] != 0 {
+			out = append(out, p[i])
+			continue
+		}
+		n := 1
+		if i+2 < len(p) {
+			n = max(1, int(p[i+1])<<8|int(p[i+2]))
+			i += 2
+		}
+		out = append(out, make([]byte, min(n, fuzzMaxImage-len(out)))...)
+	}
+	if len(out) < fuzzImageSize {
+		out = append(out, make([]byte, fuzzImageSize-len(out))...)
+	}
+	return out
+}
+
+// shortMinimize caps the minimisation of each new interesting input at 2 s
+// unless -fuzzminimizetime was given: at the default 60 s, a 60 s run spends
+// nearly all its time shrinking the first image that found new code.
+func shortMinimize(f *testing.F) {
+	set := false
+	flag.Visit(func(fl *flag.Flag) { set = set || fl.Name == "test.fuzzminimizetime" })
+	if !set && flag.Lookup("test.fuzzminimizetime") != nil {
+		if err := flag.Set("test.fuzzminimizetime", "2s"); err != nil {
+			f.Fatal(err)
+		}
+	}
+}
+
+// FuzzExt4: an ext4 reader meets only hostile images. Whatever the bytes,
+// Walk and reading every file end in data or an error, never a panic, an
+// endless loop or an allocation the image does not justify.
+func FuzzExt4(f *testing.F) {
+	for _, seed := range []string{"fw/ext4-seed.img", "fw/ext4-seed-ext2.img", "fw/ext4-seed-inline.img"} {
+		b, err := os.ReadFile(fixture.Path(f, seed))
+		if err != nil {
+			f.Fatal(err)
+		}
+		if p := packZeros(b); !bytes.Equal(unpackZeros(p), b) {
+			f.Fatalf("%s does not survive packing its zeros", seed)
+		} else {
+			f.Add(p)
+		}
+	}
+	shortMinimize(f)
+	lim := pipeline.DefaultLimits()
+	lim.MaxEntries = 5000
+	lim.MaxFileSize = 256 << 10
+	f.Fuzz(func(t *testing.T, packed []byte) {
+		data := unpackZeros(packed)
+		r := bytes.NewReader(data)
+		format := ext4.Format{}
+		format.Match(data[:pipeline.MatchSize])
+		format.Span(r, int64(len(data)))
+		var files []pipeline.OpenFunc
+		n := 0
+		_ = format.Walk(context.Background(), r, int64(len(data)), lim, func(h *pipeline.Header, open pipeline.OpenFunc) error {
+			n++
+			if n > 5000 {
+				return io.EOF
+			}
+			if open != nil {
+				files = append(files, open)
+			}
+			return nil
+		})
+		for _, open := range files {
+			rc, err := open(context.Background())
+			if err != nil {
+				continue
+			}
+			io.Copy(io.Discard, io.LimitReader(rc, 1<<20))
+			rc.Close()
+		}
+	})
+}
