@@ -80,6 +80,10 @@ func (e *Entry) Open(ctx context.Context) (io.ReadCloser, error) {
 	return e.open(ctx)
 }
 
+// Readable reports whether the entry is a regular file whose bytes were
+// read in full when the tree was made, so Open can read them again.
+func (e *Entry) Readable() bool { return e.Type == TypeFile && e.open != nil }
+
 // Where describes the entry's location for messages: "a.bin › squashfs › /etc/passwd".
 func (e *Entry) Where() string { return Where(e.Container, e.Path) }
 

@@ -55,6 +55,17 @@ const (
 	RegionPadding = "padding"
 )
 
+// OpenSection opens n bytes at off of r: the entry of a format that stores
+// files whole and uncompressed. The reader is an io.ReaderAt with a Size, so
+// a nested container in it is read in place.
+func OpenSection(r io.ReaderAt, off, n int64) OpenFunc {
+	return func(context.Context) (io.ReadCloser, error) { return section{io.NewSectionReader(r, off, n)}, nil }
+}
+
+type section struct{ *io.SectionReader }
+
+func (section) Close() error { return nil }
+
 // MatchSize is how many leading bytes of an input a Format's Match sees.
 const MatchSize = 4096
 

@@ -31,8 +31,10 @@ type pipelineFlags struct {
 	jobs     int
 	fetch    fetchFlags
 	verify   verifyFlags
-	// sink receives the unpacked files as they are read (fwvet unpack).
-	sink unpack.Sink
+	// sink receives the unpacked files as they are read, and noHash skips
+	// hashing them (fwvet unpack, which only extracts).
+	sink   unpack.Sink
+	noHash bool
 }
 
 // verifyFlags are the signature and provenance flags, named as cosign and
@@ -118,7 +120,7 @@ func (g *globals) stages(p *pipelineFlags) (o vet.Options, cleanup func(), err e
 			g.log.WithError(err).Warn("removing work directory")
 		}
 	}
-	u, err := unpack.New(unpack.Options{Limits: lim, WorkDir: work, Jobs: p.jobs, Log: g.log, Sink: p.sink})
+	u, err := unpack.New(unpack.Options{Limits: lim, WorkDir: work, Jobs: p.jobs, Log: g.log, Sink: p.sink, NoHash: p.noHash})
 	if err != nil {
 		cleanup()
 		return o, nil, err

@@ -31,7 +31,7 @@ Exits 2 when hostile entries were refused or a limit was hit.`,
 				return err
 			}
 			defer x.Close()
-			pf.sink = x
+			pf.sink, pf.noHash = x, true
 			o, cleanup, err := g.stages(&pf)
 			if err != nil {
 				return err

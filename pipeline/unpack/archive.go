@@ -30,6 +30,8 @@ type pending struct {
 	skip bool
 	// head holds the first bytes, to detect a nested container.
 	head []byte
+	// read is set once every byte was read.
+	read bool
 }
 
 // archive indexes the entries of one container, hashes its files and
@@ -126,13 +128,18 @@ func (r *run) archive(ctx context.Context, walk walkFunc, in input, chain []stri
 		return err
 	}
 	for _, p := range files {
-		if p.same != nil && !p.skip && p.same.e.SHA256 != "" {
+		if p.same != nil && !p.skip && p.same.read {
 			p.e.SHA256 = p.same.e.SHA256
 			p.e.SetOpen(p.open)
+			if sink := r.u.opts.Sink; sink != nil {
+				if err := sink.Link(p.e, p.same.e); err != nil {
+					return err
+				}
+			}
 		}
 	}
 	for _, p := range files {
-		if p.skip || p.same != nil || p.e.SHA256 == "" {
+		if p.skip || p.same != nil || !p.read {
 			continue
 		}
 		if r.detect(p.head) == nil && (p.e.Region != nil || !r.mayHoldImage(p.e.Size, p.head)) {
@@ -268,8 +275,9 @@ func (r *run) hashAll(ctx context.Context, files []*pending, in input, chain []s
 	return err
 }
 
-// hashWriter hashes an entry's bytes while charging them to the limits and
-// keeping the first bytes for format detection.
+// hashWriter hashes an entry's bytes (unless h is nil: Options.NoHash)
+// while charging them to the limits and keeping the first bytes for format
+// detection.
 type hashWriter struct {
 	r        *run
 	e        *pipeline.Entry
@@ -300,6 +308,9 @@ func (w *hashWriter) Write(b []byte) (int, error) {
 		return 0, &containerLimit{&pipeline.LimitError{Limit: "max-ratio", Value: int64(lim.MaxRatio),
 			Msg: fmt.Sprintf("container of %d bytes yields more than %d bytes of files (over %.0f:1): a decompression bomb; the rest is not read", w.base, p, lim.MaxRatio)}}
 	}
+	if w.h == nil {
+		return len(b), nil
+	}
 	return w.h.Write(b)
 }
 
@@ -313,7 +324,10 @@ func (r *run) hash(ctx context.Context, p *pending, produced *atomic.Int64, in i
 	if in.ra == nil {
 		base = 0
 	}
-	w := &hashWriter{r: r, e: p.e, produced: produced, base: base, h: sha256.New(), head: make([]byte, 0, pipeline.MatchSize)}
+	w := &hashWriter{r: r, e: p.e, produced: produced, base: base, head: make([]byte, 0, pipeline.MatchSize)}
+	if !r.u.opts.NoHash {
+		w.h = sha256.New()
+	}
 	buf := bufPool.Get().(*[]byte)
 	defer bufPool.Put(buf)
 	var dst io.Writer = w
@@ -338,7 +352,10 @@ func (r *run) hash(ctx context.Context, p *pending, produced *atomic.Int64, in i
 	if w.n != p.e.Size {
 		return &fileError{p.e, fmt.Errorf("holds %d bytes, its header declares %d", w.n, p.e.Size)}
 	}
-	p.e.SHA256 = hex.EncodeToString(w.h.Sum(nil))
+	if w.h != nil {
+		p.e.SHA256 = hex.EncodeToString(w.h.Sum(nil))
+	}
+	p.read = true
 	p.head = w.head
 	p.e.SetOpen(p.open)
 	return nil

@@ -130,11 +130,7 @@ func (r *run) carve(ctx context.Context, in input) error {
 				Name: fmt.Sprintf("%s-%d", rg.Format, seq[rg.Format]),
 				Type: pipeline.TypeFile, Mode: 0o644, Size: rg.Size, Region: rg,
 			}
-			sr := io.NewSectionReader(in.ra, rg.Offset, rg.Size)
-			open := func(context.Context) (io.ReadCloser, error) {
-				return section{io.NewSectionReader(sr, 0, sr.Size())}, nil
-			}
-			if err := visit(h, open); err != nil {
+			if err := visit(h, pipeline.OpenSection(in.ra, rg.Offset, rg.Size)); err != nil {
 				return err
 			}
 		}
@@ -142,12 +138,6 @@ func (r *run) carve(ctx context.Context, in input) error {
 	}
 	return r.archive(ctx, walk, in, chain)
 }
-
-// section is a region's bytes: a reader that the nested unpacker can read
-// at random without a copy.
-type section struct{ *io.SectionReader }
-
-func (section) Close() error { return nil }
 
 // scan finds every signature in the input whose format accepts the bytes
 // from its start, in order of offset.

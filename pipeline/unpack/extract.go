@@ -2,6 +2,7 @@ package unpack
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"io/fs"
@@ -36,8 +37,13 @@ type ExtractStats struct {
 // then writes what is left (directories, hard links, symlinks).
 type Extractor struct {
 	root    *os.Root
-	dir     string
 	written sync.Map // entry key -> true, for files written while hashing
+
+	// dirs holds the directories files were created in, opened once: an
+	// os.Root resolves a path one component at a time, and doing that for
+	// every file of a large image costs more than writing it.
+	mu   sync.Mutex
+	dirs map[string]*os.Root
 }
 
 // NewExtractor opens dir, which must be empty or absent.
@@ -54,24 +60,80 @@ func NewExtractor(dir string) (*Extractor, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Extractor{root: root, dir: dir}, nil
+	return &Extractor{root: root, dirs: map[string]*os.Root{}}, nil
 }
 
 // Close releases the directory.
-func (x *Extractor) Close() error { return x.root.Close() }
+func (x *Extractor) Close() error {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	for _, d := range x.dirs {
+		d.Close()
+	}
+	x.dirs = nil
+	return x.root.Close()
+}
+
+// dir returns the directory name of the output, opened, creating it and
+// its parents if need be.
+func (x *Extractor) dir(name string) (*os.Root, error) {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	return x.dirLocked(name)
+}
+
+func (x *Extractor) dirLocked(name string) (*os.Root, error) {
+	if name == "." || name == "" {
+		return x.root, nil
+	}
+	if d, ok := x.dirs[name]; ok {
+		return d, nil
+	}
+	parent, err := x.dirLocked(path.Dir(name))
+	if err != nil {
+		return nil, err
+	}
+	base := path.Base(name)
+	if err := parent.Mkdir(base, 0o755); err != nil && !errors.Is(err, fs.ErrExist) {
+		return nil, fmt.Errorf("creating /%s: %w", name, err)
+	}
+	d, err := parent.OpenRoot(base)
+	if err != nil {
+		return nil, fmt.Errorf("opening /%s: %w", name, err)
+	}
+	x.dirs[name] = d
+	return d, nil
+}
 
 // Create implements Sink.
 func (x *Extractor) Create(e *pipeline.Entry) (io.WriteCloser, error) {
 	name := outName(e)
-	if err := x.root.MkdirAll(path.Dir(name), 0o755); err != nil {
-		return nil, fmt.Errorf("creating %s: %w", path.Dir("/"+name), err)
+	d, err := x.dir(path.Dir(name))
+	if err != nil {
+		return nil, err
 	}
-	f, err := x.root.OpenFile(name, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, fs.FileMode(e.Mode&0o777|0o600))
+	f, err := d.OpenFile(path.Base(name), os.O_WRONLY|os.O_CREATE|os.O_TRUNC, fs.FileMode(e.Mode&0o777|0o600))
 	if err != nil {
 		return nil, fmt.Errorf("writing /%s: %w", name, err)
 	}
 	x.written.Store(e.Key, true)
 	return f, nil
+}
+
+// Link implements Sink: a hard link of one inode is a hard link again.
+func (x *Extractor) Link(e, first *pipeline.Entry) error {
+	if _, ok := x.written.Load(first.Key); !ok {
+		return nil
+	}
+	name := outName(e)
+	if _, err := x.dir(path.Dir(name)); err != nil {
+		return err
+	}
+	if err := x.root.Link(outName(first), name); err != nil {
+		return fmt.Errorf("linking /%s: %w", name, err)
+	}
+	x.written.Store(e.Key, true)
+	return nil
 }
 
 // Extract writes a tree under dir, which must be empty or absent; see Extractor.
@@ -86,7 +148,6 @@ func Extract(ctx context.Context, t *pipeline.Tree, dir string) (*ExtractStats, 
 
 // Finish writes what the tree holds and was not written while hashing.
 func (x *Extractor) Finish(ctx context.Context, t *pipeline.Tree) (*ExtractStats, error) {
-	root := x.root
 	st := &ExtractStats{}
 	var links []*pipeline.Entry
 	for _, e := range t.Entries {
@@ -101,15 +162,15 @@ func (x *Extractor) Finish(ctx context.Context, t *pipeline.Tree) (*ExtractStats
 			if name == "." {
 				continue
 			}
-			if err := root.MkdirAll(name, 0o755); err != nil {
-				return st, fmt.Errorf("creating %s: %w", where, err)
+			if _, err := x.dir(name); err != nil {
+				return st, err
 			}
 			st.Dirs++
 		case pipeline.TypeFile:
-			if e.SHA256 == "" {
+			if !e.Readable() {
 				// What was written before the read failed is not the file.
 				if written {
-					root.Remove(name)
+					x.root.Remove(name)
 				}
 				st.Unreadable = append(st.Unreadable, e.Where())
 				continue
@@ -118,7 +179,7 @@ func (x *Extractor) Finish(ctx context.Context, t *pipeline.Tree) (*ExtractStats
 				st.Stripped = append(st.Stripped, fmt.Sprintf("%s (mode %04o)", e.Where(), e.Mode))
 			}
 			if !written {
-				if err := writeFile(ctx, root, name, e); err != nil {
+				if err := x.writeFile(ctx, name, e); err != nil {
 					return st, fmt.Errorf("writing %s: %w", where, err)
 				}
 			}
@@ -131,10 +192,11 @@ func (x *Extractor) Finish(ctx context.Context, t *pipeline.Tree) (*ExtractStats
 	}
 	for _, e := range links {
 		name := outName(e)
-		if err := root.MkdirAll(path.Dir(name), 0o755); err != nil {
-			return st, fmt.Errorf("creating %s: %w", path.Dir("/"+name), err)
+		d, err := x.dir(path.Dir(name))
+		if err != nil {
+			return st, err
 		}
-		if err := root.Symlink(e.LinkTarget, name); err != nil {
+		if err := d.Symlink(e.LinkTarget, path.Base(name)); err != nil {
 			return st, fmt.Errorf("creating symlink /%s: %w", name, err)
 		}
 		st.Symlinks++
@@ -156,8 +218,9 @@ func outName(e *pipeline.Entry) string {
 	return name
 }
 
-func writeFile(ctx context.Context, root *os.Root, name string, e *pipeline.Entry) error {
-	if err := root.MkdirAll(path.Dir(name), 0o755); err != nil {
+func (x *Extractor) writeFile(ctx context.Context, name string, e *pipeline.Entry) error {
+	d, err := x.dir(path.Dir(name))
+	if err != nil {
 		return err
 	}
 	rc, err := e.Open(ctx)
@@ -165,7 +228,7 @@ func writeFile(ctx context.Context, root *os.Root, name string, e *pipeline.Entr
 		return err
 	}
 	defer rc.Close()
-	f, err := root.OpenFile(name, os.O_WRONLY|os.O_CREATE|os.O_EXCL, fs.FileMode(e.Mode&0o777|0o600))
+	f, err := d.OpenFile(path.Base(name), os.O_WRONLY|os.O_CREATE|os.O_EXCL, fs.FileMode(e.Mode&0o777|0o600))
 	if err != nil {
 		return err
 	}

@@ -37,6 +37,10 @@ type Options struct {
 	// Sink, when set, receives every regular file's bytes as they are
 	// hashed (an Extractor), so that writing them out costs no second read.
 	Sink Sink
+	// NoHash reads every file, within the same limits, but leaves SHA256
+	// empty: for extracting only (fwvet unpack), where hashing would be
+	// most of the work.
+	NoHash bool
 }
 
 // Sink receives the bytes of the files the unpacker hashes. Create may be
@@ -44,6 +48,9 @@ type Options struct {
 // bytes read so far, and its entry has no SHA256.
 type Sink interface {
 	Create(e *pipeline.Entry) (io.WriteCloser, error)
+	// Link records that e is the same file as an earlier one (a hard link of
+	// one inode), whose bytes went to Create and are not read again.
+	Link(e, first *pipeline.Entry) error
 }
 
 // Unpacker extracts artifacts into trees.

@@ -550,3 +550,86 @@ func TestExtract(t *testing.T) {
 		t.Errorf("extracting into a non-empty directory: %v", err)
 	}
 }
+
+// TestExtractWhileReading: files written as they are read (Options.Sink,
+// without hashing, as fwvet unpack does) give the tree unsquashfs extracts:
+// the same files, bytes and symlinks, and a hard link of one inode is a
+// hard link again, not a second read.
+func TestExtractWhileReading(t *testing.T) {
+	for _, img := range []string{"fw/tiny-gzip.sqfs", "fw/rootfs-1.0.0.sqfs"} {
+		t.Run(img, func(t *testing.T) {
+			path := fixture.Path(t, img)
+			dir := t.TempDir()
+			x, err := unpack.NewExtractor(filepath.Join(dir, "ours"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer x.Close()
+			u, err := unpack.New(unpack.Options{Limits: pipeline.DefaultLimits(), WorkDir: t.TempDir(), Sink: x, NoHash: true})
+			if err != nil {
+				t.Fatal(err)
+			}
+			st, _ := os.Stat(path)
+			tree, err := u.Unpack(context.Background(), &pipeline.Artifact{Name: filepath.Base(path), Path: path, Size: st.Size()})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer tree.Close()
+			for _, e := range tree.Entries {
+				if e.Type == pipeline.TypeFile && (e.SHA256 != "" || !e.Readable()) {
+					t.Fatalf("%s: sha256 %q, readable %v: NoHash reads every file and hashes none", e.Path, e.SHA256, e.Readable())
+				}
+			}
+			if _, err := x.Finish(context.Background(), tree); err != nil {
+				t.Fatal(err)
+			}
+			if out, err := exec.Command("unsquashfs", "-q", "-n", "-d", filepath.Join(dir, "ref"), path).CombinedOutput(); err != nil {
+				t.Fatalf("unsquashfs: %v\n%s", err, out)
+			}
+			ref := map[string]string{}
+			filepath.WalkDir(filepath.Join(dir, "ref"), func(p string, d fs.DirEntry, err error) error {
+				if err != nil || !(d.Type().IsRegular() || d.Type()&fs.ModeSymlink != 0) {
+					return err
+				}
+				rel, _ := filepath.Rel(filepath.Join(dir, "ref"), p)
+				ref[rel] = describeFile(t, p)
+				return nil
+			})
+			var got int
+			filepath.WalkDir(filepath.Join(dir, "ours"), func(p string, d fs.DirEntry, err error) error {
+				if err != nil || d.IsDir() {
+					return err
+				}
+				rel, _ := filepath.Rel(filepath.Join(dir, "ours"), p)
+				got++
+				if want, ok := ref[rel]; !ok || want != describeFile(t, p) {
+					t.Errorf("%s: %s, unsquashfs: %s", rel, describeFile(t, p), want)
+				}
+				return nil
+			})
+			if got != len(ref) {
+				t.Errorf("%d files and symlinks written, unsquashfs wrote %d", got, len(ref))
+			}
+			if img == "fw/tiny-gzip.sqfs" {
+				a, _ := os.Stat(filepath.Join(dir, "ours", "etc", "motd"))
+				b, _ := os.Stat(filepath.Join(dir, "ours", "etc", "motd.hard"))
+				if a == nil || b == nil || !os.SameFile(a, b) {
+					t.Error("etc/motd.hard is not a hard link of etc/motd")
+				}
+			}
+		})
+	}
+}
+
+// describeFile is a regular file's SHA-256 or a symlink's target.
+func describeFile(t *testing.T, p string) string {
+	t.Helper()
+	if target, err := os.Readlink(p); err == nil {
+		return "-> " + target
+	}
+	b, err := os.ReadFile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return fmt.Sprintf("%x", sha256.Sum256(b))
+}

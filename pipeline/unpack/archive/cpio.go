@@ -55,7 +55,7 @@ func (Cpio) Walk(ctx context.Context, r io.ReaderAt, size int64, lim pipeline.Li
 		if h.Type == pipeline.TypeFile {
 			h.Size = data.h.Size
 			dataOff, n := data.dataOff, data.h.Size
-			open = func(context.Context) (io.ReadCloser, error) { return section{io.NewSectionReader(r, dataOff, n)}, nil }
+			open = pipeline.OpenSection(r, dataOff, n)
 			if e.nlink > 1 {
 				if ids[e.linkKey] == 0 {
 					ids[e.linkKey] = uint64(len(ids) + 1)

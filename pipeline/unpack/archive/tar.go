@@ -104,10 +104,7 @@ func (Tar) Walk(ctx context.Context, r io.ReaderAt, size int64, lim pipeline.Lim
 func tarOpener(r io.ReaderAt, size int64, sr *io.SectionReader, index int, th *tar.Header) pipeline.OpenFunc {
 	if th.Typeflag != tar.TypeGNUSparse && !hasSparse(th) {
 		if off, err := sr.Seek(0, io.SeekCurrent); err == nil {
-			n := th.Size
-			return func(context.Context) (io.ReadCloser, error) {
-				return section{io.NewSectionReader(r, off, n)}, nil
-			}
+			return pipeline.OpenSection(r, off, th.Size)
 		}
 	}
 	return func(ctx context.Context) (io.ReadCloser, error) {
@@ -132,9 +129,3 @@ func hasSparse(th *tar.Header) bool {
 	}
 	return false
 }
-
-// section is an entry's bytes read in place; it is an io.ReaderAt with a
-// Size, so a nested container needs no copy.
-type section struct{ *io.SectionReader }
-
-func (section) Close() error { return nil }

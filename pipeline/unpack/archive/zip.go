@@ -97,7 +97,7 @@ func zipOpener(r io.ReaderAt, f *zip.File) pipeline.OpenFunc {
 	if f.Method == zip.Store && f.CompressedSize64 == f.UncompressedSize64 {
 		if off, err := f.DataOffset(); err == nil {
 			n := int64(f.UncompressedSize64)
-			return func(context.Context) (io.ReadCloser, error) { return section{io.NewSectionReader(r, off, n)}, nil }
+			return pipeline.OpenSection(r, off, n)
 		}
 	}
 	return func(context.Context) (io.ReadCloser, error) { return f.Open() }

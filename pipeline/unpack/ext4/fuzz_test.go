@@ -2,10 +2,7 @@ package ext4_test
 
 import (
 	"bytes"
-	"context"
 	"flag"
-	"io"
-	"os"
 	"testing"
 
 	"github.com/fwvet/fwvet/pipeline"
@@ -80,10 +77,7 @@ func shortMinimize(f *testing.F) {
 // endless loop or an allocation the image does not justify.
 func FuzzExt4(f *testing.F) {
 	for _, seed := range []string{"fw/ext4-seed.img", "fw/ext4-seed-ext2.img", "fw/ext4-seed-inline.img"} {
-		b, err := os.ReadFile(fixture.Path(f, seed))
-		if err != nil {
-			f.Fatal(err)
-		}
+		b := fixture.ReadFile(f, seed)
 		if p := packZeros(b); !bytes.Equal(unpackZeros(p), b) {
 			f.Fatalf("%s does not survive packing its zeros", seed)
 		} else {
@@ -95,30 +89,6 @@ func FuzzExt4(f *testing.F) {
 	lim.MaxEntries = 5000
 	lim.MaxFileSize = 256 << 10
 	f.Fuzz(func(t *testing.T, packed []byte) {
-		data := unpackZeros(packed)
-		r := bytes.NewReader(data)
-		format := ext4.Format{}
-		format.Match(data[:pipeline.MatchSize])
-		format.Span(r, int64(len(data)))
-		var files []pipeline.OpenFunc
-		n := 0
-		_ = format.Walk(context.Background(), r, int64(len(data)), lim, func(h *pipeline.Header, open pipeline.OpenFunc) error {
-			n++
-			if n > 5000 {
-				return io.EOF
-			}
-			if open != nil {
-				files = append(files, open)
-			}
-			return nil
-		})
-		for _, open := range files {
-			rc, err := open(context.Background())
-			if err != nil {
-				continue
-			}
-			io.Copy(io.Discard, io.LimitReader(rc, 1<<20))
-			rc.Close()
-		}
+		fixture.WalkAndRead(t, ext4.Format{}, unpackZeros(packed), lim, 1<<20)
 	})
 }

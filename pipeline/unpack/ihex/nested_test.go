@@ -2,9 +2,6 @@ package ihex_test
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
-	"slices"
 	"testing"
 
 	"github.com/fwvet/fwvet/pipeline"
@@ -30,15 +27,5 @@ func TestNested(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer tree.Close()
-	if !slices.Equal(tree.Formats, []string{"ihex", "squashfs"}) {
-		t.Errorf("formats %v, want ihex then squashfs", tree.Formats)
-	}
-	sum := sha256.Sum256([]byte("tiny ihex seed\n"))
-	motd := tree.Find("/etc/motd")
-	if len(motd) != 1 || motd[0].SHA256 != hex.EncodeToString(sum[:]) {
-		t.Fatalf("/etc/motd: %+v", motd)
-	}
-	if hello := tree.Find("/bin/hello"); len(hello) != 1 || hello[0].Mode != 04755 {
-		t.Errorf("/bin/hello: %+v", hello)
-	}
+	fixture.CheckWrappedTiny(t, tree, "ihex", "tiny ihex seed\n")
 }

@@ -14,7 +14,7 @@ import (
 // TestDamaged: a damaged image ends in a clear error or reports its damage
 // on the entries it touches, and what survived still reads right.
 func TestDamaged(t *testing.T) {
-	want := sourceTree(t)
+	want := fixture.SourceTree(t, fixture.Path(t, "stage/formats"))
 	for _, tc := range []struct {
 		img     string
 		err     string            // part of Walk's error, "" for none
@@ -30,7 +30,7 @@ func TestDamaged(t *testing.T) {
 			missing: []string{"etc/passwd"}},
 	} {
 		t.Run(tc.img, func(t *testing.T) {
-			got, err := walkImage(t, tc.img, pipeline.DefaultLimits())
+			got, err := fixture.WalkArchive(t, jffs2.Format{}, tc.img, pipeline.DefaultLimits())
 			switch {
 			case tc.err == "" && err != nil:
 				t.Fatalf("Walk: %v", err)
@@ -38,8 +38,8 @@ func TestDamaged(t *testing.T) {
 				t.Fatalf("Walk error %v, want one saying %q", err, tc.err)
 			}
 			for p, d := range tc.damage {
-				if !strings.Contains(got[p].damage, d) {
-					t.Errorf("%s: damage %q, want it to say %q", p, got[p].damage, d)
+				if !strings.Contains(got[p].Damage, d) {
+					t.Errorf("%s: damage %q, want it to say %q", p, got[p].Damage, d)
 				}
 			}
 			for _, p := range tc.missing {
@@ -50,7 +50,7 @@ func TestDamaged(t *testing.T) {
 			// Everything listed without damage is intact.
 			intact := 0
 			for p, g := range got {
-				if p == "." || g.damage != "" {
+				if p == "." || g.Damage != "" {
 					continue
 				}
 				w, ok := want[p]
@@ -58,7 +58,7 @@ func TestDamaged(t *testing.T) {
 					t.Errorf("%s listed but not in the source", p)
 					continue
 				}
-				if g.typ == pipeline.TypeFile && g.sha != w.sha {
+				if g.Type == pipeline.TypeFile && g.SHA256 != w.SHA256 {
 					t.Errorf("%s: contents differ from the source but no damage is reported", p)
 				}
 				intact++

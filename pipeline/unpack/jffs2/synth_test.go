@@ -6,8 +6,6 @@ import (
 	"encoding/binary"
 	"hash/crc32"
 	"io"
-	"math/rand"
-	"os"
 	"strings"
 	"testing"
 
@@ -208,47 +206,5 @@ func TestHistory(t *testing.T) {
 // TestReadAt: reading a file at random offsets gives the bytes of reading
 // it front to back, across node boundaries.
 func TestReadAt(t *testing.T) {
-	f, err := os.Open(fixture.Path(t, "fw/jffs2-le-lzo.img"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	st, _ := f.Stat()
-	rng := rand.New(rand.NewSource(1))
-	checked := 0
-	err = jffs2.Format{}.Walk(context.Background(), f, st.Size(), pipeline.DefaultLimits(), func(h *pipeline.Header, open pipeline.OpenFunc) error {
-		if open == nil || h.Size < 10000 || checked > 20 {
-			return nil
-		}
-		rc, err := open(context.Background())
-		if err != nil {
-			return err
-		}
-		defer rc.Close()
-		want, err := io.ReadAll(rc)
-		if err != nil {
-			return err
-		}
-		ra := rc.(interface {
-			io.ReaderAt
-			Size() int64
-		})
-		if ra.Size() != int64(len(want)) {
-			t.Errorf("%s: Size %d, read %d", h.Name, ra.Size(), len(want))
-		}
-		for k := 0; k < 5; k++ {
-			off := rng.Int63n(int64(len(want)))
-			buf := make([]byte, 1+rng.Intn(20000))
-			n, err := ra.ReadAt(buf, off)
-			end := min(off+int64(len(buf)), int64(len(want)))
-			if int64(n) != end-off || !bytes.Equal(buf[:n], want[off:end]) || (end < off+int64(len(buf))) != (err == io.EOF) {
-				t.Errorf("%s: ReadAt(%d, %d) = %d, %v", h.Name, len(buf), off, n, err)
-			}
-		}
-		checked++
-		return nil
-	})
-	if err != nil || checked < 5 {
-		t.Fatalf("%v, %d files checked", err, checked)
-	}
+	fixture.CheckArchiveReadAt(t, jffs2.Format{}, "fw/jffs2-le-lzo.img", fixture.ReadAtFiles{MinSize: 10000, MaxFiles: 21, MinFiles: 5, MaxLen: 20000})
 }

@@ -2,9 +2,6 @@ package sparse_test
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
-	"slices"
 	"testing"
 
 	"github.com/fwvet/fwvet/pipeline"
@@ -30,14 +27,5 @@ func TestNested(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer tree.Close()
-	if !slices.Equal(tree.Formats, []string{"android-sparse", "squashfs"}) {
-		t.Errorf("formats %v, want android-sparse then squashfs", tree.Formats)
-	}
-	sum := sha256.Sum256([]byte("tiny sparse seed\n"))
-	if motd := tree.Find("/etc/motd"); len(motd) != 1 || motd[0].SHA256 != hex.EncodeToString(sum[:]) {
-		t.Fatalf("/etc/motd: %+v", motd)
-	}
-	if hello := tree.Find("/bin/hello"); len(hello) != 1 || hello[0].Mode != 04755 {
-		t.Errorf("/bin/hello: %+v", hello)
-	}
+	fixture.CheckWrappedTiny(t, tree, "android-sparse", "tiny sparse seed\n")
 }

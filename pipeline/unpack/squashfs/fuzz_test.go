@@ -1,10 +1,6 @@
 package squashfs_test
 
 import (
-	"bytes"
-	"context"
-	"io"
-	"os"
 	"testing"
 
 	"github.com/fwvet/fwvet/pipeline"
@@ -17,37 +13,12 @@ import (
 // endless loop or an allocation the image does not justify.
 func FuzzWalk(f *testing.F) {
 	for _, seed := range []string{"fw/tiny-gzip.sqfs", "fw/tiny-xz.sqfs", "fw/tiny-zstd.sqfs", "fw/tiny-lzo.sqfs", "fw/tiny-lz4.sqfs"} {
-		b, err := os.ReadFile(fixture.Path(f, seed))
-		if err != nil {
-			f.Fatal(err)
-		}
-		f.Add(b)
+		f.Add(fixture.ReadFile(f, seed))
 	}
 	lim := pipeline.DefaultLimits()
 	lim.MaxEntries = 5000
 	lim.MaxFileSize = 8 << 20
 	f.Fuzz(func(t *testing.T, data []byte) {
-		r := bytes.NewReader(data)
-		var files []pipeline.OpenFunc
-		n := 0
-		err := squashfs.Format{}.Walk(context.Background(), r, int64(len(data)), lim, func(h *pipeline.Header, open pipeline.OpenFunc) error {
-			n++
-			if n > 5000 {
-				return io.EOF
-			}
-			if open != nil {
-				files = append(files, open)
-			}
-			return nil
-		})
-		_ = err
-		for _, open := range files {
-			rc, err := open(context.Background())
-			if err != nil {
-				continue
-			}
-			io.Copy(io.Discard, io.LimitReader(rc, 16<<20))
-			rc.Close()
-		}
+		fixture.WalkAndRead(t, squashfs.Format{}, data, lim, 16<<20)
 	})
 }

@@ -56,21 +56,12 @@ func walk(t *testing.T, r io.ReaderAt, size int64) ([]vol, error) {
 
 func walkFile(t *testing.T, rel string) []vol {
 	t.Helper()
-	b := readFixture(t, rel)
+	b := fixture.ReadFile(t, rel)
 	vols, err := walk(t, bytes.NewReader(b), int64(len(b)))
 	if err != nil {
 		t.Fatalf("%s: %v", rel, err)
 	}
 	return vols
-}
-
-func readFixture(t testing.TB, rel string) []byte {
-	t.Helper()
-	b, err := os.ReadFile(fixture.Path(t, rel))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
 }
 
 func busybox(t *testing.T) []byte {
@@ -161,7 +152,7 @@ func TestRootfs(t *testing.T) {
 	if len(vols) != 2 || vols[0].h.Name != "rootfs" || vols[1].h.Name != "kernel" {
 		t.Fatalf("volumes %v, want rootfs and kernel", vols)
 	}
-	ubifs := readFixture(t, "fw/ubi-rootfs.ubifs")
+	ubifs := fixture.ReadFile(t, "fw/ubi-rootfs.ubifs")
 	for _, v := range vols {
 		checkHeader(t, v)
 		if v.h.Damage != "" {
@@ -206,7 +197,7 @@ func TestSeeds(t *testing.T) {
 // TestDamaged: each damaged image either fails with a message or reports the
 // damage on the volume it hurts, and what is still sound reads right.
 func TestDamaged(t *testing.T) {
-	ubifs := readFixture(t, "fw/ubi-rootfs.ubifs")
+	ubifs := fixture.ReadFile(t, "fw/ubi-rootfs.ubifs")
 	bb := busybox(t)
 	fullLEBs := len(ubifs) / leb
 	t.Run("trunc", func(t *testing.T) {
@@ -280,7 +271,7 @@ func setVID(img []byte, n int, edit func(h []byte)) {
 // TestStaticCRC: a static volume whose data no longer matches its CRC is
 // still read, with the damage told.
 func TestStaticCRC(t *testing.T) {
-	img := readFixture(t, "fw/ubi-tiny-static.ubi")
+	img := fixture.ReadFile(t, "fw/ubi-tiny-static.ubi")
 	img[2*tinyPEB+tinyData+100] = 'X'
 	vols, err := walk(t, bytes.NewReader(img), int64(len(img)))
 	if err != nil {
@@ -294,7 +285,7 @@ func TestStaticCRC(t *testing.T) {
 // TestNewestCopy: of two PEBs holding one LEB, the higher sequence number
 // wins, unless it is a wear-levelling copy whose data CRC fails.
 func TestNewestCopy(t *testing.T) {
-	base := readFixture(t, "fw/ubi-tiny-static.ubi")
+	base := fixture.ReadFile(t, "fw/ubi-tiny-static.ubi")
 	// A fifth PEB: LEB 0 of the kernel again, newer, with other data.
 	img := append(append([]byte(nil), base...), base[2*tinyPEB:3*tinyPEB]...)
 	newer := bytes.Repeat([]byte("n"), 16384-1024)
@@ -336,14 +327,9 @@ func TestNewestCopy(t *testing.T) {
 // TestReadAt: the rootfs volume read at random offsets gives the bytes read
 // in sequence, so a UBIFS reader can work in place.
 func TestReadAt(t *testing.T) {
-	f, err := os.Open(fixture.Path(t, "fw/ubi-badvid.ubi"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	st, _ := f.Stat()
+	f, size := fixture.Open(t, "fw/ubi-badvid.ubi")
 	var open pipeline.OpenFunc
-	err = ubi.Format{}.Walk(context.Background(), f, st.Size(), pipeline.DefaultLimits(), func(h *pipeline.Header, o pipeline.OpenFunc) error {
+	err := ubi.Format{}.Walk(context.Background(), f, size, pipeline.DefaultLimits(), func(h *pipeline.Header, o pipeline.OpenFunc) error {
 		if h.Name == "rootfs" {
 			open = o
 		}
@@ -357,32 +343,17 @@ func TestReadAt(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ra, ok := rc.(interface {
-		io.ReaderAt
-		Size() int64
-	})
-	if !ok || ra.Size() != int64(len(want)) {
+	ra, ok := rc.(fixture.SizedReaderAt)
+	if !ok {
 		t.Fatal("the volume reader is not an io.ReaderAt with its Size")
 	}
-	rng := rand.New(rand.NewSource(1))
-	for k := 0; k < 200; k++ {
-		off := rng.Int63n(int64(len(want)))
-		buf := make([]byte, 1+rng.Intn(3*leb))
-		n, err := ra.ReadAt(buf, off)
-		end := min(off+int64(len(buf)), int64(len(want)))
-		if int64(n) != end-off || !bytes.Equal(buf[:n], want[off:end]) {
-			t.Fatalf("ReadAt(%d, %d): %d bytes (%v), not the streamed ones", len(buf), off, n, err)
-		}
-		if end < off+int64(len(buf)) && err != io.EOF {
-			t.Errorf("ReadAt past the end: %v, want io.EOF", err)
-		}
-	}
+	fixture.CheckReadAt(t, "rootfs", ra, want, rand.New(rand.NewSource(1)), 200, 3*leb)
 }
 
 // TestMissingStaticLEB: reading a static volume that lost a LEB fails
 // there, as UBI refuses it, and the header says which.
 func TestMissingStaticLEB(t *testing.T) {
-	img := readFixture(t, "fw/ubi-tiny-static.ubi")
+	img := fixture.ReadFile(t, "fw/ubi-tiny-static.ubi")
 	img[3*tinyPEB+tinyVID+61] ^= 1 // LEB 1's VID header CRC
 	vols, err := walk(t, bytes.NewReader(img), int64(len(img)))
 	if err != nil {
@@ -402,7 +373,7 @@ func TestMissingStaticLEB(t *testing.T) {
 func TestCarve(t *testing.T) {
 	f := ubi.Format{}
 	for rel, pebSize := range map[string]int{"fw/ubi-rootfs.ubi": peb, "fw/ubi-tiny.ubi": tinyPEB, "fw/ubi-tiny-static.ubi": tinyPEB, "fw/ubi-tiny-nor.ubi": 2048} {
-		img := readFixture(t, rel)
+		img := fixture.ReadFile(t, rel)
 		blob := append(append(bytes.Repeat([]byte{0}, 3*512), img...), bytes.Repeat([]byte("junk"), 100000)...)
 		sig := f.Signatures()[0]
 		at := bytes.Index(blob, sig.Magic)
@@ -430,7 +401,7 @@ func TestCarve(t *testing.T) {
 			t.Errorf("Match(%q) is true", head)
 		}
 	}
-	bad := readFixture(t, "fw/ubi-tiny.ubi")[:4096]
+	bad := fixture.ReadFile(t, "fw/ubi-tiny.ubi")[:4096]
 	bad[30] ^= 1
 	if f.Match(bad) {
 		t.Error("Match accepts an EC header with a bad CRC")
@@ -439,7 +410,7 @@ func TestCarve(t *testing.T) {
 
 // TestErrors: what is not a UBI image fails with a message.
 func TestErrors(t *testing.T) {
-	one := readFixture(t, "fw/ubi-tiny.ubi")[:tinyPEB]
+	one := fixture.ReadFile(t, "fw/ubi-tiny.ubi")[:tinyPEB]
 	cases := map[string]struct {
 		img  []byte
 		want string

@@ -2,11 +2,8 @@ package ubifs_test
 
 import (
 	"bytes"
-	"context"
 	"encoding/binary"
 	"hash/crc32"
-	"io"
-	"os"
 	"testing"
 
 	"github.com/fwvet/fwvet/pipeline"
@@ -48,20 +45,16 @@ func unpackLEBs(data []byte) []byte {
 // Walk and reading every file end in data or an error, never a panic, an
 // endless loop or an allocation the image does not justify.
 func FuzzUBIFS(f *testing.F) {
-	b, err := os.ReadFile(fixture.Path(f, "fw/ubifs-tiny.ubifs"))
-	if err != nil {
-		f.Fatal(err)
-	}
-	f.Add(packLEBs(b))
+	f.Add(packLEBs(fixture.ReadFile(f, "fw/ubifs-tiny.ubifs")))
 	lim := pipeline.DefaultLimits()
 	lim.MaxEntries = 5000
 	lim.MaxFileSize = 8 << 20
 	f.Fuzz(func(t *testing.T, packed []byte) {
 		data := unpackLEBs(packed)
-		walkAll(data, lim)
+		fixture.WalkAndRead(t, ubifs.Format{}, data, lim, 16<<20)
 		// Most mutations only break a CRC; with the CRCs made right again
 		// the fuzzer reaches the parsing behind them.
-		walkAll(fixCRCs(data), lim)
+		fixture.WalkAndRead(t, ubifs.Format{}, fixCRCs(data), lim, 16<<20)
 	})
 }
 
@@ -79,38 +72,9 @@ func fixCRCs(img []byte) []byte {
 	return img
 }
 
-// walkAll walks an image and reads every file, for errors and panics only.
-func walkAll(data []byte, lim pipeline.Limits) {
-	r := bytes.NewReader(data)
-	fm := ubifs.Format{}
-	fm.Match(data[:min(len(data), pipeline.MatchSize)])
-	fm.Span(r, int64(len(data)))
-	var files []pipeline.OpenFunc
-	_ = fm.Walk(context.Background(), r, int64(len(data)), lim, func(h *pipeline.Header, open pipeline.OpenFunc) error {
-		if open != nil {
-			files = append(files, open)
-		}
-		return nil
-	})
-	for _, open := range files {
-		rc, err := open(context.Background())
-		if err != nil {
-			continue
-		}
-		io.Copy(io.Discard, io.LimitReader(rc, 16<<20))
-		if ra, ok := rc.(io.ReaderAt); ok {
-			ra.ReadAt(make([]byte, 5000), 3000)
-		}
-		rc.Close()
-	}
-}
-
 // TestPackLEBs: the fuzz seed, unpacked, is the image it came from.
 func TestPackLEBs(t *testing.T) {
-	b, err := os.ReadFile(fixture.Path(t, "fw/ubifs-tiny.ubifs"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	b := fixture.ReadFile(t, "fw/ubifs-tiny.ubifs")
 	if !bytes.Equal(unpackLEBs(packLEBs(b)), b) {
 		t.Fatal("unpackLEBs(packLEBs(image)) is not the image")
 	}

@@ -36,7 +36,7 @@ func (p payload) stored() *io.SectionReader { return io.NewSectionReader(p.r, p.
 // limit+1 bytes. A payload that does not decode is reported in bad; the
 // stored bytes are still fed to the writers in full.
 func (p payload) measure(ctx context.Context, limit int64, ws ...io.Writer) (size int64, bad error, err error) {
-	src := io.TeeReader(ctxReader{ctx, p.stored()}, io.MultiWriter(ws...))
+	src := io.TeeReader(pipeline.ContextReader(ctx, p.stored()), io.MultiWriter(ws...))
 	if p.codec == "none" {
 		if _, err := io.Copy(io.Discard, src); err != nil {
 			return 0, nil, err
@@ -67,7 +67,8 @@ func (p payload) measure(ctx context.Context, limit int64, ws ...io.Writer) (siz
 // "none", cut to size.
 func (p payload) opener(codec string, size int64) pipeline.OpenFunc {
 	if codec == "none" {
-		return func(context.Context) (io.ReadCloser, error) { return section{p.stored()}, nil }
+		sr := p.stored()
+		return pipeline.OpenSection(sr, 0, sr.Size())
 	}
 	d := codecs[codec]
 	return func(context.Context) (io.ReadCloser, error) {
@@ -97,29 +98,12 @@ func (p payload) entry(ctx context.Context, name string, lim pipeline.Limits, ws
 	return h, p.opener(codec, h.Size), nil
 }
 
-type section struct{ *io.SectionReader }
-
-func (section) Close() error { return nil }
-
 type limited struct {
 	io.Reader
 	c io.Closer
 }
 
 func (l limited) Close() error { return l.c.Close() }
-
-// ctxReader stops a long read when the context ends.
-type ctxReader struct {
-	ctx context.Context
-	r   io.Reader
-}
-
-func (c ctxReader) Read(p []byte) (int, error) {
-	if err := c.ctx.Err(); err != nil {
-		return 0, err
-	}
-	return c.r.Read(p)
-}
 
 // cleanName keeps the characters of an image name that are safe and
 // readable in a path component and replaces the others with '_'; it returns

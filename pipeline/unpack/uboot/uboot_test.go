@@ -34,18 +34,10 @@ type got struct {
 
 func walk(t *testing.T, a pipeline.Archive, file string, lim pipeline.Limits) (map[string]got, []string, error) {
 	t.Helper()
-	f, err := os.Open(fixture.Path(t, "fw/"+file))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { f.Close() })
-	st, err := f.Stat()
-	if err != nil {
-		t.Fatal(err)
-	}
+	f, size := fixture.Open(t, "fw/"+file)
 	out := map[string]got{}
 	var order []string
-	err = a.Walk(context.Background(), f, st.Size(), lim, func(h *pipeline.Header, open pipeline.OpenFunc) error {
+	err := a.Walk(context.Background(), f, size, lim, func(h *pipeline.Header, open pipeline.OpenFunc) error {
 		if h.Type != pipeline.TypeFile || open == nil {
 			t.Errorf("%s: entry %q is a %s with opener %v", file, h.Name, h.Type, open != nil)
 			return nil
@@ -83,11 +75,7 @@ func read(t *testing.T, open pipeline.OpenFunc) []byte {
 
 func fixtureBytes(t *testing.T, name string) []byte {
 	t.Helper()
-	b, err := os.ReadFile(fixture.Path(t, "fw/"+name))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
+	return fixture.ReadFile(t, "fw/"+name)
 }
 
 // check compares walked entries with the expected ones, by name.
@@ -192,13 +180,8 @@ func TestUImageDamaged(t *testing.T) {
 func TestUImageLimit(t *testing.T) {
 	lim := pipeline.DefaultLimits()
 	lim.MaxFileSize = 1000
-	f, err := os.Open(fixture.Path(t, "fw/uboot-kernel-gzip.uimg"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	st, _ := f.Stat()
-	err = uboot.UImage{}.Walk(context.Background(), f, st.Size(), lim, func(h *pipeline.Header, _ pipeline.OpenFunc) error {
+	f, size := fixture.Open(t, "fw/uboot-kernel-gzip.uimg")
+	err := uboot.UImage{}.Walk(context.Background(), f, size, lim, func(h *pipeline.Header, _ pipeline.OpenFunc) error {
 		if h.Size != 1001 {
 			t.Errorf("size %d, want 1001", h.Size)
 		}

@@ -140,7 +140,7 @@ func (UImage) Walk(ctx context.Context, r io.ReaderAt, size int64, lim pipeline.
 		base = "image"
 	}
 	crc := crc32.NewIEEE()
-	if _, err := io.Copy(crc, ctxReader{ctx, io.NewSectionReader(r, uimageHeaderLen, int64(h.size))}); err != nil {
+	if _, err := io.Copy(crc, pipeline.ContextReader(ctx, io.NewSectionReader(r, uimageHeaderLen, int64(h.size)))); err != nil {
 		return fmt.Errorf("uImage data: %w", err)
 	}
 	var damage string
