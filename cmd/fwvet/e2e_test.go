@@ -543,3 +543,41 @@ func TestSARIFOutput(t *testing.T) {
 		t.Errorf("no account-added error result at etc/passwd:\n%s", r.stdout[:min(len(r.stdout), 2000)])
 	}
 }
+
+// TestRawFlashUpdate: a vendor's raw flash dump vetted against the previous
+// one. The root file system carved out of each is diffed file by file, and
+// the 8 KiB of random bytes added in the erased gap before it is an opaque
+// blob finding that gives its offset; fwvet unpack lists the regions.
+func TestRawFlashUpdate(t *testing.T) {
+	e := newEnv(t)
+	r, rep := e.vetJSON(fixture.Path(t, "fw/flash-1.0.1-blob.bin"), "--baseline", fixture.Path(t, "fw/flash-1.0.0.bin"), "--no-store")
+	if r.code != 3 {
+		t.Fatalf("exit %d, want 3 (review): %s", r.code, r.stderr)
+	}
+	blobs := findingsOf(rep, pipeline.IDHighEntropyBlobAdded)
+	if len(blobs) != 1 || blobs[0].Path != "/blob-2" || fmt.Sprint(blobs[0].Evidence["offset"]) != "466944" {
+		t.Fatalf("high-entropy-blob-added findings: %+v, want one for /blob-2 at offset 0x72000", blobs)
+	}
+	banner := false
+	for _, f := range findingsOf(rep, pipeline.IDFileModified) {
+		if f.Path == "/etc/banner" && fmt.Sprint(f.Container) == "[flash-1.0.1-blob.bin raw /squashfs-1 squashfs]" {
+			banner = true
+		}
+	}
+	if !banner {
+		t.Error("no file-modified finding for /etc/banner inside the carved squashfs")
+	}
+
+	r = e.run("unpack", fixture.Path(t, "fw/flash-1.0.1-blob.bin"), filepath.Join(e.dir, "out"))
+	if r.code != 0 {
+		t.Fatalf("unpack: exit %d: %s", r.code, r.stderr)
+	}
+	for _, line := range []string{"0x00000200", "/uimage-1  uimage", "0x00072000       8192  flash-1.0.1-blob.bin › raw › /blob-2  blob, entropy 7.9"} {
+		if !strings.Contains(r.stdout, line) {
+			t.Errorf("unpack output lacks %q:\n%s", line, r.stdout)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(e.dir, "out", "squashfs-1.d", "etc", "banner")); err != nil {
+		t.Errorf("the carved squashfs was not extracted: %v", err)
+	}
+}

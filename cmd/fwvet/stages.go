@@ -32,7 +32,7 @@ type pipelineFlags struct {
 	fetch    fetchFlags
 	verify   verifyFlags
 	// sink receives the unpacked files as they are read, and noHash skips
-	// hashing them (fwvet unpack, which only extracts).
+	// hashing them and the artifact (fwvet unpack, which only extracts).
 	sink   unpack.Sink
 	noHash bool
 }
@@ -125,7 +125,7 @@ func (g *globals) stages(p *pipelineFlags) (o vet.Options, cleanup func(), err e
 		cleanup()
 		return o, nil, err
 	}
-	res, err := source.NewResolver(source.Options{Cache: c, Insecure: p.fetch.insecure, Platform: p.fetch.platform, MaxRootfsBytes: lim.MaxTotalBytes})
+	res, err := source.NewResolver(source.Options{Cache: c, Insecure: p.fetch.insecure, Platform: p.fetch.platform, MaxRootfsBytes: lim.MaxTotalBytes, NoLocalDigest: p.noHash})
 	if err != nil {
 		cleanup()
 		return o, nil, fmt.Errorf("--platform: %w", err)

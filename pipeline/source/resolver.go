@@ -46,6 +46,9 @@ type Options struct {
 	// MaxRootfsBytes bounds the root file system an image's layers are
 	// flattened into; 0 means the default max-total-bytes unpack limit.
 	MaxRootfsBytes int64
+	// NoLocalDigest leaves a local file's Digest empty instead of hashing
+	// it: for fwvet unpack, which reports no digest.
+	NoLocalDigest bool
 }
 
 // Resolver fetches every form of reference: local files and directories,
@@ -96,7 +99,7 @@ func NewResolver(opts Options) (*Resolver, error) {
 	if opts.Jobs <= 0 {
 		opts.Jobs = 4
 	}
-	return &Resolver{opts: opts, local: &Local{Cache: opts.Cache}, pinned: &sync.Map{}}, nil
+	return &Resolver{opts: opts, local: &Local{Cache: opts.Cache, NoDigest: opts.NoLocalDigest}, pinned: &sync.Map{}}, nil
 }
 
 // ForPlatform returns a resolver like r that picks the given platform.

@@ -37,7 +37,35 @@ const (
 	streamFillRun = 256
 	// maxCandidates bounds the signature hits kept for one image.
 	maxCandidates = 1 << 16
+	// attemptCost is what checking a candidate costs against the scan's
+	// budget at least, and decodeCost what starting a decompressor costs
+	// (it may allocate its window).
+	attemptCost = 4 << 10
+	decodeCost  = 1 << 20
 )
+
+// scanBudget bounds the bytes the format checks of one scan may read: four
+// times the image, plus 64 MiB. A hostile image packed with signatures, or
+// with cpio headers that each lead to the end, makes the scan stop with a
+// limit instead of reading it over and over.
+func scanBudget(size int64) int64 { return 4*size + 64<<20 }
+
+// budgetReader counts the bytes read through it against a scan's budget.
+type budgetReader struct {
+	r    io.ReaderAt
+	left int64
+}
+
+var errBudget = errors.New("carving budget spent")
+
+func (b *budgetReader) ReadAt(p []byte, off int64) (int, error) {
+	if b.left <= 0 {
+		return 0, errBudget
+	}
+	n, err := b.r.ReadAt(p, off)
+	b.left -= int64(n)
+	return n, err
+}
 
 // signature is one Carvable format's magic, ready for the scan.
 type signature struct {
@@ -148,12 +176,19 @@ func (r *run) scan(ctx context.Context, in input) ([]candidate, error) {
 		seen  = map[int64]bool{}
 		// covered is the end of the last container of known length.
 		covered int64
-		buf     = make([]byte, carveChunk+reach)
+		buf     = make([]byte, carveChunk+max(reach, pipeline.MatchSize))
 		head    = make([]byte, pipeline.MatchSize)
+		budget  = &budgetReader{r: in.ra, left: scanBudget(in.size)}
 	)
 	for base := int64(0); base < in.size; base += carveChunk {
 		if err := ctx.Err(); err != nil {
 			return nil, err
+		}
+		// Inside a container of known length there is nothing to find:
+		// the search resumes where it ends, less what a magic found just
+		// after it needs before it (ext4's lies 1080 bytes in).
+		if covered-int64(reach) > base {
+			base = covered - int64(reach)
 		}
 		n, err := in.ra.ReadAt(buf[:min(int64(len(buf)), in.size-base)], base)
 		if err != nil && !errors.Is(err, io.EOF) {
@@ -186,7 +221,26 @@ func (r *run) scan(ctx context.Context, in input) ([]candidate, error) {
 			if seen[c.start] || c.start < covered {
 				continue
 			}
-			ok, err := accept(&c, in, head)
+			// The head is in the chunk read already, unless the magic
+			// lies past the container's start (ext4) in an earlier one.
+			h := head
+			if rel := c.start - base; rel >= 0 && rel+pipeline.MatchSize <= int64(n) {
+				h = chunk[rel : rel+pipeline.MatchSize]
+			} else if rel >= 0 {
+				h = chunk[rel:]
+			} else {
+				k, err := in.ra.ReadAt(head[:min(int64(len(head)), in.size-c.start)], c.start)
+				if err != nil && !errors.Is(err, io.EOF) {
+					return nil, err
+				}
+				h = head[:k]
+			}
+			budget.left -= attemptCost
+			ok, err := accept(&c, budget, in.size, h)
+			if errors.Is(err, errBudget) || budget.left <= 0 {
+				return nil, &pipeline.LimitError{Limit: "max-total-bytes", Value: scanBudget(in.size),
+					Msg: fmt.Sprintf("searching %d bytes for embedded containers read more than %d: too many false signatures", in.size, scanBudget(in.size))}
+			}
 			if err != nil {
 				return nil, err
 			}
@@ -208,21 +262,20 @@ func (r *run) scan(ctx context.Context, in input) ([]candidate, error) {
 	return cands, nil
 }
 
-// accept asks the candidate's format whether the bytes at its start are
-// really one of its containers, and how long it is. A compressed stream has
-// no length to check, so its first bytes must decompress.
-func accept(c *candidate, in input, head []byte) (bool, error) {
-	rest := in.size - c.start
-	n, err := in.ra.ReadAt(head[:min(int64(len(head)), rest)], c.start)
-	if err != nil && !errors.Is(err, io.EOF) {
-		return false, err
-	}
-	if !c.f.Match(head[:n]) {
+// accept asks the candidate's format whether head, the bytes at its start,
+// is really one of its containers, and how long it is. A compressed stream
+// has no length to check, so its first bytes must decompress.
+func accept(c *candidate, budget *budgetReader, size int64, head []byte) (bool, error) {
+	if !c.f.Match(head) {
 		return false, nil
 	}
+	rest := size - c.start
 	c.span = -1
 	if sp, ok := c.f.(pipeline.Spanner); ok {
-		s, err := sp.Span(io.NewSectionReader(in.ra, c.start, rest), rest)
+		s, err := sp.Span(io.NewSectionReader(budget, c.start, rest), rest)
+		if errors.Is(err, errBudget) {
+			return false, err
+		}
 		if err != nil || s <= 0 {
 			return false, nil
 		}
@@ -230,12 +283,19 @@ func accept(c *candidate, in input, head []byte) (bool, error) {
 		return true, nil
 	}
 	if d, ok := c.f.(pipeline.Decompressor); ok {
-		rc, err := d.NewReader(io.NewSectionReader(in.ra, c.start, rest))
+		budget.left -= decodeCost
+		rc, err := d.NewReader(io.NewSectionReader(budget, c.start, rest))
+		if errors.Is(err, errBudget) {
+			return false, err
+		}
 		if err != nil {
 			return false, nil
 		}
 		defer rc.Close()
 		got, err := io.ReadFull(rc, make([]byte, 512))
+		if errors.Is(err, errBudget) {
+			return false, err
+		}
 		return got > 0 && (err == nil || errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF)), nil
 	}
 	return true, nil

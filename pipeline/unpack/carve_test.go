@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"fmt"
 	"os"
 	"path/filepath"
 	"sort"
@@ -254,4 +255,29 @@ func FuzzCarve(f *testing.F) {
 			checkCoverage(t, regions, int64(len(data)))
 		}
 	})
+}
+
+// TestCarveBudget: an image packed with cpio headers that never reach a
+// trailer makes every candidate's length check read to the end. The scan
+// stops at its budget with a limit problem instead of reading the image
+// once per header.
+func TestCarveBudget(t *testing.T) {
+	var b bytes.Buffer
+	b.WriteString("VNDR")
+	for b.Len() < 4<<20 {
+		// newc header: magic, 13 fields of 8 hex digits, name "a\0", padded to 4.
+		fmt.Fprintf(&b, "070701%08X%08X%08X%08X%08X%08X%08X%08X%08X%08X%08X%08X%08X", 1, 0o100644, 0, 0, 1, 0, 0, 0, 0, 0, 0, 2, 0)
+		b.WriteString("a\x00")
+	}
+	p := filepath.Join(t.TempDir(), "headers.bin")
+	if err := os.WriteFile(p, b.Bytes(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	tree, _, err := unpackFile(t, p, pipeline.DefaultLimits())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !tree.Incomplete || len(tree.Problems) != 1 || tree.Problems[0].Kind != pipeline.ProblemLimit || !strings.Contains(tree.Problems[0].Reason, "too many false signatures") {
+		t.Errorf("incomplete %v, problems %+v: want the scan's budget hit", tree.Incomplete, tree.Problems)
+	}
 }

@@ -633,3 +633,43 @@ func describeFile(t *testing.T, p string) string {
 	}
 	return fmt.Sprintf("%x", sha256.Sum256(b))
 }
+
+// TestNestedChain: a tar holding a FIT holding a squashfs holding a cpio is
+// opened to the bottom, and each file's container chain says where it came
+// from, outermost first.
+func TestNestedChain(t *testing.T) {
+	tree, _, err := unpackFile(t, fixture.Path(t, "fw/nested-update.tar"), pipeline.DefaultLimits())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(tree.Problems) > 0 {
+		t.Errorf("problems: %+v", tree.Problems)
+	}
+	busybox := fixture.ReadFile(t, "stage/formats/bin/busybox")
+	want := map[string]struct {
+		chain string
+		mode  uint32
+	}{
+		"/firmware.itb":        {"nested-update.tar tar", 0o644},
+		"/images/ramdisk-1":    {"nested-update.tar tar /firmware.itb fit", 0o644},
+		"/boot/initramfs.cpio": {"nested-update.tar tar /firmware.itb fit /images/ramdisk-1 squashfs", 0o644},
+		"/bin/su":              {"nested-update.tar tar /firmware.itb fit /images/ramdisk-1 squashfs /boot/initramfs.cpio cpio", 0o4755},
+	}
+	for p, w := range want {
+		found := tree.Find(p)
+		if len(found) != 1 {
+			t.Errorf("%s: %d entries", p, len(found))
+			continue
+		}
+		e := found[0]
+		if got := strings.Join(e.Container, " "); got != w.chain || e.Mode != w.mode {
+			t.Errorf("%s: chain %q mode %o, want %q %o", p, got, e.Mode, w.chain, w.mode)
+		}
+	}
+	if su := tree.Find("/bin/su"); len(su) == 1 && su[0].SHA256 != fmt.Sprintf("%x", sha256.Sum256(busybox)) {
+		t.Error("/bin/su inside the cpio is not the busybox that went in")
+	}
+	if got := strings.Join(tree.Formats, " "); got != "tar fit squashfs cpio" {
+		t.Errorf("formats %q", got)
+	}
+}

@@ -12,8 +12,8 @@ import (
 	"github.com/klauspost/compress/zlib"
 	"github.com/klauspost/compress/zstd"
 	"github.com/pierrec/lz4/v4"
-	"github.com/ulikunitz/xz"
 	"github.com/ulikunitz/xz/lzma"
+	xi2 "github.com/xi2/xz"
 )
 
 // codec decompresses one block into dst (appending), refusing to produce
@@ -29,9 +29,7 @@ func newCodec(id uint16, blockSize uint32) (codec, error) {
 	case compGzip:
 		return &zlibCodec{}, nil
 	case compXZ:
-		return streamCodec{func(r io.Reader) (io.Reader, error) {
-			return xz.ReaderConfig{DictCap: int(max(blockSize, 1<<20)), SingleStream: true}.NewReader(r)
-		}}, nil
+		return &xzCodec{dictMax: max(blockSize, 1<<20)}, nil
 	case compLZMA:
 		return streamCodec{func(r io.Reader) (io.Reader, error) {
 			return lzma.ReaderConfig{DictCap: int(max(blockSize, 1<<20))}.NewReader(r)
@@ -159,4 +157,42 @@ func (c blockCodec) decompress(dst, src []byte, max int) ([]byte, error) {
 		return nil, fmt.Errorf("%s block: %w", c.name, err)
 	}
 	return dst[:start+n], nil
+}
+
+// xzCodec decodes xz blocks with XZ Embedded's decoder (a Go port), which
+// reads the BCJ filters mksquashfs -Xbcj adds and, reset from a pool,
+// reuses its dictionary instead of allocating one per block.
+type xzCodec struct {
+	dictMax uint32
+	pool    sync.Pool
+}
+
+type xzState struct {
+	src *bytes.Reader
+	zr  *xi2.Reader
+}
+
+func (c *xzCodec) decompress(dst, src []byte, max int) ([]byte, error) {
+	st, _ := c.pool.Get().(*xzState)
+	if st == nil {
+		st = &xzState{src: bytes.NewReader(src)}
+		zr, err := xi2.NewReader(st.src, c.dictMax)
+		if err != nil {
+			return nil, err
+		}
+		zr.Multistream(false)
+		st.zr = zr
+	} else {
+		st.src.Reset(src)
+		if err := st.zr.Reset(st.src); err != nil {
+			return nil, err
+		}
+		st.zr.Multistream(false)
+	}
+	out, err := readBounded(dst, st.zr, max)
+	if err != nil {
+		return nil, err
+	}
+	c.pool.Put(st)
+	return out, nil
 }
