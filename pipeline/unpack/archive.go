@@ -331,15 +331,21 @@ func (r *run) hash(ctx context.Context, p *pending, produced *atomic.Int64, in i
 	buf := bufPool.Get().(*[]byte)
 	defer bufPool.Put(buf)
 	var dst io.Writer = w
+	var out io.WriteCloser
 	if r.u.opts.Sink != nil {
-		out, err := r.u.opts.Sink.Create(p.e)
-		if err != nil {
+		if out, err = r.u.opts.Sink.Create(p.e); err != nil {
 			return err
 		}
-		defer out.Close()
 		dst = io.MultiWriter(w, out)
 	}
 	_, err = io.CopyBuffer(dst, pipeline.ContextReader(ctx, rc), *buf)
+	if out != nil {
+		// A write the disk refused shows only at Close; it stops the
+		// extraction like any other.
+		if cerr := out.Close(); cerr != nil && err == nil {
+			return cerr
+		}
+	}
 	if err != nil {
 		var fe *fileError
 		var gl *globalLimit

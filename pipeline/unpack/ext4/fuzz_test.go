@@ -2,7 +2,6 @@ package ext4_test
 
 import (
 	"bytes"
-	"flag"
 	"testing"
 
 	"github.com/fwvet/fwvet/pipeline"
@@ -59,19 +58,6 @@ func unpackZeros(p []byte) []byte {
 	return out
 }
 
-// shortMinimize caps the minimisation of each new interesting input at 2 s
-// unless -fuzzminimizetime was given: at the default 60 s, a 60 s run spends
-// nearly all its time shrinking the first image that found new code.
-func shortMinimize(f *testing.F) {
-	set := false
-	flag.Visit(func(fl *flag.Flag) { set = set || fl.Name == "test.fuzzminimizetime" })
-	if !set && flag.Lookup("test.fuzzminimizetime") != nil {
-		if err := flag.Set("test.fuzzminimizetime", "2s"); err != nil {
-			f.Fatal(err)
-		}
-	}
-}
-
 // FuzzExt4: an ext4 reader meets only hostile images. Whatever the bytes,
 // Walk and reading every file end in data or an error, never a panic, an
 // endless loop or an allocation the image does not justify.
@@ -84,7 +70,6 @@ func FuzzExt4(f *testing.F) {
 			f.Add(p)
 		}
 	}
-	shortMinimize(f)
 	lim := pipeline.DefaultLimits()
 	lim.MaxEntries = 5000
 	lim.MaxFileSize = 256 << 10
