@@ -41,10 +41,15 @@ type Extractor struct {
 
 	// dirs holds the directories files were created in, opened once: an
 	// os.Root resolves a path one component at a time, and doing that for
-	// every file of a large image costs more than writing it.
+	// every file of a large image costs more than writing it. At most
+	// maxOpenDirs are kept open, and they are used only under mu.
 	mu   sync.Mutex
 	dirs map[string]*os.Root
 }
+
+// maxOpenDirs bounds the directories an Extractor keeps open: an image of
+// a million directories must not exhaust file descriptors.
+const maxOpenDirs = 256
 
 // NewExtractor opens dir, which must be empty or absent.
 func NewExtractor(dir string) (*Extractor, error) {
@@ -74,12 +79,16 @@ func (x *Extractor) Close() error {
 	return x.root.Close()
 }
 
-// dir returns the directory name of the output, opened, creating it and
-// its parents if need be.
-func (x *Extractor) dir(name string) (*os.Root, error) {
+// inDir runs fn on the directory that holds name, created with its parents
+// if need be, and name's last element.
+func (x *Extractor) inDir(name string, fn func(d *os.Root, base string) error) error {
 	x.mu.Lock()
 	defer x.mu.Unlock()
-	return x.dirLocked(name)
+	d, err := x.dirLocked(path.Dir(name))
+	if err != nil {
+		return err
+	}
+	return fn(d, path.Base(name))
 }
 
 func (x *Extractor) dirLocked(name string) (*os.Root, error) {
@@ -101,6 +110,14 @@ func (x *Extractor) dirLocked(name string) (*os.Root, error) {
 	if err != nil {
 		return nil, fmt.Errorf("opening /%s: %w", name, err)
 	}
+	if len(x.dirs) >= maxOpenDirs {
+		// Files come in directory order, so starting afresh costs little;
+		// the parents are opened again as they are needed.
+		for k, od := range x.dirs {
+			od.Close()
+			delete(x.dirs, k)
+		}
+	}
 	x.dirs[name] = d
 	return d, nil
 }
@@ -108,11 +125,11 @@ func (x *Extractor) dirLocked(name string) (*os.Root, error) {
 // Create implements Sink.
 func (x *Extractor) Create(e *pipeline.Entry) (io.WriteCloser, error) {
 	name := outName(e)
-	d, err := x.dir(path.Dir(name))
-	if err != nil {
-		return nil, err
-	}
-	f, err := d.OpenFile(path.Base(name), os.O_WRONLY|os.O_CREATE|os.O_TRUNC, fs.FileMode(e.Mode&0o777|0o600))
+	var f *os.File
+	err := x.inDir(name, func(d *os.Root, base string) (err error) {
+		f, err = d.OpenFile(base, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, fs.FileMode(e.Mode&0o777|0o600))
+		return err
+	})
 	if err != nil {
 		return nil, fmt.Errorf("writing /%s: %w", name, err)
 	}
@@ -126,10 +143,8 @@ func (x *Extractor) Link(e, first *pipeline.Entry) error {
 		return nil
 	}
 	name := outName(e)
-	if _, err := x.dir(path.Dir(name)); err != nil {
-		return err
-	}
-	if err := x.root.Link(outName(first), name); err != nil {
+	err := x.inDir(name, func(*os.Root, string) error { return x.root.Link(outName(first), name) })
+	if err != nil {
 		return fmt.Errorf("linking /%s: %w", name, err)
 	}
 	x.written.Store(e.Key, true)
@@ -162,7 +177,10 @@ func (x *Extractor) Finish(ctx context.Context, t *pipeline.Tree) (*ExtractStats
 			if name == "." {
 				continue
 			}
-			if _, err := x.dir(name); err != nil {
+			x.mu.Lock()
+			_, err := x.dirLocked(name)
+			x.mu.Unlock()
+			if err != nil {
 				return st, err
 			}
 			st.Dirs++
@@ -192,11 +210,8 @@ func (x *Extractor) Finish(ctx context.Context, t *pipeline.Tree) (*ExtractStats
 	}
 	for _, e := range links {
 		name := outName(e)
-		d, err := x.dir(path.Dir(name))
+		err := x.inDir(name, func(d *os.Root, base string) error { return d.Symlink(e.LinkTarget, base) })
 		if err != nil {
-			return st, err
-		}
-		if err := d.Symlink(e.LinkTarget, path.Base(name)); err != nil {
 			return st, fmt.Errorf("creating symlink /%s: %w", name, err)
 		}
 		st.Symlinks++
@@ -219,16 +234,16 @@ func outName(e *pipeline.Entry) string {
 }
 
 func (x *Extractor) writeFile(ctx context.Context, name string, e *pipeline.Entry) error {
-	d, err := x.dir(path.Dir(name))
-	if err != nil {
-		return err
-	}
 	rc, err := e.Open(ctx)
 	if err != nil {
 		return err
 	}
 	defer rc.Close()
-	f, err := d.OpenFile(path.Base(name), os.O_WRONLY|os.O_CREATE|os.O_EXCL, fs.FileMode(e.Mode&0o777|0o600))
+	var f *os.File
+	err = x.inDir(name, func(d *os.Root, base string) (err error) {
+		f, err = d.OpenFile(base, os.O_WRONLY|os.O_CREATE|os.O_EXCL, fs.FileMode(e.Mode&0o777|0o600))
+		return err
+	})
 	if err != nil {
 		return err
 	}

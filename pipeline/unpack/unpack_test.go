@@ -673,3 +673,37 @@ func TestNestedChain(t *testing.T) {
 		t.Errorf("formats %q", got)
 	}
 }
+
+// TestExtractManyDirectories: more directories than the extractor keeps
+// open at once are all written, each file in its own.
+func TestExtractManyDirectories(t *testing.T) {
+	files := map[string]string{}
+	for i := range 700 {
+		files[fmt.Sprintf("d%03d/sub/f", i)] = fmt.Sprint(i)
+	}
+	tarPath := fixture.Tar(t, files)
+	out := filepath.Join(t.TempDir(), "out")
+	x, err := unpack.NewExtractor(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer x.Close()
+	u, err := unpack.New(unpack.Options{Limits: pipeline.DefaultLimits(), WorkDir: t.TempDir(), Sink: x, NoHash: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, _ := os.Stat(tarPath)
+	tree, err := u.Unpack(context.Background(), &pipeline.Artifact{Name: "many.tar", Path: tarPath, Size: st.Size()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tree.Close()
+	if _, err := x.Finish(context.Background(), tree); err != nil {
+		t.Fatal(err)
+	}
+	for name, want := range files {
+		if got, err := os.ReadFile(filepath.Join(out, name)); err != nil || string(got) != want {
+			t.Fatalf("%s: %q, %v", name, got, err)
+		}
+	}
+}
