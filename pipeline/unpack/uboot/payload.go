@@ -83,12 +83,19 @@ func (p payload) opener(codec string, size int64) pipeline.OpenFunc {
 // entry measures a payload and builds its header and opener. A payload that
 // does not decompress is emitted as stored, with the failure as damage.
 func (p payload) entry(ctx context.Context, name string, lim pipeline.Limits, ws ...io.Writer) (*pipeline.Header, pipeline.OpenFunc, error) {
-	size, bad, err := p.measure(ctx, lim.MaxFileSize, ws...)
+	// Counting is bounded by the ratio limit too, so that a bomb costs no
+	// more to measure than it would to read.
+	bomb := max(lim.RatioMinBytes, int64(lim.MaxRatio*float64(max(p.n, 1))))
+	size, bad, err := p.measure(ctx, min(lim.MaxFileSize, bomb), ws...)
 	if err != nil {
 		return nil, nil, err
 	}
 	h := &pipeline.Header{Name: name, Type: pipeline.TypeFile, Mode: 0o644, Size: size}
 	codec := p.codec
+	if bomb < lim.MaxFileSize && size > bomb {
+		h.Damage = fmt.Sprintf("%s payload of %d bytes decompresses to more than %d (over %.0f:1): a decompression bomb; not read", p.codec, p.n, bomb, lim.MaxRatio)
+		h.Size = lim.MaxFileSize + 1
+	}
 	if bad != nil {
 		h.Damage = fmt.Sprintf("%s payload does not decompress (%v); the entry holds the %d bytes as stored", p.codec, bad, p.n)
 		codec, h.Size = "none", p.n

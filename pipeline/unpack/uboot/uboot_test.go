@@ -2,6 +2,7 @@ package uboot_test
 
 import (
 	"bytes"
+	"compress/gzip"
 	"context"
 	"io"
 	"os"
@@ -263,5 +264,28 @@ func TestUImageDumpimage(t *testing.T) {
 				t.Errorf("%s: %s (%d bytes) differs from dumpimage's part %d (%d bytes)", c.file, name, len(g[name].data), i, len(want))
 			}
 		}
+	}
+}
+
+// TestUImageBomb: a gzip payload that expands past the ratio limit is not
+// decompressed to the end to learn its size: it is reported as a bomb and
+// refused, at the cost of reading what the ratio allows.
+func TestUImageBomb(t *testing.T) {
+	var z bytes.Buffer
+	zw := gzip.NewWriter(&z)
+	zw.Write(make([]byte, 64<<20))
+	zw.Close()
+	img := uimage(1, z.Bytes())
+	lim := pipeline.DefaultLimits()
+	var got []*pipeline.Header
+	err := uboot.UImage{}.Walk(context.Background(), bytes.NewReader(img), int64(len(img)), lim, func(h *pipeline.Header, _ pipeline.OpenFunc) error {
+		got = append(got, h)
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 1 || got[0].Size <= lim.MaxFileSize || !strings.Contains(got[0].Damage, "decompression bomb") {
+		t.Fatalf("headers %+v: want one refused as a bomb", got)
 	}
 }
