@@ -10,12 +10,12 @@ export GOTOOLCHAIN := local
 # Each fuzz target runs this long in `make test`; longer runs: make fuzz FUZZTIME=10m.
 # New inputs are minimized briefly, or a parser with large seeds spends its
 # whole run minimizing.
-FUZZTIME ?= 15s
+FUZZTIME ?= 20s
 FUZZ_TARGETS := FuzzUnpack:./pipeline/unpack FuzzCarve:./pipeline/unpack FuzzWalk:./pipeline/unpack/squashfs \
 	FuzzTar:./pipeline/unpack/archive FuzzCpio:./pipeline/unpack/archive FuzzZip:./pipeline/unpack/archive \
 	FuzzExt4:./pipeline/unpack/ext4 FuzzJFFS2:./pipeline/unpack/jffs2 FuzzUBI:./pipeline/unpack/ubi \
 	FuzzUBIFS:./pipeline/unpack/ubifs FuzzUImage:./pipeline/unpack/uboot FuzzFIT:./pipeline/unpack/uboot \
-	FuzzSparse:./pipeline/unpack/sparse FuzzIHex:./pipeline/unpack/ihex
+	FuzzSparse:./pipeline/unpack/sparse FuzzIHex:./pipeline/unpack/ihex FuzzDecompress:./pipeline/unpack/compression
 
 all: build
 
