@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"path"
+	"sort"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -252,7 +253,7 @@ func (r *run) hashAll(ctx context.Context, files []*pending, in input, chain []s
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(r.u.opts.Jobs)
 	var produced atomic.Int64
-	for _, p := range files {
+	for _, p := range hashOrder(files) {
 		if p.skip || p.same != nil {
 			continue
 		}
@@ -273,6 +274,27 @@ func (r *run) hashAll(ctx context.Context, files []*pending, in input, chain []s
 		return nil
 	}
 	return err
+}
+
+// bigFile is the size from which a file is read before the others.
+const bigFile = 1 << 20
+
+// hashOrder puts the big files first, largest first, and leaves the rest in
+// archive order. A big file read last would keep one core busy alone while
+// the others wait; small files stay in order because file systems pack
+// their tails together in that order (squashfs fragments), and a cache of
+// the last few tail blocks serves them.
+func hashOrder(files []*pending) []*pending {
+	var big, rest []*pending
+	for _, p := range files {
+		if p.e.Size >= bigFile {
+			big = append(big, p)
+		} else {
+			rest = append(rest, p)
+		}
+	}
+	sort.SliceStable(big, func(i, j int) bool { return big[i].e.Size > big[j].e.Size })
+	return append(big, rest...)
 }
 
 // hashWriter hashes an entry's bytes (unless h is nil: Options.NoHash)
