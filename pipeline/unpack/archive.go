@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io"
 	"path"
-	"sort"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -31,8 +30,6 @@ type pending struct {
 	skip bool
 	// head holds the first bytes, to detect a nested container.
 	head []byte
-	// read is set once every byte was read.
-	read bool
 }
 
 // archive indexes the entries of one container, hashes its files and
@@ -129,7 +126,7 @@ func (r *run) archive(ctx context.Context, walk walkFunc, in input, chain []stri
 		return err
 	}
 	for _, p := range files {
-		if p.same != nil && !p.skip && p.same.read {
+		if p.same != nil && !p.skip && p.same.e.Readable() {
 			p.e.SHA256 = p.same.e.SHA256
 			p.e.SetOpen(p.open)
 			if sink := r.u.opts.Sink; sink != nil {
@@ -140,7 +137,7 @@ func (r *run) archive(ctx context.Context, walk walkFunc, in input, chain []stri
 		}
 	}
 	for _, p := range files {
-		if p.skip || p.same != nil || !p.read {
+		if p.skip || p.same != nil || !p.e.Readable() {
 			continue
 		}
 		if r.detect(p.head) == nil && (p.e.Region != nil || !r.mayHoldImage(p.e.Size, p.head)) {
@@ -253,7 +250,7 @@ func (r *run) hashAll(ctx context.Context, files []*pending, in input, chain []s
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(r.u.opts.Jobs)
 	var produced atomic.Int64
-	for _, p := range hashOrder(files) {
+	for _, p := range files {
 		if p.skip || p.same != nil {
 			continue
 		}
@@ -274,27 +271,6 @@ func (r *run) hashAll(ctx context.Context, files []*pending, in input, chain []s
 		return nil
 	}
 	return err
-}
-
-// bigFile is the size from which a file is read before the others.
-const bigFile = 1 << 20
-
-// hashOrder puts the big files first, largest first, and leaves the rest in
-// archive order. A big file read last would keep one core busy alone while
-// the others wait; small files stay in order because file systems pack
-// their tails together in that order (squashfs fragments), and a cache of
-// the last few tail blocks serves them.
-func hashOrder(files []*pending) []*pending {
-	var big, rest []*pending
-	for _, p := range files {
-		if p.e.Size >= bigFile {
-			big = append(big, p)
-		} else {
-			rest = append(rest, p)
-		}
-	}
-	sort.SliceStable(big, func(i, j int) bool { return big[i].e.Size > big[j].e.Size })
-	return append(big, rest...)
 }
 
 // hashWriter hashes an entry's bytes (unless h is nil: Options.NoHash)
@@ -383,7 +359,6 @@ func (r *run) hash(ctx context.Context, p *pending, produced *atomic.Int64, in i
 	if w.h != nil {
 		p.e.SHA256 = hex.EncodeToString(w.h.Sum(nil))
 	}
-	p.read = true
 	p.head = w.head
 	p.e.SetOpen(p.open)
 	return nil

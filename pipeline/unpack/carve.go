@@ -135,21 +135,21 @@ func (r *run) shortSpan(f pipeline.Format, in input) bool {
 // unpacks them like any archive. It returns errNotContainer when no
 // signature was found.
 func (r *run) carve(ctx context.Context, in input) error {
+	where := pipeline.Where(in.chain[:len(in.chain)-1], in.chain[len(in.chain)-1])
 	cands, err := r.scan(ctx, in)
 	if err != nil {
-		return fmt.Errorf("searching %s for embedded containers: %w", pipeline.Where(in.chain[:len(in.chain)-1], in.chain[len(in.chain)-1]), err)
+		return fmt.Errorf("searching %s for embedded containers: %w", where, err)
 	}
 	if len(cands) == 0 {
 		return errNotContainer
 	}
 	regions, err := layout(in.ra, in.size, cands)
 	if err != nil {
-		return fmt.Errorf("reading %s: %w", pipeline.Where(in.chain[:len(in.chain)-1], in.chain[len(in.chain)-1]), err)
+		return fmt.Errorf("reading %s: %w", where, err)
 	}
 	r.sawFormat(rawFormat)
 	chain := append(append([]string(nil), in.chain...), rawFormat)
-	r.log.WithField("path", pipeline.Where(in.chain[:len(in.chain)-1], in.chain[len(in.chain)-1])).
-		Debugf("carved %d regions (%d containers)", len(regions), len(cands))
+	r.log.WithField("path", where).Debugf("carved %d regions (%d containers)", len(regions), len(cands))
 	walk := func(visit func(*pipeline.Header, pipeline.OpenFunc) error) error {
 		seq := map[string]int{}
 		for _, rg := range regions {

@@ -560,28 +560,11 @@ func TestExtractWhileReading(t *testing.T) {
 		t.Run(img, func(t *testing.T) {
 			path := fixture.Path(t, img)
 			dir := t.TempDir()
-			x, err := unpack.NewExtractor(filepath.Join(dir, "ours"))
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer x.Close()
-			u, err := unpack.New(unpack.Options{Limits: pipeline.DefaultLimits(), WorkDir: t.TempDir(), Sink: x, NoHash: true})
-			if err != nil {
-				t.Fatal(err)
-			}
-			st, _ := os.Stat(path)
-			tree, err := u.Unpack(context.Background(), &pipeline.Artifact{Name: filepath.Base(path), Path: path, Size: st.Size()})
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer tree.Close()
+			tree := extractWhileReading(t, path, filepath.Join(dir, "ours"))
 			for _, e := range tree.Entries {
 				if e.Type == pipeline.TypeFile && (e.SHA256 != "" || !e.Readable()) {
 					t.Fatalf("%s: sha256 %q, readable %v: NoHash reads every file and hashes none", e.Path, e.SHA256, e.Readable())
 				}
-			}
-			if _, err := x.Finish(context.Background(), tree); err != nil {
-				t.Fatal(err)
 			}
 			if out, err := exec.Command("unsquashfs", "-q", "-n", "-d", filepath.Join(dir, "ref"), path).CombinedOutput(); err != nil {
 				t.Fatalf("unsquashfs: %v\n%s", err, out)
@@ -619,6 +602,34 @@ func TestExtractWhileReading(t *testing.T) {
 			}
 		})
 	}
+}
+
+// extractWhileReading unpacks path into out as fwvet unpack does: each file
+// written as it is read, none hashed. The tree stays open for the test.
+func extractWhileReading(t *testing.T, path, out string) *pipeline.Tree {
+	t.Helper()
+	x, err := unpack.NewExtractor(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { x.Close() })
+	u, err := unpack.New(unpack.Options{Limits: pipeline.DefaultLimits(), WorkDir: t.TempDir(), Sink: x, NoHash: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tree, err := u.Unpack(context.Background(), &pipeline.Artifact{Name: filepath.Base(path), Path: path, Size: st.Size()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { tree.Close() })
+	if _, err := x.Finish(context.Background(), tree); err != nil {
+		t.Fatal(err)
+	}
+	return tree
 }
 
 // describeFile is a regular file's SHA-256 or a symlink's target.
@@ -681,26 +692,8 @@ func TestExtractManyDirectories(t *testing.T) {
 	for i := range 700 {
 		files[fmt.Sprintf("d%03d/sub/f", i)] = fmt.Sprint(i)
 	}
-	tarPath := fixture.Tar(t, files)
 	out := filepath.Join(t.TempDir(), "out")
-	x, err := unpack.NewExtractor(out)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer x.Close()
-	u, err := unpack.New(unpack.Options{Limits: pipeline.DefaultLimits(), WorkDir: t.TempDir(), Sink: x, NoHash: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	st, _ := os.Stat(tarPath)
-	tree, err := u.Unpack(context.Background(), &pipeline.Artifact{Name: "many.tar", Path: tarPath, Size: st.Size()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer tree.Close()
-	if _, err := x.Finish(context.Background(), tree); err != nil {
-		t.Fatal(err)
-	}
+	extractWhileReading(t, fixture.Tar(t, files), out)
 	for name, want := range files {
 		if got, err := os.ReadFile(filepath.Join(out, name)); err != nil || string(got) != want {
 			t.Fatalf("%s: %q, %v", name, got, err)
