@@ -15,7 +15,8 @@ FUZZ_TARGETS := FuzzUnpack:./pipeline/unpack FuzzCarve:./pipeline/unpack FuzzWal
 	FuzzTar:./pipeline/unpack/archive FuzzCpio:./pipeline/unpack/archive FuzzZip:./pipeline/unpack/archive \
 	FuzzExt4:./pipeline/unpack/ext4 FuzzJFFS2:./pipeline/unpack/jffs2 FuzzUBI:./pipeline/unpack/ubi \
 	FuzzUBIFS:./pipeline/unpack/ubifs FuzzUImage:./pipeline/unpack/uboot FuzzFIT:./pipeline/unpack/uboot \
-	FuzzSparse:./pipeline/unpack/sparse FuzzIHex:./pipeline/unpack/ihex FuzzDecompress:./pipeline/unpack/compression
+	FuzzSparse:./pipeline/unpack/sparse FuzzIHex:./pipeline/unpack/ihex FuzzDecompress:./pipeline/unpack/compression \
+	FuzzBlock:./pipeline/unpack/block
 
 all: build
 
@@ -42,6 +43,9 @@ lint: setup
 
 test: fixtures lint
 	$(GO) test -count=1 -timeout 20m ./...
+	@# Again with the Go block decoders, which builds without cgo use.
+	$(GO) test -count=1 -tags purego ./pipeline/unpack/block ./pipeline/unpack/squashfs ./pipeline/unpack/ubifs
+	$(GO) test -count=1 -tags purego -run 'TestFormatsMatchTheirSource|TestSquashfsAgreesWithUnsquashfs|TestHostileInputs' ./pipeline/unpack
 	$(MAKE) --no-print-directory fuzz
 
 fuzz: fixtures
@@ -58,6 +62,7 @@ bench: build
 	scripts/bench-audit
 	scripts/bench-verify
 	scripts/bench-unpack
+	BENCH_OUT=/dev/shm/fwvet-bench scripts/bench-unpack
 
 clean:
 	rm -rf bin $(BUILD)

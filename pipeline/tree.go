@@ -126,7 +126,8 @@ type Tree struct {
 	// Entries is sorted by Key.
 	Entries  []*Entry
 	Problems []Problem
-	// Formats lists every container format opened, in the order first met.
+	// Formats lists every container format opened, outer containers first
+	// and siblings in path order.
 	Formats []string
 	// Bytes is the total of regular file bytes read.
 	Bytes int64

@@ -30,6 +30,9 @@ type pending struct {
 	skip bool
 	// head holds the first bytes, to detect a nested container.
 	head []byte
+	// noSignature is set when the whole file was watched for the carver's
+	// magics and none was found: it holds no image to carve.
+	noSignature bool
 }
 
 // archive indexes the entries of one container, hashes its files and
@@ -136,15 +139,48 @@ func (r *run) archive(ctx context.Context, walk walkFunc, in input, chain []stri
 			}
 		}
 	}
-	for _, p := range files {
+	return r.nestAll(ctx, files, in, chain)
+}
+
+// nestAll opens the files that are, or may hold, containers. Each is read
+// again, and searched for signatures if it may hold an image, so they are
+// opened concurrently: in a free slot of the run when there is one, else
+// here. Their failures are recorded afterwards in file order, so that the
+// problems do not depend on which finished first.
+func (r *run) nestAll(ctx context.Context, files []*pending, in input, chain []string) error {
+	g, gctx := errgroup.WithContext(ctx)
+	errs := make([]error, len(files))
+	for i, p := range files {
 		if p.skip || p.same != nil || !p.e.Readable() {
 			continue
 		}
-		if r.detect(p.head) == nil && (p.e.Region != nil || !r.mayHoldImage(p.e.Size, p.head)) {
+		if r.detect(p.head) == nil && (p.e.Region != nil || p.noSignature || !r.mayHoldImage(p.e.Size, p.head)) {
 			continue
 		}
-		if err := r.nested(ctx, p, in, chain); err != nil {
-			return err
+		select {
+		case r.nestSlots <- struct{}{}:
+			g.Go(func() error {
+				defer func() { <-r.nestSlots }()
+				errs[i] = r.nested(gctx, p, in, chain)
+				return fatal(errs[i])
+			})
+		default:
+			errs[i] = r.nested(gctx, p, in, chain)
+			if err := fatal(errs[i]); err != nil {
+				// A worker's failure may be why this one was cancelled.
+				if werr := g.Wait(); werr != nil {
+					return werr
+				}
+				return err
+			}
+		}
+	}
+	if err := g.Wait(); err != nil {
+		return err
+	}
+	for i, err := range errs {
+		if err != nil {
+			r.nestedProblem(err, chain, files[i].e.Path)
 		}
 	}
 	return nil
@@ -250,7 +286,9 @@ func (r *run) hashAll(ctx context.Context, files []*pending, in input, chain []s
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(r.u.opts.Jobs)
 	var produced atomic.Int64
-	for _, p := range files {
+	// Unreadable files are recorded after, in file order.
+	unreadable := make([]*fileError, len(files))
+	for i, p := range files {
 		if p.skip || p.same != nil {
 			continue
 		}
@@ -258,13 +296,18 @@ func (r *run) hashAll(ctx context.Context, files []*pending, in input, chain []s
 			err := r.hash(gctx, p, &produced, in)
 			var fe *fileError
 			if errors.As(err, &fe) && !in.top {
-				r.problem(pipeline.Problem{Kind: pipeline.ProblemCorrupt, Container: chain, Path: p.e.Path, Reason: fe.Error()})
+				unreadable[i] = fe
 				return nil
 			}
 			return err
 		})
 	}
 	err := g.Wait()
+	for i, fe := range unreadable {
+		if fe != nil {
+			r.problem(pipeline.Problem{Kind: pipeline.ProblemCorrupt, Container: chain, Path: files[i].e.Path, Reason: fe.Error()})
+		}
+	}
 	var cl *containerLimit
 	if errors.As(err, &cl) {
 		r.limitProblem(chain, "/", cl.LimitError)
@@ -287,12 +330,21 @@ type hashWriter struct {
 		io.Writer
 		Sum([]byte) []byte
 	}
+	// sigs watches a file that may be carved later; dropped for ELF.
+	sigs *sigWatch
 }
 
 func (w *hashWriter) Write(b []byte) (int, error) {
 	if len(w.head) < pipeline.MatchSize {
 		k := min(len(b), pipeline.MatchSize-len(w.head))
 		w.head = append(w.head, b[:k]...)
+	}
+	if w.sigs != nil {
+		if len(w.head) >= len(elfMagic) && !w.r.mayHoldImage(w.e.Size, w.head) {
+			w.sigs = nil
+		} else {
+			w.sigs.Write(b)
+		}
 	}
 	w.n += int64(len(b))
 	if w.n > w.e.Size {
@@ -325,6 +377,9 @@ func (r *run) hash(ctx context.Context, p *pending, produced *atomic.Int64, in i
 	w := &hashWriter{r: r, e: p.e, produced: produced, base: base, head: make([]byte, 0, pipeline.MatchSize)}
 	if !r.u.opts.NoHash {
 		w.h = sha256.New()
+	}
+	if p.e.Region == nil && r.mayHoldImage(p.e.Size, nil) {
+		w.sigs = newSigWatch(r.u.sigs, r.u.sigReach)
 	}
 	buf := bufPool.Get().(*[]byte)
 	defer bufPool.Put(buf)
@@ -360,6 +415,7 @@ func (r *run) hash(ctx context.Context, p *pending, produced *atomic.Int64, in i
 		p.e.SHA256 = hex.EncodeToString(w.h.Sum(nil))
 	}
 	p.head = w.head
+	p.noSignature = w.sigs != nil && !w.sigs.found
 	p.e.SetOpen(p.open)
 	return nil
 }
@@ -368,8 +424,7 @@ func (r *run) hash(ctx context.Context, p *pending, produced *atomic.Int64, in i
 func (r *run) nested(ctx context.Context, p *pending, in input, chain []string) error {
 	rc, err := p.open(ctx)
 	if err != nil {
-		r.problem(pipeline.Problem{Kind: pipeline.ProblemCorrupt, Container: chain, Path: p.e.Path, Reason: err.Error()})
-		return nil
+		return err
 	}
 	var ra io.ReaderAt
 	var size int64
@@ -385,7 +440,7 @@ func (r *run) nested(ctx context.Context, p *pending, in input, chain []string) 
 		f, n, err := r.spill(ctx, rc, nil, append(chain, p.e.Path))
 		rc.Close()
 		if err != nil {
-			return r.nestedErr(err, chain, p.e.Path)
+			return err
 		}
 		ra, size = f, n
 	}
@@ -400,23 +455,26 @@ func (r *run) nested(ctx context.Context, p *pending, in input, chain []string) 
 	if errors.Is(err, errNotContainer) {
 		return nil
 	}
-	return r.nestedErr(err, chain, p.e.Path)
+	return err
 }
 
-// nestedErr keeps a nested container's failure to that container, except
-// for a cancelled context or a limit on the whole artifact.
-func (r *run) nestedErr(err error, chain []string, p string) error {
+// fatal picks out the failures of a nested container that stop the whole
+// artifact: a cancelled context or a limit on the whole artifact. Any other
+// stays with that container (nestedProblem).
+func fatal(err error) error {
 	var gl *globalLimit
-	var le *pipeline.LimitError
-	switch {
-	case err == nil:
-		return nil
-	case errors.As(err, &gl), errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
+	if errors.As(err, &gl) || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 		return err
-	case errors.As(err, &le):
-		r.limitProblem(chain, p, le)
-	default:
-		r.problem(pipeline.Problem{Kind: pipeline.ProblemCorrupt, Container: chain, Path: p, Reason: err.Error()})
 	}
 	return nil
+}
+
+// nestedProblem records the failure of the nested container at p.
+func (r *run) nestedProblem(err error, chain []string, p string) {
+	var le *pipeline.LimitError
+	if errors.As(err, &le) {
+		r.limitProblem(chain, p, le)
+		return
+	}
+	r.problem(pipeline.Problem{Kind: pipeline.ProblemCorrupt, Container: chain, Path: p, Reason: err.Error()})
 }

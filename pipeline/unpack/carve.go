@@ -94,6 +94,73 @@ func signatures(formats []pipeline.Format) (sigs []signature, reach int) {
 	return sigs, reach
 }
 
+// eachSignature calls fn for each magic of sigs that starts in buf before
+// limit and puts its container at an aligned offset of the input, buf
+// being the input's bytes from base, until fn returns false.
+func eachSignature(sigs []signature, buf []byte, base int64, limit int, fn func(start int64, s signature) bool) {
+	for _, s := range sigs {
+		for i := 0; ; {
+			j := bytes.Index(buf[i:], s.Magic)
+			if j < 0 {
+				break
+			}
+			pos := i + j
+			i = pos + 1
+			if pos >= limit {
+				break
+			}
+			start := base + int64(pos) - int64(s.Offset)
+			if start < 0 || start%int64(s.Align) != 0 {
+				continue
+			}
+			if !fn(start, s) {
+				return
+			}
+		}
+	}
+}
+
+// sigWatch looks for the magics of sigs in a file as it is hashed, so that
+// a file that holds none is not read again to be carved (files of text and
+// data in a root file system, mostly).
+type sigWatch struct {
+	sigs  []signature
+	reach int
+	// seam holds the last reach-1 bytes, from offset seamAt, for a magic
+	// split between two writes.
+	seam   []byte
+	seamAt int64
+	found  bool
+}
+
+func newSigWatch(sigs []signature, reach int) *sigWatch {
+	return &sigWatch{sigs: sigs, reach: reach, seam: make([]byte, 0, 2*reach)}
+}
+
+func (w *sigWatch) Write(b []byte) {
+	if w.found || len(b) == 0 {
+		return
+	}
+	hit := func(int64, signature) bool { w.found = true; return false }
+	at := w.seamAt + int64(len(w.seam))
+	if len(w.seam) > 0 {
+		joined := append(w.seam, b[:min(len(b), w.reach-1)]...)
+		eachSignature(w.sigs, joined, w.seamAt, len(w.seam), hit)
+	}
+	if !w.found {
+		eachSignature(w.sigs, b, at, len(b), hit)
+	}
+	// Keep the last reach-1 bytes of what has been seen.
+	keep := w.reach - 1
+	if len(b) >= keep {
+		w.seam = append(w.seam[:0], b[len(b)-keep:]...)
+	} else {
+		w.seam = append(w.seam, b...)
+		w.seam = w.seam[:copy(w.seam, w.seam[max(0, len(w.seam)-keep):])]
+	}
+	w.seamAt = at + int64(len(b)) - int64(len(w.seam))
+}
+
 // candidate is a container found at start that its format accepted.
 type candidate struct {
 	start int64
@@ -109,10 +176,12 @@ func (r *run) shouldCarve(in input, head []byte) bool {
 	return !in.carved && (in.top || r.mayHoldImage(in.size, head))
 }
 
+var elfMagic = []byte("\x7fELF")
+
 // mayHoldImage reports whether a file inside an image is worth searching
 // for embedded containers.
 func (r *run) mayHoldImage(size int64, head []byte) bool {
-	return len(r.u.sigs) > 0 && size >= carveMinSize && !bytes.HasPrefix(head, []byte("\x7fELF"))
+	return len(r.u.sigs) > 0 && size >= carveMinSize && !bytes.HasPrefix(head, elfMagic)
 }
 
 // shortSpan reports whether the container f found at the start of in ends
@@ -147,7 +216,7 @@ func (r *run) carve(ctx context.Context, in input) error {
 	if err != nil {
 		return fmt.Errorf("reading %s: %w", where, err)
 	}
-	r.sawFormat(rawFormat)
+	r.sawFormat(rawFormat, in)
 	chain := append(append([]string(nil), in.chain...), rawFormat)
 	r.log.WithField("path", where).Debugf("carved %d regions (%d containers)", len(regions), len(cands))
 	walk := func(visit func(*pipeline.Header, pipeline.OpenFunc) error) error {
@@ -196,24 +265,11 @@ func (r *run) scan(ctx context.Context, in input) ([]candidate, error) {
 		}
 		chunk := buf[:n]
 		var hits []candidate
-		for _, s := range sigs {
-			for i := 0; ; {
-				j := bytes.Index(chunk[i:], s.Magic)
-				if j < 0 {
-					break
-				}
-				pos := i + j
-				i = pos + 1
-				if pos >= carveChunk {
-					break // the next chunk finds it
-				}
-				start := base + int64(pos) - int64(s.Offset)
-				if start < 0 || start%int64(s.Align) != 0 {
-					continue
-				}
-				hits = append(hits, candidate{start: start, f: s.f})
-			}
-		}
+		// A magic that starts past carveChunk is found by the next chunk.
+		eachSignature(sigs, chunk, base, carveChunk, func(start int64, s signature) bool {
+			hits = append(hits, candidate{start: start, f: s.f})
+			return true
+		})
 		sort.SliceStable(hits, func(i, j int) bool { return hits[i].start < hits[j].start })
 		for _, c := range hits {
 			// A signature inside a container of known length is part of

@@ -10,12 +10,16 @@
 package unpack
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"runtime"
+	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 
@@ -31,7 +35,8 @@ type Options struct {
 	Limits  pipeline.Limits
 	// WorkDir receives spills of decompressed streams; it must exist.
 	WorkDir string
-	// Jobs bounds the files hashed at once; zero means GOMAXPROCS.
+	// Jobs bounds the files hashed, and the nested containers opened, at
+	// once; zero means GOMAXPROCS.
 	Jobs int
 	Log  logrus.FieldLogger
 	// Sink, when set, receives every regular file's bytes as they are
@@ -95,7 +100,8 @@ func New(opts Options) (*Unpacker, error) {
 // inside a nested container is recorded in the tree's Problems and the rest
 // is kept. The caller must Close the tree.
 func (u *Unpacker) Unpack(ctx context.Context, art *pipeline.Artifact) (*pipeline.Tree, error) {
-	r := &run{u: u, log: u.opts.Log.WithField("artifact", art.Name)}
+	r := &run{u: u, log: u.opts.Log.WithField("artifact", art.Name), nestSlots: make(chan struct{}, u.opts.Jobs-1),
+		formatAt: map[string]formatSeen{}}
 	var err error
 	if art.IsDir {
 		err = r.dir(ctx, art)
@@ -113,8 +119,12 @@ func (u *Unpacker) Unpack(ctx context.Context, art *pipeline.Artifact) (*pipelin
 		r.closeAll()
 		return nil, err
 	}
+	// Nested containers are opened concurrently, so problems and formats
+	// are put in an order that does not depend on which finished first:
+	// problems by container, each container's in the order they were met.
+	slices.SortStableFunc(r.problems, func(a, b pipeline.Problem) int { return slices.Compare(a.Container, b.Container) })
 	t := pipeline.NewTree(r.entries, r.problems)
-	t.Formats = r.formats
+	t.Formats = r.sortedFormats()
 	t.Bytes = r.total.Load()
 	t.Incomplete = r.incomplete
 	for _, c := range r.closers {
@@ -159,10 +169,15 @@ type run struct {
 	u   *Unpacker
 	log logrus.FieldLogger
 
+	// nestSlots bounds the nested containers opened besides the one each
+	// caller opens itself, across the whole artifact, so that recursion
+	// does not multiply goroutines.
+	nestSlots chan struct{}
+
 	mu         sync.Mutex
 	entries    []*pipeline.Entry
 	problems   []pipeline.Problem
-	formats    []string
+	formatAt   map[string]formatSeen
 	closers    []io.Closer
 	incomplete bool
 
@@ -170,16 +185,36 @@ type run struct {
 	count atomic.Int64 // entries, against MaxEntries
 }
 
-// sawFormat records a format that was opened, once.
-func (r *run) sawFormat(name string) {
+// formatSeen is where a format was first opened: the container's keys and
+// its depth, which identify one container whatever the order of the work.
+type formatSeen struct {
+	keys  string
+	depth int
+}
+
+func (a formatSeen) compare(b formatSeen) int {
+	return cmp.Or(cmp.Compare(a.keys, b.keys), cmp.Compare(a.depth, b.depth))
+}
+
+// sawFormat records that a format was opened for in.
+func (r *run) sawFormat(name string, in input) {
+	at := formatSeen{strings.Join(in.keys, "\x00"), in.depth}
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	for _, f := range r.formats {
-		if f == name {
-			return
-		}
+	if old, ok := r.formatAt[name]; !ok || at.compare(old) < 0 {
+		r.formatAt[name] = at
 	}
-	r.formats = append(r.formats, name)
+}
+
+// sortedFormats lists the formats opened, outer containers first, in path
+// order among siblings; by name when opened at the same container (raw and
+// the format that claimed its start).
+func (r *run) sortedFormats() []string {
+	names := slices.Collect(maps.Keys(r.formatAt))
+	slices.SortFunc(names, func(a, b string) int {
+		return cmp.Or(r.formatAt[a].compare(r.formatAt[b]), cmp.Compare(a, b))
+	})
+	return names
 }
 
 func (r *run) closeAll() {
@@ -292,7 +327,7 @@ func (r *run) container(ctx context.Context, in input) error {
 	case pipeline.Decompressor:
 		return r.decompress(ctx, f, in, chain)
 	case pipeline.Archive:
-		r.sawFormat(f.Name())
+		r.sawFormat(f.Name(), in)
 		walk := func(visit func(*pipeline.Header, pipeline.OpenFunc) error) error {
 			return f.Walk(ctx, in.ra, in.size, r.u.opts.Limits, visit)
 		}
@@ -330,7 +365,7 @@ func (r *run) decompress(ctx context.Context, f pipeline.Decompressor, in input,
 	case r.detect(peek) == nil && !in.top:
 		return errNotContainer
 	}
-	r.sawFormat(f.Name())
+	r.sawFormat(f.Name(), in)
 	spill, size, err := r.spill(ctx, io.MultiReader(bytesReader(peek), rc), src, chain)
 	if err != nil {
 		return err

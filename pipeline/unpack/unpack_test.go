@@ -13,6 +13,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -697,6 +698,60 @@ func TestExtractManyDirectories(t *testing.T) {
 	for name, want := range files {
 		if got, err := os.ReadFile(filepath.Join(out, name)); err != nil || string(got) != want {
 			t.Fatalf("%s: %q, %v", name, got, err)
+		}
+	}
+}
+
+// TestNestedOrderIsStable: damaged and sound containers nested side by side
+// are opened concurrently, yet every run gives the same problems in the
+// same order (by container, then as met) and the same formats, outer
+// first.
+func TestNestedOrderIsStable(t *testing.T) {
+	sqfs := fixture.ReadFile(t, "fw/rootfs-1.0.0.sqfs")
+	files := map[string]string{
+		"a/ext4-truncated.img": string(fixture.ReadFile(t, "fw/ext4-truncated.img")),
+		"a/jffs2-trunc.img":    string(fixture.ReadFile(t, "fw/jffs2-trunc.img")),
+		"b/rootfs.sqfs":        string(sqfs),
+		"b/rootfs-cut.sqfs":    string(sqfs[:len(sqfs)*2/3]),
+		"c/jffs2-baddata.img":  string(fixture.ReadFile(t, "fw/jffs2-baddata.img")),
+		"c/ext4-badinode.img":  string(fixture.ReadFile(t, "fw/ext4-badinode.img")),
+		"d/tiny.tar.xz":        string(fixture.ReadFile(t, "fw/tiny.tar.xz")),
+	}
+	path := fixture.Tar(t, files)
+	st, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	art := &pipeline.Artifact{Name: "layer.tar", Path: path, Size: st.Size()}
+	// More jobs than cores, so that the containers finish in varying order.
+	u, err := unpack.New(unpack.Options{Limits: pipeline.DefaultLimits(), WorkDir: t.TempDir(), Jobs: 8})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var first string
+	for run := range 8 {
+		tree, err := u.Unpack(context.Background(), art)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer tree.Close()
+		var b strings.Builder
+		fmt.Fprintf(&b, "formats %v\n", tree.Formats)
+		for i, p := range tree.Problems {
+			if i > 0 && slices.Compare(tree.Problems[i-1].Container, p.Container) > 0 {
+				t.Errorf("problem %d (%v) comes after one of a later container (%v)", i, p.Container, tree.Problems[i-1].Container)
+			}
+			fmt.Fprintf(&b, "%s %v %s: %s\n", p.Kind, p.Container, p.Path, p.Reason)
+		}
+		if run == 0 {
+			first = b.String()
+			if len(tree.Problems) < 4 || tree.Formats[0] != "tar" {
+				t.Fatalf("want a problem per damaged image and tar first:\n%s", first)
+			}
+			continue
+		}
+		if got := b.String(); got != first {
+			t.Fatalf("run %d differs from run 0:\n%s\nrun 0:\n%s", run, got, first)
 		}
 	}
 }

@@ -6,14 +6,13 @@ import (
 	"fmt"
 	"io"
 	"slices"
-	"sync"
 
 	"github.com/anchore/go-lzo"
-	"github.com/klauspost/compress/zlib"
 	"github.com/klauspost/compress/zstd"
 	"github.com/pierrec/lz4/v4"
 	"github.com/ulikunitz/xz/lzma"
-	xi2 "github.com/xi2/xz"
+
+	"github.com/fwvet/fwvet/pipeline/unpack/block"
 )
 
 // codec decompresses one block into dst (appending), refusing to produce
@@ -27,9 +26,9 @@ var errTooLong = errors.New("block decompresses past the block size")
 func newCodec(id uint16, blockSize uint32) (codec, error) {
 	switch id {
 	case compGzip:
-		return &zlibCodec{}, nil
+		return blockCodec{"", block.Zlib}, nil
 	case compXZ:
-		return &xzCodec{dictMax: max(blockSize, 1<<20)}, nil
+		return blockCodec{"", block.XZ}, nil
 	case compLZMA:
 		return streamCodec{func(r io.Reader) (io.Reader, error) {
 			return lzma.ReaderConfig{DictCap: int(max(blockSize, 1<<20))}.NewReader(r)
@@ -42,9 +41,9 @@ func newCodec(id uint16, blockSize uint32) (codec, error) {
 		}
 		return zstdCodec{d}, nil
 	case compLZO:
-		return blockCodec{"lzo", func(dst, src []byte) (int, error) { return lzo.Decompress(src, dst) }}, nil
+		return blockCodec{"lzo block", func(dst, src []byte) (int, error) { return lzo.Decompress(src, dst) }}, nil
 	case compLZ4:
-		return blockCodec{"lz4", func(dst, src []byte) (int, error) { return lz4.UncompressBlock(src, dst) }}, nil
+		return blockCodec{"lz4 block", func(dst, src []byte) (int, error) { return lz4.UncompressBlock(src, dst) }}, nil
 	}
 	return nil, corrupt("unknown compression id %d", id)
 }
@@ -85,36 +84,6 @@ func readBounded(dst []byte, r io.Reader, max int) ([]byte, error) {
 	}
 }
 
-type zlibCodec struct{ pool sync.Pool }
-
-type zlibState struct {
-	src *bytes.Reader
-	zr  io.ReadCloser
-}
-
-func (c *zlibCodec) decompress(dst, src []byte, max int) ([]byte, error) {
-	st, _ := c.pool.Get().(*zlibState)
-	if st == nil {
-		st = &zlibState{src: bytes.NewReader(src)}
-		zr, err := zlib.NewReader(st.src)
-		if err != nil {
-			return nil, err
-		}
-		st.zr = zr
-	} else {
-		st.src.Reset(src)
-		if err := st.zr.(zlib.Resetter).Reset(st.src, nil); err != nil {
-			return nil, err
-		}
-	}
-	out, err := readBounded(dst, st.zr, max)
-	if err != nil {
-		return nil, err
-	}
-	c.pool.Put(st)
-	return out, nil
-}
-
 // streamCodec decompresses with a fresh stream reader per block.
 type streamCodec struct {
 	newReader func(io.Reader) (io.Reader, error)
@@ -141,9 +110,10 @@ func (c zstdCodec) decompress(dst, src []byte, max int) ([]byte, error) {
 	return out, nil
 }
 
-// blockCodec wraps a raw block decompressor (LZO1X, LZ4) that writes into a
-// buffer of fixed size: squashfs stores these blocks without framing, and
-// the block size bounds their output.
+// blockCodec wraps a whole-block decompressor that writes into a buffer of
+// fixed size: the block size bounds its output. name prefixes the errors of
+// decoders that do not name themselves (squashfs stores LZO and LZ4 blocks
+// without framing).
 type blockCodec struct {
 	name   string
 	decode func(dst, src []byte) (int, error)
@@ -153,46 +123,11 @@ func (c blockCodec) decompress(dst, src []byte, max int) ([]byte, error) {
 	start := len(dst)
 	dst = slices.Grow(dst, max)
 	n, err := c.decode(dst[start:start+max], src)
-	if err != nil {
-		return nil, fmt.Errorf("%s block: %w", c.name, err)
+	if err != nil && c.name != "" {
+		return nil, fmt.Errorf("%s: %w", c.name, err)
 	}
-	return dst[:start+n], nil
-}
-
-// xzCodec decodes xz blocks with XZ Embedded's decoder (a Go port), which
-// reads the BCJ filters mksquashfs -Xbcj adds and, reset from a pool,
-// reuses its dictionary instead of allocating one per block.
-type xzCodec struct {
-	dictMax uint32
-	pool    sync.Pool
-}
-
-type xzState struct {
-	src *bytes.Reader
-	zr  *xi2.Reader
-}
-
-func (c *xzCodec) decompress(dst, src []byte, max int) ([]byte, error) {
-	st, _ := c.pool.Get().(*xzState)
-	if st == nil {
-		st = &xzState{src: bytes.NewReader(src)}
-		zr, err := xi2.NewReader(st.src, c.dictMax)
-		if err != nil {
-			return nil, err
-		}
-		zr.Multistream(false)
-		st.zr = zr
-	} else {
-		st.src.Reset(src)
-		if err := st.zr.Reset(st.src); err != nil {
-			return nil, err
-		}
-		st.zr.Multistream(false)
-	}
-	out, err := readBounded(dst, st.zr, max)
 	if err != nil {
 		return nil, err
 	}
-	c.pool.Put(st)
-	return out, nil
+	return dst[:start+n], nil
 }

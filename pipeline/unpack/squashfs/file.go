@@ -72,7 +72,7 @@ func (img *Image) fileData(in *inode) (*fileData, error) {
 
 func (f *fileData) opener() pipeline.OpenFunc {
 	return func(context.Context) (io.ReadCloser, error) {
-		return &fileReader{f: f, off: f.start, remaining: f.size}, nil
+		return &fileReader{f: f, remaining: f.size}, nil
 	}
 }
 
@@ -93,8 +93,7 @@ func (f *fileData) blockOffset(i int) int64 {
 // an analyzer parses, is read in place.
 type fileReader struct {
 	f         *fileData
-	next      int   // next block index
-	off       int64 // disk offset of the next block
+	next      int // next block index
 	remaining int64
 	buf       []byte // bytes of the current block not yet read
 	bufs      *blockBufs
@@ -165,12 +164,13 @@ func (f *fileData) block(i int) ([]byte, error) {
 	bs := int64(img.sb.BlockSize)
 	want := min(bs, f.size-int64(i)*bs)
 	if i < len(f.blocks) {
-		r := &fileReader{f: f, next: i, off: f.blockOffset(i), remaining: want}
-		defer r.Close()
-		if err := r.load(); err != nil {
+		bufs := img.bufPool.Get().(*blockBufs)
+		defer img.bufPool.Put(bufs)
+		data, err := f.decodeBlock(i, bufs)
+		if err != nil {
 			return nil, err
 		}
-		return append([]byte(nil), r.buf[:want]...), nil
+		return append([]byte(nil), data...), nil
 	}
 	if f.frag == noFragment || i != len(f.blocks) {
 		return nil, corrupt("block %d past the end of a file of %d blocks", i, len(f.blocks))
@@ -236,48 +236,16 @@ func (r *fileReader) Close() error {
 
 func (r *fileReader) load() error {
 	img := r.f.img
-	bs := int64(img.sb.BlockSize)
 	if r.next < len(r.f.blocks) {
 		if r.bufs == nil {
 			r.bufs = img.bufPool.Get().(*blockBufs)
 		}
-		want := min(bs, r.remaining)
-		word := r.f.blocks[r.next]
-		c := int64(word &^ blockUncomp)
-		r.next++
-		plain := r.bufs.plain[:want]
-		switch {
-		case c == 0: // a hole
-			clear(plain)
-		case word&blockUncomp != 0:
-			if c < want {
-				clear(plain[c:])
-			}
-			if _, err := img.r.ReadAt(plain[:min(c, want)], r.off); err != nil {
-				return fmt.Errorf("reading block at %d: %w", r.off, err)
-			}
-		default:
-			comp := r.bufs.comp[:c]
-			if _, err := img.r.ReadAt(comp, r.off); err != nil {
-				return fmt.Errorf("reading block at %d: %w", r.off, err)
-			}
-			out, err := img.codec.decompress(r.bufs.plain[:0], comp, int(bs))
-			if err != nil {
-				return fmt.Errorf("%w: data block at %d: %v", ErrCorrupt, r.off, err)
-			}
-			if int64(len(out)) > want {
-				return corrupt("data block at %d unpacks to %d bytes, %d expected", r.off, len(out), want)
-			}
-			if int64(len(out)) < want {
-				// Blocks other than the last may unpack short; the rest is zeros.
-				n := len(out)
-				out = out[:want]
-				clear(out[n:])
-			}
-			plain = out
+		data, err := r.f.decodeBlock(r.next, r.bufs)
+		if err != nil {
+			return err
 		}
-		r.off += c
-		r.buf = plain
+		r.next++
+		r.buf = data
 		return nil
 	}
 	if r.f.frag == noFragment {
@@ -295,12 +263,55 @@ func (r *fileReader) load() error {
 	return nil
 }
 
+// decodeBlock returns the bytes of data block i, decompressed into bufs.
+func (f *fileData) decodeBlock(i int, bufs *blockBufs) ([]byte, error) {
+	img := f.img
+	bs := int64(img.sb.BlockSize)
+	want := min(bs, f.size-int64(i)*bs)
+	word := f.blocks[i]
+	c := int64(word &^ blockUncomp)
+	off := f.blockOffset(i)
+	plain := bufs.plain[:want]
+	switch {
+	case c == 0: // a hole
+		clear(plain)
+	case word&blockUncomp != 0:
+		if c < want {
+			clear(plain[c:])
+		}
+		if _, err := img.r.ReadAt(plain[:min(c, want)], off); err != nil {
+			return nil, fmt.Errorf("reading block at %d: %w", off, err)
+		}
+	default:
+		comp := bufs.comp[:c]
+		if _, err := img.r.ReadAt(comp, off); err != nil {
+			return nil, fmt.Errorf("reading block at %d: %w", off, err)
+		}
+		out, err := img.codec.decompress(bufs.plain[:0], comp, int(bs))
+		if err != nil {
+			return nil, fmt.Errorf("%w: data block at %d: %v", ErrCorrupt, off, err)
+		}
+		if int64(len(out)) > want {
+			return nil, corrupt("data block at %d unpacks to %d bytes, %d expected", off, len(out), want)
+		}
+		if int64(len(out)) < want {
+			// Blocks other than the last may unpack short; the rest is zeros.
+			n := len(out)
+			out = out[:want]
+			clear(out[n:])
+		}
+		plain = out
+	}
+	return plain, nil
+}
+
 // fragment returns the decompressed fragment block i, from the cache if it
 // is there. The returned bytes are shared and must not be modified.
 func (img *Image) fragment(i uint32) ([]byte, error) {
-	if b, ok := img.fcache.get(i); ok {
-		return b, nil
-	}
+	return img.fcache.get(i, func() ([]byte, error) { return img.loadFragment(i) })
+}
+
+func (img *Image) loadFragment(i uint32) ([]byte, error) {
 	fr := img.frags[i]
 	c := int64(fr.size &^ blockUncomp)
 	if fr.size&^(blockUncomp|0xffffff) != 0 || c == 0 || c > int64(img.sb.BlockSize) || fr.start < 0 || fr.start+c > int64(img.sb.BytesUsed) {
@@ -310,20 +321,21 @@ func (img *Image) fragment(i uint32) ([]byte, error) {
 	if _, err := img.r.ReadAt(raw, fr.start); err != nil {
 		return nil, fmt.Errorf("reading fragment %d: %w", i, err)
 	}
-	out := raw
-	if fr.size&blockUncomp == 0 {
-		var err error
-		out, err = img.codec.decompress(make([]byte, 0, img.sb.BlockSize), raw, int(img.sb.BlockSize))
-		if err != nil {
-			return nil, fmt.Errorf("%w: fragment %d: %v", ErrCorrupt, i, err)
-		}
+	if fr.size&blockUncomp != 0 {
+		return raw, nil
 	}
-	img.fcache.put(i, out)
+	out, err := img.codec.decompress(make([]byte, 0, img.sb.BlockSize), raw, int(img.sb.BlockSize))
+	if err != nil {
+		return nil, fmt.Errorf("%w: fragment %d: %v", ErrCorrupt, i, err)
+	}
 	return out, nil
 }
 
 // fragCache is a small LRU of decompressed fragment blocks: files are read
-// in directory order, which is the order their tails were packed in.
+// in directory order, which is the order their tails were packed in. The
+// files sharing a fragment are small and consecutive, so the workers ask for
+// the same fragment at once: the first decodes it and the others wait,
+// rather than each decoding it again.
 type fragCache struct {
 	mu    sync.Mutex
 	cap   int
@@ -332,34 +344,44 @@ type fragCache struct {
 }
 
 type fragItem struct {
-	i    uint32
-	data []byte
+	i     uint32
+	ready chan struct{} // closed when data and err are set
+	data  []byte
+	err   error
 }
 
 func newFragCache(n int) *fragCache {
 	return &fragCache{cap: n, order: list.New(), items: map[uint32]*list.Element{}}
 }
 
-func (c *fragCache) get(i uint32) ([]byte, bool) {
+// get returns fragment i, calling load once for all the callers that miss
+// it together. A failed load is not kept.
+func (c *fragCache) get(i uint32, load func() ([]byte, error)) ([]byte, error) {
 	c.mu.Lock()
-	defer c.mu.Unlock()
 	if e, ok := c.items[i]; ok {
 		c.order.MoveToFront(e)
-		return e.Value.(*fragItem).data, true
+		it := e.Value.(*fragItem)
+		c.mu.Unlock()
+		<-it.ready
+		return it.data, it.err
 	}
-	return nil, false
-}
-
-func (c *fragCache) put(i uint32, data []byte) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if _, ok := c.items[i]; ok {
-		return
-	}
-	c.items[i] = c.order.PushFront(&fragItem{i, data})
+	it := &fragItem{i: i, ready: make(chan struct{})}
+	c.items[i] = c.order.PushFront(it)
 	if c.order.Len() > c.cap {
 		last := c.order.Back()
 		c.order.Remove(last)
 		delete(c.items, last.Value.(*fragItem).i)
 	}
+	c.mu.Unlock()
+	it.data, it.err = load()
+	close(it.ready)
+	if it.err != nil {
+		c.mu.Lock()
+		if e, ok := c.items[i]; ok && e.Value.(*fragItem) == it {
+			c.order.Remove(e)
+			delete(c.items, i)
+		}
+		c.mu.Unlock()
+	}
+	return it.data, it.err
 }

@@ -1,15 +1,14 @@
 package ubifs
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
-	"io"
 	"sync"
 
 	"github.com/anchore/go-lzo"
-	"github.com/klauspost/compress/flate"
 	"github.com/klauspost/compress/zstd"
+
+	"github.com/fwvet/fwvet/pipeline/unpack/block"
 )
 
 var errTooLong = errors.New("data decompresses past the UBIFS block size")
@@ -49,46 +48,17 @@ func decompress(compr uint16, src, dst []byte) ([]byte, error) {
 	return nil, corrupt("unknown compressor %d", compr)
 }
 
-// The kernel's "deflate" crypto compressor, which UBIFS calls zlib, writes
-// raw deflate without the zlib header and checksum; so does mkfs.ubifs.
-var inflaters sync.Pool
-
-type inflater struct {
-	src *bytes.Reader
-	fr  io.ReadCloser
-}
-
+// inflate decodes raw deflate: the kernel's "deflate" crypto compressor,
+// which UBIFS calls zlib, writes it without the zlib header and checksum;
+// so does mkfs.ubifs.
 func inflate(src, dst []byte) ([]byte, error) {
-	st, _ := inflaters.Get().(*inflater)
-	if st == nil {
-		st = &inflater{src: bytes.NewReader(src)}
-		st.fr = flate.NewReader(st.src)
-	} else {
-		st.src.Reset(src)
-		if err := st.fr.(flate.Resetter).Reset(st.src, nil); err != nil {
-			return nil, err
-		}
+	n, err := block.Deflate(dst[:blockSize], src)
+	if errors.Is(err, block.ErrTooLong) {
+		return nil, errTooLong
 	}
-	n := 0
-	for {
-		if n == blockSize {
-			// A full block: one byte more is too much.
-			var probe [1]byte
-			if k, _ := st.fr.Read(probe[:]); k > 0 {
-				return nil, errTooLong
-			}
-			break
-		}
-		k, err := st.fr.Read(dst[n:blockSize])
-		n += k
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			return nil, fmt.Errorf("deflate: %w", err)
-		}
+	if err != nil {
+		return nil, err
 	}
-	inflaters.Put(st)
 	return dst[:n], nil
 }
 
