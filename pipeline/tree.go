@@ -126,8 +126,9 @@ type Tree struct {
 	// Entries is sorted by Key.
 	Entries  []*Entry
 	Problems []Problem
-	// Formats lists every container format opened, outer containers first
-	// and siblings in path order.
+	// Formats lists every container format opened, depth first in path
+	// order: a container's own formats, outer first, before those of the
+	// containers it holds.
 	Formats []string
 	// Bytes is the total of regular file bytes read.
 	Bytes int64

@@ -169,21 +169,27 @@ func (r *run) nestAll(ctx context.Context, files []*pending, in input, chain []s
 			if err := fatal(errs[i]); err != nil {
 				// A worker's failure may be why this one was cancelled.
 				if werr := g.Wait(); werr != nil {
-					return werr
+					err = werr
 				}
+				r.nestedProblems(files, errs, chain)
 				return err
 			}
 		}
 	}
-	if err := g.Wait(); err != nil {
-		return err
-	}
+	err := g.Wait()
+	r.nestedProblems(files, errs, chain)
+	return err
+}
+
+// nestedProblems records, in file order, the failures of nested containers
+// that stay with their container; those that stop the artifact are the
+// caller's.
+func (r *run) nestedProblems(files []*pending, errs []error, chain []string) {
 	for i, err := range errs {
-		if err != nil {
+		if err != nil && fatal(err) == nil {
 			r.nestedProblem(err, chain, files[i].e.Path)
 		}
 	}
-	return nil
 }
 
 // sanitize turns a header into an entry, or records why it was refused.
@@ -293,6 +299,14 @@ func (r *run) hashAll(ctx context.Context, files []*pending, in input, chain []s
 			continue
 		}
 		g.Go(func() error {
+			// Nested containers hash at once; the run's slots keep the
+			// files hashed at once to Jobs.
+			select {
+			case r.hashSlots <- struct{}{}:
+			case <-gctx.Done():
+				return gctx.Err()
+			}
+			defer func() { <-r.hashSlots }()
 			err := r.hash(gctx, p, &produced, in)
 			var fe *fileError
 			if errors.As(err, &fe) && !in.top {
@@ -367,6 +381,10 @@ func (w *hashWriter) Write(b []byte) (int, error) {
 func (r *run) hash(ctx context.Context, p *pending, produced *atomic.Int64, in input) error {
 	rc, err := p.open(ctx)
 	if err != nil {
+		if ctx.Err() != nil {
+			// Stopped by another file's failure, not unreadable.
+			return ctx.Err()
+		}
 		return &fileError{p.e, err}
 	}
 	defer rc.Close()

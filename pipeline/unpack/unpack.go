@@ -48,8 +48,8 @@ type Options struct {
 	NoHash bool
 }
 
-// Sink receives the bytes of the files the unpacker hashes. Create may be
-// called from several goroutines; a file whose read fails is left with the
+// Sink receives the bytes of the files the unpacker hashes. Create and Link
+// may be called from several goroutines; a file whose read fails is left with the
 // bytes read so far, and its entry has no SHA256.
 type Sink interface {
 	Create(e *pipeline.Entry) (io.WriteCloser, error)
@@ -100,8 +100,8 @@ func New(opts Options) (*Unpacker, error) {
 // inside a nested container is recorded in the tree's Problems and the rest
 // is kept. The caller must Close the tree.
 func (u *Unpacker) Unpack(ctx context.Context, art *pipeline.Artifact) (*pipeline.Tree, error) {
-	r := &run{u: u, log: u.opts.Log.WithField("artifact", art.Name), nestSlots: make(chan struct{}, u.opts.Jobs-1),
-		formatAt: map[string]formatSeen{}}
+	r := &run{u: u, log: u.opts.Log.WithField("artifact", art.Name), formatAt: map[string]formatSeen{},
+		nestSlots: make(chan struct{}, u.opts.Jobs-1), hashSlots: make(chan struct{}, u.opts.Jobs)}
 	var err error
 	if art.IsDir {
 		err = r.dir(ctx, art)
@@ -173,6 +173,8 @@ type run struct {
 	// caller opens itself, across the whole artifact, so that recursion
 	// does not multiply goroutines.
 	nestSlots chan struct{}
+	// hashSlots bounds the files hashed at once across all containers.
+	hashSlots chan struct{}
 
 	mu         sync.Mutex
 	entries    []*pipeline.Entry
@@ -206,9 +208,10 @@ func (r *run) sawFormat(name string, in input) {
 	}
 }
 
-// sortedFormats lists the formats opened, outer containers first, in path
-// order among siblings; by name when opened at the same container (raw and
-// the format that claimed its start).
+// sortedFormats lists the formats opened depth first in path order: a
+// container's own formats, outer first, before those of the containers it
+// holds; by name when opened at the same container (raw and the format
+// that claimed its start).
 func (r *run) sortedFormats() []string {
 	names := slices.Collect(maps.Keys(r.formatAt))
 	slices.SortFunc(names, func(a, b string) int {

@@ -1,8 +1,10 @@
 package unpack_test
 
 import (
+	"archive/tar"
 	"bufio"
 	"bytes"
+	"compress/gzip"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -28,8 +30,15 @@ import (
 // the work directory the unpacker was given.
 func unpackFile(t testing.TB, path string, lim pipeline.Limits) (*pipeline.Tree, string, error) {
 	t.Helper()
+	return unpackJobs(t, path, lim, 0)
+}
+
+// unpackJobs is unpackFile with jobs files hashed and containers opened at
+// once (0: one per CPU).
+func unpackJobs(t testing.TB, path string, lim pipeline.Limits, jobs int) (*pipeline.Tree, string, error) {
+	t.Helper()
 	work := t.TempDir()
-	u, err := unpack.New(unpack.Options{Limits: lim, WorkDir: work})
+	u, err := unpack.New(unpack.Options{Limits: lim, WorkDir: work, Jobs: jobs})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -718,23 +727,13 @@ func TestNestedOrderIsStable(t *testing.T) {
 		"d/tiny.tar.xz":        string(fixture.ReadFile(t, "fw/tiny.tar.xz")),
 	}
 	path := fixture.Tar(t, files)
-	st, err := os.Stat(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	art := &pipeline.Artifact{Name: "layer.tar", Path: path, Size: st.Size()}
-	// More jobs than cores, so that the containers finish in varying order.
-	u, err := unpack.New(unpack.Options{Limits: pipeline.DefaultLimits(), WorkDir: t.TempDir(), Jobs: 8})
-	if err != nil {
-		t.Fatal(err)
-	}
 	var first string
 	for run := range 8 {
-		tree, err := u.Unpack(context.Background(), art)
+		// More jobs than cores, so that the containers finish in varying order.
+		tree, _, err := unpackJobs(t, path, pipeline.DefaultLimits(), 8)
 		if err != nil {
 			t.Fatal(err)
 		}
-		defer tree.Close()
 		var b strings.Builder
 		fmt.Fprintf(&b, "formats %v\n", tree.Formats)
 		for i, p := range tree.Problems {
@@ -753,5 +752,41 @@ func TestNestedOrderIsStable(t *testing.T) {
 		if got := b.String(); got != first {
 			t.Fatalf("run %d differs from run 0:\n%s\nrun 0:\n%s", run, got, first)
 		}
+	}
+}
+
+// TestLimitKeepsEarlierProblems: when a limit on the whole artifact stops
+// unpacking, the problems of the nested containers opened before it are
+// still in the tree.
+func TestLimitKeepsEarlierProblems(t *testing.T) {
+	var inner bytes.Buffer
+	tw := tar.NewWriter(&inner)
+	zeros := make([]byte, 12<<20)
+	tw.WriteHeader(&tar.Header{Name: "zeros", Mode: 0o644, Size: int64(len(zeros))})
+	tw.Write(zeros)
+	tw.Close()
+	var gz bytes.Buffer
+	zw := gzip.NewWriter(&gz)
+	zw.Write(inner.Bytes())
+	zw.Close()
+	sqfs := fixture.ReadFile(t, "fw/rootfs-1.0.0.sqfs")
+	path := fixture.Tar(t, map[string]string{"a/big.tar.gz": gz.String(), "b/rootfs.sqfs": string(sqfs)})
+	lim := pipeline.DefaultLimits()
+	// The gzip spills 8 MiB before it is refused; the squashfs's 16 MB of
+	// files then pass the total.
+	lim.MaxFileSize = 8 << 20
+	lim.MaxTotalBytes = int64(len(sqfs)) + 12<<20
+	// One job: with more, the squashfs may stop the gzip's spill before it
+	// fails on its own.
+	tree, _, err := unpackJobs(t, path, lim, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var limits []string
+	for _, p := range tree.Problems {
+		limits = append(limits, p.Limit+" "+p.Path)
+	}
+	if !tree.Incomplete || !slices.Contains(limits, "max-file-size /a/big.tar.gz") || !slices.Contains(limits, "max-total-bytes /") {
+		t.Errorf("incomplete %v, problems %q: want the nested gzip's max-file-size and the artifact's max-total-bytes", tree.Incomplete, limits)
 	}
 }
