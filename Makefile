@@ -49,12 +49,7 @@ test: fixtures lint
 	$(MAKE) --no-print-directory fuzz
 
 fuzz: fixtures
-	@for t in $(FUZZ_TARGETS); do \
-		echo "fuzz $${t%%:*} for $(FUZZTIME)"; \
-		out=$$($(GO) test -run '^$$' -fuzz "^$${t%%:*}\$$" -fuzztime $(FUZZTIME) -fuzzminimizetime 2s -parallel 2 "$${t#*:}" 2>&1); \
-		rc=$$?; echo "$$out" | grep -v '^fuzz: elapsed' | tail -n $$([ $$rc -eq 0 ] && echo 3 || echo 60); \
-		[ $$rc -eq 0 ] || exit 1; \
-	done
+	GO=$(GO) FUZZTIME=$(FUZZTIME) scripts/fuzz $(FUZZ_TARGETS)
 
 bench: build
 	scripts/setup bench
