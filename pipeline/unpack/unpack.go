@@ -49,8 +49,8 @@ type Options struct {
 }
 
 // Sink receives the bytes of the files the unpacker hashes. Create and Link
-// may be called from several goroutines; a file whose read fails is left with the
-// bytes read so far, and its entry has no SHA256.
+// may be called from several goroutines; a file whose read fails is left
+// with the bytes read so far, and its entry has no SHA256.
 type Sink interface {
 	Create(e *pipeline.Entry) (io.WriteCloser, error)
 	// Link records that e is the same file as an earlier one (a hard link of

@@ -1,9 +1,10 @@
 // Package block decompresses whole compressed blocks of known maximum size
 // into a caller's buffer: squashfs's zlib and xz blocks, UBIFS's deflate nodes.
 //
-// A build with cgo calls libdeflate and liblzma, which decode these blocks
-// in about half the time of the Go decoders; a build without cgo, or with
-// the purego tag, uses the Go decoders. Both are fuzzed against each other.
+// A build with cgo calls libdeflate and liblzma, which unsquashfs links
+// too: they take under half the CPU time of the Go decoders on zlib blocks
+// and about two thirds on xz blocks. A build without cgo, or with the
+// purego tag, uses the Go decoders. The two are fuzzed against each other.
 package block
 
 import "errors"
