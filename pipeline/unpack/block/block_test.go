@@ -177,7 +177,7 @@ func TestDamage(t *testing.T) {
 	}
 	p := plain(t, 4096)
 	bad = append(bad, blockCase{"xz-dict-4MiB", "xz", nil, xzOf(t, p, "--lzma2=dict=4MiB")},
-		blockCase{"xz-concatenated-garbage-head", "xz", nil, append([]byte("garbage"), xzOf(t, p)...)})
+		blockCase{"xz-garbage-head", "xz", nil, append([]byte("garbage"), xzOf(t, p)...)})
 	for _, c := range bad {
 		for _, d := range decoders(c.format) {
 			t.Run(c.name+"/"+d.name, func(t *testing.T) {
