@@ -21,12 +21,37 @@ type Change struct {
 	Old *Entry `json:"-"`
 	New *Entry `json:"-"`
 	// Fields lists what changed for ChangeMetadata and ChangeModified:
-	// "type", "content", "mode", "uid", "gid", "link_target", "device".
+	// "type", "content", "mode", "uid", "gid", "link_target", "device",
+	// "label".
 	Fields []string `json:"fields,omitempty"`
 	// MovedFrom / MovedTo name the other path of a move detected by content hash.
 	MovedFrom string `json:"moved_from,omitempty"`
 	MovedTo   string `json:"moved_to,omitempty"`
-	Disclosed bool   `json:"disclosed"`
+	// Nested reports that the entry is a container the unpacker opened (on
+	// each side that has it): what changed inside it is reported by the
+	// changes of the entries it holds.
+	Nested    bool `json:"nested,omitempty"`
+	Disclosed bool `json:"disclosed"`
+}
+
+// HeaderOnly reports whether the change is only to what a container's
+// header holds: the bytes of a container opened on both sides (a new
+// timestamp, name or checksum around its entries) or a label from a header.
+// Such a change means nothing of its own: it is explained when every change
+// inside the container is disclosed.
+func (c *Change) HeaderOnly() bool {
+	if c.Kind != ChangeModified && c.Kind != ChangeMetadata {
+		return false
+	}
+	for _, f := range c.Fields {
+		switch {
+		case f == "label":
+		case f == "content" && c.Nested:
+		default:
+			return false
+		}
+	}
+	return len(c.Fields) > 0
 }
 
 // Entry returns the candidate entry, or the baseline's for a removal.

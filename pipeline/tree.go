@@ -61,6 +61,9 @@ type Entry struct {
 	Minor uint32 `json:"minor,omitempty"`
 	// Region says where a piece cut out of a raw image lies in it.
 	Region *Region `json:"region,omitempty"`
+	// Label is the name the container's header gives the entry, when it
+	// has one (see Header.Label).
+	Label string `json:"label,omitempty"`
 
 	// Key identifies the entry across versions: the container chain without
 	// the artifact's own name and without offsets, then the path.
@@ -93,6 +96,21 @@ func Where(container []string, path string) string {
 		return path
 	}
 	return strings.Join(container, " › ") + " › " + path
+}
+
+// ChainKey is the key of the container that a chain leads into: the paths
+// in it (the nested container files, each absolute in its parent), without
+// the artifact's name and the format names, joined as Entry.Key joins them.
+// Entries in that container have keys ChainKey + "\x00" + Path, or just
+// Path at the top.
+func ChainKey(chain []string) string {
+	var parts []string
+	for i, c := range chain {
+		if i > 0 && strings.HasPrefix(c, "/") {
+			parts = append(parts, c)
+		}
+	}
+	return strings.Join(parts, "\x00")
 }
 
 // IsSetID reports whether the mode has setuid or setgid.

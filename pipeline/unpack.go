@@ -32,6 +32,13 @@ type Header struct {
 	// Region, for a piece of a raw image cut out by the carver, says where
 	// it lies in that image.
 	Region *Region
+	// Label is a name that the container's header gives the entry (a
+	// uImage's name, a UBI volume's name, a FIT image's node and
+	// description). Releases put their version in such names, so a format
+	// names the entry by what it is and where it sits (Name) and keeps the
+	// header's name here: shown, and its change reported, but never part
+	// of a path that findings and manifests use.
+	Label string
 }
 
 // Region is a byte range of a raw image (a flash dump, a vendor blob): a

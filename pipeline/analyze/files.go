@@ -56,6 +56,10 @@ func (Files) Analyze(ctx context.Context, in *pipeline.AnalysisInput) ([]pipelin
 				ev["old_type"], ev["new_type"] = ch.Old.Type, ch.New.Type
 				msg = fmt.Sprintf("%s replaced by a %s", ch.Old.Type, ch.New.Type)
 			}
+			if ch.Nested {
+				ev["nested"] = true
+				msg += "; a container: what changed inside it is reported at its entries"
+			}
 			f := finding(pipeline.IDFileModified, ch, msg, ev)
 			edits, err := patchOf(ctx, in, ch)
 			if err != nil {
@@ -101,6 +105,8 @@ func metadataFinding(ch *pipeline.Change) (pipeline.Finding, bool) {
 		case "device":
 			ev["old_device"] = fmt.Sprintf("%d:%d", ch.Old.Major, ch.Old.Minor)
 			ev["new_device"] = fmt.Sprintf("%d:%d", ch.New.Major, ch.New.Minor)
+		case "label":
+			ev["old_label"], ev["new_label"] = ch.Old.Label, ch.New.Label
 		default:
 			continue
 		}
@@ -111,6 +117,12 @@ func metadataFinding(ch *pipeline.Change) (pipeline.Finding, bool) {
 	}
 	ev["fields"] = fields
 	f := finding(pipeline.IDMetadataChanged, ch, fmt.Sprintf("%v changed", fields), ev)
+	if len(fields) == 1 && fields[0] == "label" {
+		// A header's name says nothing of what the entry holds.
+		f.Severity = pipeline.SeverityInfo
+		f.Message = fmt.Sprintf("header name changed from %q to %q", ch.Old.Label, ch.New.Label)
+		return f, true
+	}
 	gained := ch.New.Mode &^ ch.Old.Mode & (pipeline.ModeSetuid | pipeline.ModeSetgid)
 	if isSensitive(ch.Path) {
 		f.Severity = pipeline.SeverityHigh

@@ -35,7 +35,9 @@ func ScanChanges(ctx context.Context, changes []*pipeline.Change, jobs int) (map
 	}
 	var todo []job
 	for _, ch := range changes {
-		if ch.Kind == pipeline.ChangeMetadata {
+		// A container's changes are those of what it holds; its own bytes
+		// (compressed, packed) tell the analyzers nothing more.
+		if ch.Kind == pipeline.ChangeMetadata || ch.Nested {
 			continue
 		}
 		j := job{ch: ch, old: readable(ch.Old), cur: readable(ch.New)}

@@ -2,37 +2,289 @@
 package diff
 
 import (
+	"slices"
+	"strings"
+
 	"github.com/fwvet/fwvet/pipeline"
 )
 
 // Trees returns every change from base to cand, in key order: additions,
 // removals, content changes and metadata changes (type, mode, owner, link
-// target, device numbers). A file whose bytes could not be read on either
-// side counts as modified, since it cannot be shown to be the same.
-// Moves are found by content hash: the removal and the addition each name
-// the other path.
-func Trees(base, cand *pipeline.Tree) []*pipeline.Change {
+// target, device numbers, header label). A file whose bytes could not be
+// read on either side counts as modified, since it cannot be shown to be
+// the same. Moves are found by content hash: the removal and the addition
+// each name the other path. Containers are paired first (see Pair).
+func Trees(base, cand *pipeline.Tree) []*pipeline.Change { return Pair(base, cand).Changes() }
+
+// Pairing says which container of the candidate is which of the baseline.
+//
+// A release renames the containers that carry its version (a vendor tar's
+// "rootfs-v1.2.3.squashfs"), so containers are paired by what they are, in
+// this order, among the nested containers of two paired parents: the same
+// path; then equal bytes; then the same format, in path order. Entries are
+// then compared by their key in the baseline's names. A change keeps the
+// candidate's real path and container chain.
+type Pairing struct {
+	base, cand *pipeline.Tree
+	// toBase maps every candidate container key to its key in the
+	// baseline's names: the key of the baseline container it pairs with,
+	// or its own name under its parent's.
+	toBase map[string]string
+	// same holds the baseline keys of paired containers whose bytes are
+	// equal: nothing in them changed, so they are not compared, and what
+	// they hold (an unsafe entry, a file a limit kept from being read) is
+	// the baseline's already.
+	same  map[string]bool
+	bCont map[string]*container
+	cCont map[string]*container
+}
+
+// container is one nested container of a tree: a file the unpacker opened.
+type container struct {
+	key, parent string
+	// name is the container file's path in its parent.
+	name string
+	// format is the formats it was opened as ("gzip tar").
+	format string
+	entry  *pipeline.Entry
+}
+
+// containers finds a tree's nested containers from its entries' keys.
+func containers(t *pipeline.Tree) map[string]*container {
+	out := map[string]*container{}
+	for _, e := range t.Entries {
+		i := strings.LastIndexByte(e.Key, 0)
+		if i < 0 {
+			continue
+		}
+		key := e.Key[:i]
+		if _, ok := out[key]; ok {
+			continue
+		}
+		c := &container{key: key, name: key, format: formatOf(e.Container), entry: t.Lookup(key)}
+		if j := strings.LastIndexByte(key, 0); j >= 0 {
+			c.parent, c.name = key[:j], key[j+1:]
+		}
+		out[key] = c
+	}
+	return out
+}
+
+// formatOf is the formats at the end of a chain, after its last path.
+func formatOf(chain []string) string {
+	i := len(chain)
+	for i > 1 && !strings.HasPrefix(chain[i-1], "/") {
+		i--
+	}
+	return strings.Join(chain[i:], " ")
+}
+
+func join(parent, name string) string {
+	if parent == "" {
+		return name
+	}
+	return parent + "\x00" + name
+}
+
+// Pair pairs the containers of base and cand.
+func Pair(base, cand *pipeline.Tree) *Pairing {
+	p := &Pairing{base: base, cand: cand, toBase: map[string]string{"": ""}, same: map[string]bool{},
+		bCont: containers(base), cCont: containers(cand)}
+	kids := func(m map[string]*container) map[string][]*container {
+		out := map[string][]*container{}
+		for _, c := range m {
+			out[c.parent] = append(out[c.parent], c)
+		}
+		for _, cs := range out {
+			slices.SortFunc(cs, func(a, b *container) int { return strings.Compare(a.key, b.key) })
+		}
+		return out
+	}
+	bKids, cKids := kids(p.bCont), kids(p.cCont)
+	// Parents before children: a key sorts after its prefix.
+	cKeys := make([]string, 0, len(p.cCont)+1)
+	cKeys = append(cKeys, "")
+	for k := range p.cCont {
+		cKeys = append(cKeys, k)
+	}
+	slices.SortFunc(cKeys, func(a, b string) int { return strings.Compare(a, b) })
+	for _, ck := range cKeys {
+		bk := p.toBase[ck]
+		p.pairChildren(ck, bk, cKids[ck], bKids[bk])
+	}
+	return p
+}
+
+// pairChildren pairs the nested containers of the candidate container ck
+// with those of the baseline container bk; every one of them gets a key in
+// the baseline's names.
+func (p *Pairing) pairChildren(ck, bk string, cs, bs []*container) {
+	taken := map[string]bool{}
+	pair := func(c, b *container) {
+		p.toBase[c.key], taken[b.key] = b.key, true
+		if c.entry != nil && b.entry != nil && c.entry.Readable() && b.entry.Readable() &&
+			c.entry.SHA256 != "" && c.entry.SHA256 == b.entry.SHA256 {
+			p.same[b.key] = true
+		}
+	}
+	var rest []*container
+	for _, c := range cs {
+		if b := p.bCont[join(bk, c.name)]; b != nil {
+			pair(c, b)
+		} else {
+			rest = append(rest, c)
+		}
+	}
+	// A baseline container can stand for a renamed one only where its
+	// name is free in the candidate, or two entries would share a key.
+	free := func(b *container) bool { return !taken[b.key] && p.cand.Lookup(join(ck, b.name)) == nil }
+	match := func(ok func(c, b *container) bool) {
+		left := rest[:0]
+		for _, c := range rest {
+			i := slices.IndexFunc(bs, func(b *container) bool { return free(b) && b.format == c.format && ok(c, b) })
+			if i < 0 {
+				left = append(left, c)
+				continue
+			}
+			pair(c, bs[i])
+		}
+		rest = left
+	}
+	match(func(c, b *container) bool {
+		return c.entry != nil && b.entry != nil && c.entry.SHA256 != "" && c.entry.SHA256 == b.entry.SHA256
+	})
+	match(func(c, b *container) bool { return true })
+	for _, c := range rest {
+		p.toBase[c.key] = join(bk, c.name)
+	}
+}
+
+// baseKey is the key of a candidate entry in the baseline's names.
+func (p *Pairing) baseKey(e *pipeline.Entry) string {
+	if k, ok := p.toBase[e.Key]; ok {
+		return k // a container file paired with the baseline's
+	}
+	i := strings.LastIndexByte(e.Key, 0)
+	if i < 0 {
+		return e.Key
+	}
+	parent := e.Key[:i]
+	if k := p.toBase[parent]; k != parent {
+		return join(k, e.Path)
+	}
+	return e.Key
+}
+
+// inSame reports whether a key in the baseline's names lies inside a
+// container whose bytes are equal on both sides.
+func (p *Pairing) inSame(key string) bool {
+	if len(p.same) == 0 {
+		return false
+	}
+	for i := strings.LastIndexByte(key, 0); i >= 0; i = strings.LastIndexByte(key[:i], 0) {
+		if p.same[key[:i]] {
+			return true
+		}
+	}
+	return false
+}
+
+type keyed struct {
+	key string
+	e   *pipeline.Entry
+}
+
+// Changes compares the paired trees.
+func (p *Pairing) Changes() []*pipeline.Change {
+	b := make([]keyed, 0, len(p.base.Entries))
+	for _, e := range p.base.Entries {
+		if !p.inSame(e.Key) {
+			b = append(b, keyed{e.Key, e})
+		}
+	}
+	c := make([]keyed, 0, len(p.cand.Entries))
+	renamed := false
+	for _, e := range p.cand.Entries {
+		k := p.baseKey(e)
+		renamed = renamed || k != e.Key
+		if !p.inSame(k) {
+			c = append(c, keyed{k, e})
+		}
+	}
+	if renamed {
+		slices.SortFunc(c, func(x, y keyed) int { return strings.Compare(x.key, y.key) })
+	}
 	var changes []*pipeline.Change
-	b, c := base.Entries, cand.Entries
 	i, j := 0, 0
 	for i < len(b) || j < len(c) {
+		var ch *pipeline.Change
 		switch {
-		case j == len(c) || (i < len(b) && b[i].Key < c[j].Key):
-			changes = append(changes, &pipeline.Change{Kind: pipeline.ChangeRemoved, Path: b[i].Path, Container: b[i].Container, Key: b[i].Key, Old: b[i]})
+		case j == len(c) || (i < len(b) && b[i].key < c[j].key):
+			o := b[i].e
+			ch = &pipeline.Change{Kind: pipeline.ChangeRemoved, Path: o.Path, Container: o.Container, Key: b[i].key, Old: o,
+				Nested: p.bCont[o.Key] != nil}
 			i++
-		case i == len(b) || c[j].Key < b[i].Key:
-			changes = append(changes, &pipeline.Change{Kind: pipeline.ChangeAdded, Path: c[j].Path, Container: c[j].Container, Key: c[j].Key, New: c[j]})
+		case i == len(b) || c[j].key < b[i].key:
+			n := c[j].e
+			ch = &pipeline.Change{Kind: pipeline.ChangeAdded, Path: n.Path, Container: n.Container, Key: c[j].key, New: n,
+				Nested: p.cCont[n.Key] != nil}
 			j++
 		default:
-			if ch := compare(b[i], c[j]); ch != nil {
-				changes = append(changes, ch)
+			o, n := b[i].e, c[j].e
+			ch = compare(o, n)
+			if ch != nil {
+				ch.Key = c[j].key
+				ch.Nested = p.bCont[o.Key] != nil && p.cCont[n.Key] != nil
 			}
 			i++
 			j++
 		}
+		if ch != nil {
+			changes = append(changes, ch)
+		}
 	}
 	findMoves(changes)
 	return changes
+}
+
+// SameProblem reports whether a problem of the candidate is one the
+// baseline has too: the same kind, limit, path and reason in the paired
+// container, or any problem inside a container whose bytes are equal on
+// both sides. It is not a change the update brings.
+func (p *Pairing) SameProblem(pr pipeline.Problem) bool {
+	ck := pipeline.ChainKey(pr.Container)
+	bk := p.mapKey(ck)
+	if ck != "" {
+		if p.inSame(bk + "\x00") {
+			return true
+		}
+		// A container with nothing indexed in it is not paired; its file
+		// still tells whether it is the baseline's.
+		if ce, be := p.cand.Lookup(ck), p.base.Lookup(bk); ce != nil && be != nil && ce.Readable() && be.Readable() &&
+			ce.SHA256 != "" && ce.SHA256 == be.SHA256 {
+			return true
+		}
+	}
+	for _, b := range p.base.Problems {
+		if b.Kind == pr.Kind && b.Path == pr.Path && b.Limit == pr.Limit && b.Reason == pr.Reason &&
+			pipeline.ChainKey(b.Container) == bk {
+			return true
+		}
+	}
+	return false
+}
+
+// mapKey is a candidate container key in the baseline's names, for a
+// container that may hold no entries (and so was not paired).
+func (p *Pairing) mapKey(ck string) string {
+	if k, ok := p.toBase[ck]; ok {
+		return k
+	}
+	i := strings.LastIndexByte(ck, 0)
+	if i < 0 {
+		return ck
+	}
+	return join(p.mapKey(ck[:i]), ck[i+1:])
 }
 
 func compare(o, n *pipeline.Entry) *pipeline.Change {
@@ -59,6 +311,9 @@ func compare(o, n *pipeline.Entry) *pipeline.Change {
 	}
 	if o.Type == n.Type && (o.Major != n.Major || o.Minor != n.Minor) {
 		fields = append(fields, "device")
+	}
+	if o.Label != n.Label {
+		fields = append(fields, "label")
 	}
 	if len(fields) == 0 {
 		return nil

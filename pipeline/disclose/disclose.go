@@ -136,6 +136,7 @@ func (m *Manifest) Apply(s Subject, changes []*pipeline.Change, findings []pipel
 			n++
 		}
 	}
+	n += explainHeaders(changes, disclosed)
 	for i := range findings {
 		f := &findings[i]
 		switch {
@@ -160,6 +161,39 @@ func (m *Manifest) Apply(s Subject, changes []*pipeline.Change, findings []pipel
 		check.Detail += "; it names no image_sha256, so it is not bound to this image"
 	}
 	return check
+}
+
+// explainHeaders discloses each header-only change (a container's own
+// bytes, a header's label; see pipeline.Change.HeaderOnly) whose
+// container holds no undisclosed change: a new timestamp, name or CRC in a
+// header around the same or declared contents is not a change of its own.
+// Changes come in key order, so what a container holds follows it; inner
+// containers are decided first.
+func explainHeaders(changes []*pipeline.Change, disclosed map[string]bool) int {
+	n := 0
+	for i := len(changes) - 1; i >= 0; i-- {
+		ch := changes[i]
+		if ch.Disclosed || !ch.HeaderOnly() {
+			continue
+		}
+		inside := ch.Key + "\x00"
+		explained := true
+		for _, in := range changes[i+1:] {
+			if !strings.HasPrefix(in.Key, inside) {
+				break
+			}
+			if !in.Disclosed {
+				explained = false
+				break
+			}
+		}
+		if explained {
+			ch.Disclosed = true
+			disclosed[ch.Key] = true
+			n++
+		}
+	}
+	return n
 }
 
 func (m *Manifest) belongs(s Subject) error {

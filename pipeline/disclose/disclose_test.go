@@ -429,3 +429,56 @@ func TestApplyMismatchDisclosesNothing(t *testing.T) {
 		}
 	}
 }
+
+// TestApplyHeaders: a change to a container's own bytes or to a header's
+// label is disclosed when all that changed inside it is, and not before.
+func TestApplyHeaders(t *testing.T) {
+	m := &Manifest{Changed: []string{"/etc/banner"}}
+	// nested builds a change of a container file holding the given ones.
+	nested := func(key string, fields ...string) *pipeline.Change {
+		return &pipeline.Change{Kind: pipeline.ChangeModified, Path: key[strings.LastIndexByte(key, 0)+1:], Key: key, Fields: fields, Nested: true}
+	}
+	inside := func(container, path string) *pipeline.Change {
+		return &pipeline.Change{Kind: pipeline.ChangeModified, Path: path, Key: container + "\x00" + path, Fields: []string{"content"}}
+	}
+	label := &pipeline.Change{Kind: pipeline.ChangeMetadata, Path: "/kernel", Key: "/kernel", Fields: []string{"label"}}
+	tests := []struct {
+		name    string
+		changes []*pipeline.Change
+		want    []bool
+	}{
+		{"declared contents", []*pipeline.Change{nested("/fw.sqfs", "content"), inside("/fw.sqfs", "/etc/banner")}, []bool{true, true}},
+		{"undeclared contents", []*pipeline.Change{nested("/fw.sqfs", "content"), inside("/fw.sqfs", "/etc/banner"), inside("/fw.sqfs", "/etc/passwd")}, []bool{false, true, false}},
+		{"a header alone", []*pipeline.Change{nested("/fw.sqfs", "content", "label")}, []bool{true}},
+		{"a label alone", []*pipeline.Change{label}, []bool{true}},
+		{"a mode is not a header", []*pipeline.Change{nested("/fw.sqfs", "content", "mode"), inside("/fw.sqfs", "/etc/banner")}, []bool{false, true}},
+		{"a plain file's content is not a header", []*pipeline.Change{{Kind: pipeline.ChangeModified, Path: "/kernel", Key: "/kernel", Fields: []string{"content", "label"}}}, []bool{false}},
+		{
+			"nested two deep, inner undeclared",
+			[]*pipeline.Change{nested("/a.tar", "content"), nested("/a.tar\x00/fw.sqfs", "content"), inside("/a.tar\x00/fw.sqfs", "/etc/shadow"), inside("/a.tar", "/etc/banner")},
+			[]bool{false, false, false, true},
+		},
+		{
+			"nested two deep, all declared",
+			[]*pipeline.Change{nested("/a.tar", "content"), nested("/a.tar\x00/fw.sqfs", "content"), inside("/a.tar\x00/fw.sqfs", "/etc/banner")},
+			[]bool{true, true, true},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			for _, ch := range tt.changes {
+				ch.Disclosed = false
+			}
+			findings := []pipeline.Finding{{ID: pipeline.IDFileModified, Path: tt.changes[0].Path, Key: tt.changes[0].Key}}
+			m.Apply(Subject{}, tt.changes, findings)
+			for i, ch := range tt.changes {
+				if ch.Disclosed != tt.want[i] {
+					t.Errorf("change %q disclosed = %v, want %v", ch.Key, ch.Disclosed, tt.want[i])
+				}
+			}
+			if findings[0].Disclosed != tt.want[0] {
+				t.Errorf("finding on %q disclosed = %v, want %v", findings[0].Key, findings[0].Disclosed, tt.want[0])
+			}
+		})
+	}
+}

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"unicode/utf8"
 
 	"golang.org/x/sync/errgroup"
 
@@ -239,6 +240,7 @@ func (r *run) sanitize(h *pipeline.Header, chain []string, local []*pipeline.Ent
 	e := &pipeline.Entry{
 		Path: clean, Container: chain, Type: h.Type, Mode: h.Mode & pipeline.ModePerm,
 		UID: h.UID, GID: h.GID, Size: h.Size, Major: h.Major, Minor: h.Minor, Region: h.Region,
+		Label: cleanLabel(h.Label),
 	}
 	if e.Type != pipeline.TypeFile {
 		e.Size = 0
@@ -261,6 +263,23 @@ func (r *run) sanitize(h *pipeline.Header, chain []string, local []*pipeline.Ent
 		e.Type, e.LinkTarget, e.HardLink = pipeline.TypeFile, target, true
 	}
 	return e, true
+}
+
+// maxLabel bounds a header label kept for display.
+const maxLabel = 256
+
+// cleanLabel keeps a header label printable and short: it is shown to
+// people and stored in reports, and the header that gave it is hostile.
+func cleanLabel(s string) string {
+	if len(s) > maxLabel {
+		s = s[:maxLabel]
+	}
+	return strings.Map(func(r rune) rune {
+		if r < 0x20 || r == 0x7f || r == utf8.RuneError {
+			return '?'
+		}
+		return r
+	}, strings.ToValidUTF8(s, "?"))
 }
 
 func hasDotDot(name string) bool {

@@ -120,7 +120,11 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 		rep.Checks = append(rep.Checks, c)
 	}
 	rep.Checks = append(rep.Checks, cand.unpackCheck())
-	rep.Findings = append(rep.Findings, unsafeFindings(cand.tree)...)
+	var pairing *diff.Pairing
+	if base != nil && !cand.tree.Incomplete {
+		pairing = diff.Pair(base.tree, cand.tree)
+	}
+	rep.Findings = append(rep.Findings, unsafeFindings(cand.tree, pairing)...)
 	var changes []*pipeline.Change
 	switch {
 	case cand.tree.Incomplete:
@@ -128,7 +132,7 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	case base == nil:
 	default:
 		rep.Checks = append(rep.Checks, base.unpackCheck())
-		changes = diff.Trees(base.tree, cand.tree)
+		changes = pairing.Changes()
 		in := &pipeline.AnalysisInput{Baseline: base.tree, Candidate: cand.tree, Changes: changes,
 			BaselineVersion: base.version, CandidateVersion: cand.version, WorkDir: o.WorkDir}
 		findings, failures := analyze.Run(ctx, o.Analyzers, in, o.Log)
@@ -291,11 +295,13 @@ func plural(n int) string {
 }
 
 // unsafeFindings reports each refused entry and each limit hit of the
-// candidate as an unsafe-entry finding.
-func unsafeFindings(t *pipeline.Tree) []pipeline.Finding {
+// candidate as an unsafe-entry finding, but for those the baseline holds
+// at the same place (pairing is nil without a baseline): what an update
+// leaves as it was is not a change.
+func unsafeFindings(t *pipeline.Tree, pairing *diff.Pairing) []pipeline.Finding {
 	var out []pipeline.Finding
 	for _, p := range t.Problems {
-		if p.Kind == pipeline.ProblemCorrupt {
+		if p.Kind == pipeline.ProblemCorrupt || pairing != nil && pairing.SameProblem(p) {
 			continue
 		}
 		f := pipeline.NewFinding(pipeline.IDUnsafeEntry, p.Path, p.Container, p.Reason)

@@ -24,7 +24,7 @@ func (r *volReader) Size() int64 { return r.v.size }
 // as UBI refuses to read a static volume that lost data.
 func (r *volReader) ReadAt(p []byte, off int64) (int, error) {
 	if off < 0 {
-		return 0, fmt.Errorf("ubi: volume %q: negative offset %d", r.v.name, off)
+		return 0, fmt.Errorf("ubi: volume %d: negative offset %d", r.v.id, off)
 	}
 	v, g := r.v, r.img.g
 	n := 0
@@ -37,10 +37,10 @@ func (r *volReader) ReadAt(p []byte, off int64) (int, error) {
 		chunk := p[:k]
 		if peb, ok := v.lebs[uint32(lnum)]; ok {
 			if err := readAt(r.img.r, chunk, peb*g.pebSize+g.dataOff+in); err != nil {
-				return n, fmt.Errorf("ubi: volume %q: LEB %d in PEB %d: %w", v.name, lnum, peb, err)
+				return n, fmt.Errorf("ubi: volume %d: LEB %d in PEB %d: %w", v.id, lnum, peb, err)
 			}
 		} else if v.static {
-			return n, corrupt("volume %q: LEB %d of the static volume is missing", v.name, lnum)
+			return n, corrupt("volume %d: LEB %d of the static volume is missing", v.id, lnum)
 		} else {
 			for i := range chunk {
 				chunk[i] = 0xFF

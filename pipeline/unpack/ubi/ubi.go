@@ -69,7 +69,9 @@ func (Format) Walk(ctx context.Context, r io.ReaderAt, size int64, lim pipeline.
 		return fmt.Errorf("ubi: %d volumes exceed max-entries %d", len(vols), lim.MaxEntries)
 	}
 	for _, v := range vols {
-		h := &pipeline.Header{Name: v.name, Type: pipeline.TypeFile, Mode: 0o644, Size: v.size,
+		// Vendors put the release in volume names ("rootfs-1.2.3"): the
+		// path names the volume by its id, the name goes in the label.
+		h := &pipeline.Header{Name: fmt.Sprintf("volume-%d", v.id), Label: v.label, Type: pipeline.TypeFile, Mode: 0o644, Size: v.size,
 			Identity: uint64(v.id) + 1, Damage: strings.Join(v.damage, "; ")}
 		var open pipeline.OpenFunc
 		if v.size <= lim.MaxFileSize {

@@ -76,13 +76,13 @@ func busybox(t *testing.T) []byte {
 func byName(t *testing.T, vols []vol, name string) vol {
 	t.Helper()
 	for _, v := range vols {
-		if v.h.Name == name {
+		if v.h.Label == name || v.h.Label == "" && v.h.Name == name {
 			return v
 		}
 	}
 	var names []string
 	for _, v := range vols {
-		names = append(names, v.h.Name)
+		names = append(names, v.h.Name+" "+v.h.Label)
 	}
 	t.Fatalf("no volume %q among %q", name, names)
 	return vol{}
@@ -149,8 +149,9 @@ func sum(b []byte) [32]byte { return sha256.Sum256(b) }
 // dynamic one holding the mkfs.ubifs output and the static one busybox.
 func TestRootfs(t *testing.T) {
 	vols := walkFile(t, "fw/ubi-rootfs.ubi")
-	if len(vols) != 2 || vols[0].h.Name != "rootfs" || vols[1].h.Name != "kernel" {
-		t.Fatalf("volumes %v, want rootfs and kernel", vols)
+	// Volumes are named by id; the table's names are labels.
+	if len(vols) != 2 || vols[0].h.Name != "volume-0" || vols[0].h.Label != "rootfs" || vols[1].h.Name != "volume-1" || vols[1].h.Label != "kernel" {
+		t.Fatalf("volumes %v, want volume-0 (rootfs) and volume-1 (kernel)", vols)
 	}
 	ubifs := fixture.ReadFile(t, "fw/ubi-rootfs.ubifs")
 	for _, v := range vols {
@@ -170,7 +171,7 @@ func TestRootfs(t *testing.T) {
 // and a dynamic one as whole LEBs padded with 0xFF.
 func TestSeeds(t *testing.T) {
 	vols := walkFile(t, "fw/ubi-tiny-static.ubi")
-	if len(vols) != 1 || vols[0].h.Name != "kernel" || !bytes.Equal(vols[0].data, bytes.Repeat([]byte("s"), 20000)) || vols[0].h.Damage != "" {
+	if len(vols) != 1 || vols[0].h.Label != "kernel" || !bytes.Equal(vols[0].data, bytes.Repeat([]byte("s"), 20000)) || vols[0].h.Damage != "" {
 		t.Errorf("tiny-static: %+v", vols)
 	}
 	vols = walkFile(t, "fw/ubi-tiny.ubi")
@@ -330,7 +331,7 @@ func TestReadAt(t *testing.T) {
 	f, size := fixture.Open(t, "fw/ubi-badvid.ubi")
 	var open pipeline.OpenFunc
 	err := ubi.Format{}.Walk(context.Background(), f, size, pipeline.DefaultLimits(), func(h *pipeline.Header, o pipeline.OpenFunc) error {
-		if h.Name == "rootfs" {
+		if h.Label == "rootfs" {
 			open = o
 		}
 		return nil

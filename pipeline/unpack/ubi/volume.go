@@ -9,8 +9,9 @@ import (
 
 // volume is one user volume as the reader presents it.
 type volume struct {
-	id      uint32
-	name    string
+	id uint32
+	// label is the name in the volume table, "" without a record.
+	label   string
 	static  bool
 	lebSize int64            // usable bytes per LEB: the PEB's data area less the data pad
 	lebs    map[uint32]int64 // lnum -> PEB
@@ -20,8 +21,8 @@ type volume struct {
 
 // volumes joins the volume table with the LEBs found, in volume id order: a
 // volume in the table with no LEBs is an empty one; LEBs of a volume missing
-// from the table are shown all the same, named by their id, since hidden
-// data is what a reviewer wants to see.
+// from the table are shown all the same, since hidden data is what a
+// reviewer wants to see.
 func (img *image) volumes(ctx context.Context, maxFileSize int64) ([]*volume, error) {
 	vt, haveVtbl, err := img.readVtbl()
 	if err != nil {
@@ -33,7 +34,6 @@ func (img *image) volumes(ctx context.Context, maxFileSize int64) ([]*volume, er
 	}
 	short := haveVtbl && reserved+layoutLEBs > img.g.pebs
 	var out []*volume
-	names := map[string]bool{}
 	for id := uint32(0); id < maxVolumes; id++ {
 		e, sv := &vt[id], img.vols[id]
 		if sv == nil && (!e.ok || e.rec.reservedPEBs == 0) {
@@ -47,7 +47,7 @@ func (img *image) volumes(ctx context.Context, maxFileSize int64) ([]*volume, er
 		dataPad := int64(0)
 		switch {
 		case e.ok && e.rec.reservedPEBs > 0:
-			v.name = string(e.rec.name)
+			v.label = string(e.rec.name)
 			v.static = e.rec.volType == volStatic
 			dataPad = int64(e.rec.dataPad)
 			if e.rec.updMarker {
@@ -65,8 +65,6 @@ func (img *image) volumes(ctx context.Context, maxFileSize int64) ([]*volume, er
 				dataPad = int64(l.vid.dataPad)
 			}
 		}
-		v.name = volumeName(v.name, id, names)
-		names[v.name] = true
 		v.lebSize = img.g.lebSize() - dataPad
 		limit := uint32(min(img.g.pebs, maxPEBs))
 		if e.ok && e.rec.reservedPEBs > 0 {
@@ -220,22 +218,4 @@ func anyLEB(sv *scanVol) (leb, bool) {
 		}
 	}
 	return best, found
-}
-
-// volumeName keeps a volume's name when it is a plain file name, unique in
-// the image; anything else becomes volume-N.
-func volumeName(name string, id uint32, taken map[string]bool) string {
-	fallback := fmt.Sprintf("volume-%d", id)
-	// A name of the volume-N form is kept only as its own, so that no
-	// fallback can collide with it.
-	if name == "" || name == "." || name == ".." || taken[name] || len(name) > vtblNameMax ||
-		strings.HasPrefix(name, "volume-") && name != fallback {
-		return fallback
-	}
-	for i := 0; i < len(name); i++ {
-		if c := name[i]; c <= ' ' || c >= 0x7F || c == '/' || c == '\\' {
-			return fallback
-		}
-	}
-	return name
 }

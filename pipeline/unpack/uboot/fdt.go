@@ -242,7 +242,7 @@ func (p *fdtParser) prop(stack []*fdtNode, at int64) error {
 	}
 	pr := fdtProp{off: valOff, n: int64(n)}
 	switch key {
-	case "data", "compression", "data-offset", "data-size", "data-position", "algo", "value":
+	case "data", "compression", "data-offset", "data-size", "data-position", "algo", "value", "type", "description":
 	default:
 		return p.cur.skipAligned(int64(n))
 	}

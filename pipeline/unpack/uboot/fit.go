@@ -129,6 +129,9 @@ func fitData(n *fdtNode, h *fdtHeader, r io.ReaderAt, size int64) (p payload, ok
 	return p, true, nil
 }
 
+// fitTypeNames shortens the FIT image types whose names are long in paths.
+var fitTypeNames = map[string]string{"flat_dt": "fdt"}
+
 // Walk implements pipeline.Archive.
 func (FIT) Walk(ctx context.Context, r io.ReaderAt, size int64, lim pipeline.Limits, visit func(*pipeline.Header, pipeline.OpenFunc) error) error {
 	h, images, err := readFIT(ctx, r, size)
@@ -138,6 +141,7 @@ func (FIT) Walk(ctx context.Context, r io.ReaderAt, size int64, lim pipeline.Lim
 	if int64(len(images.children)) > lim.MaxEntries {
 		return fmt.Errorf("FIT has %d images, more than %d", len(images.children), lim.MaxEntries)
 	}
+	seen := map[string]int{}
 	for _, n := range images.children {
 		p, ok, err := fitData(n, h, r, size)
 		if err != nil {
@@ -154,10 +158,20 @@ func (FIT) Walk(ctx context.Context, r io.ReaderAt, size int64, lim pipeline.Lim
 				ws = append(ws, c.h)
 			}
 		}
-		name := "images/" + cleanName(n.name, "image")
+		// Vendors put the release in node names ("kernel-v1.2.3") and
+		// descriptions: the path names the image by its type and place
+		// among the images of that type, the header's names go in the label.
+		typ, _ := n.str("type")
+		typ = cleanName(fitTypeNames[typ], cleanName(typ, "image"))
+		seen[typ]++
+		name := fmt.Sprintf("images/%s-%d", typ, seen[typ])
 		e, open, err := p.entry(ctx, name, lim, ws...)
 		if err != nil {
 			return fmt.Errorf("FIT image %q: %w", n.name, err)
+		}
+		e.Label = n.name
+		if d, ok := n.str("description"); ok && d != "" {
+			e.Label += ": " + d
 		}
 		var damage []string
 		if !ok {

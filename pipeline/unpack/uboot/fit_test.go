@@ -23,9 +23,11 @@ func TestFIT(t *testing.T) {
 		{"uboot-fit.itb", fit},
 		{"uboot-fit-external.itb", fit},
 		{"uboot-fit-position.itb", fit},
+		// Images are named by type and place; the node's name is the label.
 		{"uboot-fit-codecs.itb", map[string]entry{
-			"images/kernel-lzma": {want: payload}, "images/kernel-lzo": {want: payload}, "images/kernel-lz4": {want: payload},
-			"images/kernel-bzip2": {want: payload}, "images/kernel-zstd": {want: payload},
+			"images/kernel-1": {want: payload, label: "kernel-lzma"}, "images/kernel-2": {want: payload, label: "kernel-lzo"},
+			"images/kernel-3": {want: payload, label: "kernel-lz4"}, "images/kernel-4": {want: payload, label: "kernel-bzip2"},
+			"images/kernel-5": {want: payload, label: "kernel-zstd"},
 		}},
 		{"uboot-fit-badhash.itb", map[string]entry{
 			"images/kernel-1": {want: payload},
@@ -82,7 +84,7 @@ func TestFITDumpimage(t *testing.T) {
 		{"uboot-fit.itb", []string{"kernel-1", "fdt-1", "ramdisk-1"}, []string{"gzip", "none", "none"}},
 		{"uboot-fit-external.itb", []string{"kernel-1", "fdt-1", "ramdisk-1"}, []string{"gzip", "none", "none"}},
 		{"uboot-fit-position.itb", []string{"kernel-1", "fdt-1", "ramdisk-1"}, []string{"gzip", "none", "none"}},
-		{"uboot-fit-codecs.itb", []string{"kernel-lzma", "kernel-lzo", "kernel-lz4", "kernel-bzip2", "kernel-zstd"},
+		{"uboot-fit-codecs.itb", []string{"kernel-1", "kernel-2", "kernel-3", "kernel-4", "kernel-5"},
 			[]string{"lzma", "lzo", "lz4", "bzip2", "zstd"}},
 	} {
 		g, order, err := walk(t, uboot.FIT{}, c.file, pipeline.DefaultLimits())

@@ -25,6 +25,8 @@ import (
 type entry struct {
 	want   string
 	damage []string
+	// label is the name the header gives the entry; "-" for none.
+	label string
 }
 
 // got is one walked file with its contents read through the OpenFunc.
@@ -96,6 +98,9 @@ func check(t *testing.T, file string, gotEntries map[string]got, want map[string
 		if w.want != "" && !bytes.Equal(g.data, fixtureBytes(t, w.want)) {
 			t.Errorf("%s: entry %q (%d bytes) differs from %s", file, n, len(g.data), w.want)
 		}
+		if w.label == "-" && g.h.Label != "" || w.label != "-" && w.label != "" && g.h.Label != w.label {
+			t.Errorf("%s: entry %q has label %q, want %q", file, n, g.h.Label, w.label)
+		}
 		if len(w.damage) == 0 && g.h.Damage != "" {
 			t.Errorf("%s: entry %q has damage %q", file, n, g.h.Damage)
 		}
@@ -116,7 +121,8 @@ func check(t *testing.T, file string, gotEntries map[string]got, want map[string
 const payload = "uboot-payload"
 
 func TestUImage(t *testing.T) {
-	kernel := map[string]entry{"Linux-6.1.0": {want: payload}}
+	// Entries are named by the image's type; the header's name is the label.
+	kernel := map[string]entry{"kernel": {want: payload, label: "Linux-6.1.0"}}
 	for _, c := range []struct {
 		file string
 		want map[string]entry
@@ -129,14 +135,15 @@ func TestUImage(t *testing.T) {
 		{"uboot-kernel-lzo.uimg", kernel},
 		{"uboot-kernel-lz4.uimg", kernel},
 		{"uboot-kernel-lz4frame.uimg", kernel},
-		{"uboot-kernel-noname.uimg", map[string]entry{"kernel": {want: payload}}},
-		{"uboot-kernel-odd-name.uimg", map[string]entry{"My_Kernel_.._v1": {want: payload}}},
-		{"uboot-ramdisk.uimg", map[string]entry{"initramfs": {want: "uboot-ramdisk.cpio"}}},
+		{"uboot-kernel-noname.uimg", map[string]entry{"kernel": {want: payload, label: "-"}}},
+		// A name that would climb out of a path is only a label.
+		{"uboot-kernel-odd-name.uimg", map[string]entry{"kernel": {want: payload, label: "My Kernel/../v1"}}},
+		{"uboot-ramdisk.uimg", map[string]entry{"ramdisk": {want: "uboot-ramdisk.cpio", label: "initramfs"}}},
 		// The second part of a multi-file image is the gzipped cpio as stored.
-		{"uboot-multi.uimg", map[string]entry{"Linux-multi/0": {want: payload}, "Linux-multi/1": {}}},
-		{"uboot-script.uimg", map[string]entry{"boot_script": {}}},
-		{"uboot-kernel-badcrc.uimg", map[string]entry{"Linux-6.1.0": {damage: []string{"uImage data CRC", "does not match the header's"}}}},
-		{"uboot-tiny.uimg", map[string]entry{"tiny/0": {}, "tiny/1": {}}},
+		{"uboot-multi.uimg", map[string]entry{"multi/0": {want: payload, label: "Linux-multi"}, "multi/1": {label: "Linux-multi"}}},
+		{"uboot-script.uimg", map[string]entry{"script": {label: "boot script"}}},
+		{"uboot-kernel-badcrc.uimg", map[string]entry{"kernel": {damage: []string{"uImage data CRC", "does not match the header's"}}}},
+		{"uboot-tiny.uimg", map[string]entry{"multi/0": {}, "multi/1": {}}},
 	} {
 		t.Run(c.file, func(t *testing.T) {
 			g, _, err := walk(t, uboot.UImage{}, c.file, pipeline.DefaultLimits())
@@ -154,7 +161,7 @@ func TestUImage(t *testing.T) {
 		})
 	}
 	g, _, _ := walk(t, uboot.UImage{}, "uboot-script.uimg", pipeline.DefaultLimits())
-	if s := string(g["boot_script"].data); !strings.HasPrefix(s, "setenv bootargs") {
+	if s := string(g["script"].data); !strings.HasPrefix(s, "setenv bootargs") {
 		t.Errorf("script reads %q", s)
 	}
 }
@@ -242,13 +249,13 @@ func TestUImageDumpimage(t *testing.T) {
 		parts []string
 		skip  int // bytes of size list dumpimage keeps before a script
 	}{
-		{"uboot-kernel-gzip.uimg", "gzip", []string{"Linux-6.1.0"}, 0},
-		{"uboot-kernel-lzma.uimg", "lzma", []string{"Linux-6.1.0"}, 0},
-		{"uboot-kernel-lzo.uimg", "lzo", []string{"Linux-6.1.0"}, 0},
-		{"uboot-kernel-lz4.uimg", "lz4", []string{"Linux-6.1.0"}, 0},
-		{"uboot-ramdisk.uimg", "gzip", []string{"initramfs"}, 0},
-		{"uboot-multi.uimg", "gzip", []string{"Linux-multi/0", "Linux-multi/1"}, 0},
-		{"uboot-script.uimg", "none", []string{"boot_script"}, 8},
+		{"uboot-kernel-gzip.uimg", "gzip", []string{"kernel"}, 0},
+		{"uboot-kernel-lzma.uimg", "lzma", []string{"kernel"}, 0},
+		{"uboot-kernel-lzo.uimg", "lzo", []string{"kernel"}, 0},
+		{"uboot-kernel-lz4.uimg", "lz4", []string{"kernel"}, 0},
+		{"uboot-ramdisk.uimg", "gzip", []string{"ramdisk"}, 0},
+		{"uboot-multi.uimg", "gzip", []string{"multi/0", "multi/1"}, 0},
+		{"uboot-script.uimg", "none", []string{"script"}, 8},
 	} {
 		g, _, err := walk(t, uboot.UImage{}, c.file, pipeline.DefaultLimits())
 		if err != nil {

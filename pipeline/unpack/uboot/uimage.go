@@ -135,10 +135,9 @@ func (UImage) Walk(ctx context.Context, r io.ReaderAt, size int64, lim pipeline.
 	if int(h.comp) >= len(uimageComps) {
 		return fmt.Errorf("uImage compression type %d is unknown", h.comp)
 	}
-	base := cleanName(h.name, uimageTypes[h.typ])
-	if base == "" {
-		base = "image"
-	}
+	// Vendors put the release in the header's name ("RT-3200 fw 1.0.1"):
+	// the path names the image by its type, the name goes in the label.
+	base := cleanName(uimageTypes[h.typ], "image")
 	crc := crc32.NewIEEE()
 	if _, err := io.Copy(crc, pipeline.ContextReader(ctx, io.NewSectionReader(r, uimageHeaderLen, int64(h.size)))); err != nil {
 		return fmt.Errorf("uImage data: %w", err)
@@ -167,6 +166,7 @@ func (UImage) Walk(ctx context.Context, r io.ReaderAt, size int64, lim pipeline.
 			return fmt.Errorf("uImage part %d: %w", i, err)
 		}
 		e.Damage = joinDamage(damage, e.Damage)
+		e.Label = h.name
 		if err := visit(e, open); err != nil {
 			return err
 		}

@@ -1,0 +1,124 @@
+package vet_test
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/sirupsen/logrus"
+
+	"github.com/fwvet/fwvet/pipeline"
+	"github.com/fwvet/fwvet/pipeline/fixture"
+)
+
+// TestReleasePairs: containers whose names carry the release
+// (scripts/fixtures/releases.sh: the version in the uImage name, the FIT
+// node names and descriptions, the UBI volume names and the vendor tar's
+// member names) are paired by what they are. The clean update passes with
+// nothing above info; one planted account is reported once, at
+// /etc/passwd inside the candidate's own container chain.
+func TestReleasePairs(t *testing.T) {
+	log := logrus.New()
+	log.SetLevel(logrus.ErrorLevel)
+	manifest := []string{filepath.Join(fixture.Root(t), "testdata", "manifests", "rt3200-1.0.1.json")}
+	for _, tt := range []struct {
+		shape string
+		// chain is the container chain of the root file system's entries
+		// in the candidate, after the artifact's name.
+		chain string
+	}{
+		{"multi", "uimage › /multi/1 › squashfs"},
+		{"flash", "raw › /squashfs-1 › squashfs"},
+		{"fit", "fit › /images/filesystem-1 › squashfs"},
+		{"ubi", "ubi › /volume-1 › squashfs"},
+		{"tar", "tar › /rt3200-rootfs-v1.0.1.squashfs › squashfs"},
+	} {
+		t.Run(tt.shape, func(t *testing.T) {
+			base := fixture.Path(t, "fw/release-"+tt.shape+"-1.0.0.bin")
+			clean := runVet(t, log, base, fixture.Path(t, "fw/release-"+tt.shape+"-1.0.1.bin"), manifest)
+			if clean.Verdict != pipeline.VerdictPass {
+				t.Errorf("clean update: verdict %s (%q), want pass", clean.Verdict, clean.Reasons)
+			}
+			for _, f := range clean.Findings {
+				if f.Severity > pipeline.SeverityInfo || !f.Disclosed {
+					t.Errorf("clean update: %s %s %s at %s (disclosed %v): %s", f.Severity, f.ID, f.Path, pipeline.Where(f.Container, ""), f.Disclosed, f.Message)
+				}
+			}
+			// What the release declares is found where the manifest says.
+			if !slices.ContainsFunc(clean.Findings, func(f pipeline.Finding) bool {
+				return f.ID == pipeline.IDFileModified && f.Path == "/etc/banner" && strings.Join(f.Container[1:], " › ") == tt.chain
+			}) {
+				t.Errorf("clean update: no file-modified /etc/banner in %s", tt.chain)
+			}
+
+			planted := runVet(t, log, base, fixture.Path(t, "fw/release-"+tt.shape+"-1.0.1-account.bin"), manifest)
+			if planted.Verdict != pipeline.VerdictFail {
+				t.Errorf("planted account: verdict %s, want fail", planted.Verdict)
+			}
+			var high []string
+			for _, f := range planted.Findings {
+				if f.Severity > pipeline.SeverityInfo {
+					high = append(high, f.ID+" "+f.Path+" in "+strings.Join(f.Container[1:], " › "))
+				}
+			}
+			want := []string{"account-added /etc/passwd in " + tt.chain}
+			if !slices.Equal(high, want) {
+				t.Errorf("planted account: findings above info %q, want %q", high, want)
+			}
+		})
+	}
+}
+
+// TestUnchangedContainers: a container whose bytes are the same on both
+// sides (Go's archive/tar test data in a real /usr: tars with entries that
+// climb out) changes nothing. It is not descended into for the diff, and
+// what it holds is not reported as new: the update, which only changes a
+// declared file, passes.
+func TestUnchangedContainers(t *testing.T) {
+	if _, err := exec.LookPath("mksquashfs"); err != nil {
+		t.Skip("mksquashfs is not installed (run make test's set-up)")
+	}
+	log := logrus.New()
+	log.SetLevel(logrus.ErrorLevel)
+	dir := t.TempDir()
+	image := func(version string, tars ...string) string {
+		root := filepath.Join(dir, version)
+		td := filepath.Join(root, "usr", "lib", "go", "src", "archive", "tar", "testdata")
+		if err := os.MkdirAll(td, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		for _, name := range tars {
+			if err := os.WriteFile(filepath.Join(td, name), fixture.ReadFile(t, "hostile/"+name), 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := os.MkdirAll(filepath.Join(root, "etc"), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(root, "etc", "fw-release"), []byte(version+"\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		img := filepath.Join(dir, "usr-"+version+".sqfs")
+		if out, err := exec.Command("mksquashfs", root, img, "-noappend", "-all-root", "-no-progress", "-quiet").CombinedOutput(); err != nil {
+			t.Fatalf("mksquashfs: %v\n%s", err, out)
+		}
+		return img
+	}
+	manifest := filepath.Join(dir, "release.json")
+	if err := os.WriteFile(manifest, []byte(`{"version": "1.0.1", "changed": ["/etc/fw-release"]}`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	base := image("1.0.0", "dotdot.tar", "hardlink-out.tar")
+	rep := runVet(t, log, base, image("1.0.1", "dotdot.tar", "hardlink-out.tar"), []string{manifest})
+	if rep.Verdict != pipeline.VerdictPass || len(rep.Findings) != 1 || rep.Findings[0].Path != "/etc/fw-release" {
+		t.Errorf("verdict %s (%q), findings %s; want pass with only /etc/fw-release", rep.Verdict, rep.Reasons, summary(rep.Findings))
+	}
+	// The same tars arriving new in the candidate are reported.
+	rep = runVet(t, log, image("0.9.0"), image("1.0.2", "dotdot.tar"), []string{manifest})
+	if !slices.ContainsFunc(rep.Findings, func(f pipeline.Finding) bool { return f.ID == pipeline.IDUnsafeEntry }) {
+		t.Errorf("a new tar's escaping entries are not reported: %s", summary(rep.Findings))
+	}
+}
