@@ -7,9 +7,11 @@ import (
 	"github.com/fwvet/fwvet/pipeline"
 )
 
-// Setuid reports new regular files with the setuid or setgid bit
-// (setuid-added). A bit gained by an existing file is a metadata-changed
-// finding of high severity (see Files).
+// Setuid reports every regular file that gains the setuid or setgid bit
+// (setuid-added): a new file, a file that was another type, or an existing
+// file whose mode gained the bit. Rules such as "no new setuid binaries"
+// look for this id alone; the mode change is also a metadata-changed
+// finding (see Files).
 type Setuid struct{}
 
 var _ pipeline.Analyzer = Setuid{}
@@ -25,13 +27,20 @@ func (Setuid) Analyze(_ context.Context, in *pipeline.AnalysisInput) ([]pipeline
 		if e == nil || e.Type != pipeline.TypeFile || !pipeline.IsSetID(e.Mode) {
 			continue
 		}
-		if ch.Kind != pipeline.ChangeAdded && !(ch.HasField("type") && (ch.Old == nil || ch.Old.Type != pipeline.TypeFile)) {
+		bits := e.Mode & (pipeline.ModeSetuid | pipeline.ModeSetgid)
+		if old := ch.Old; old != nil && old.Type == pipeline.TypeFile {
+			bits &^= old.Mode
+		}
+		if bits == 0 {
 			continue
 		}
-		bits := e.Mode & (pipeline.ModeSetuid | pipeline.ModeSetgid)
 		msg := fmt.Sprintf("new %s file, owner %d:%d, mode %s", setidName(bits), e.UID, e.GID, mode(e.Mode))
 		ev := map[string]any{"mode": mode(e.Mode), "uid": e.UID, "gid": e.GID, "size": e.Size, "sha256": e.SHA256,
 			"inspect": fmt.Sprintf("fwvet unpack REF DIR && ls -l DIR%s", e.Path)}
+		if old := ch.Old; old != nil && old.Type == pipeline.TypeFile {
+			msg = fmt.Sprintf("gains %s (mode %s → %s), owner %d:%d", setidName(bits), mode(old.Mode), mode(e.Mode), e.UID, e.GID)
+			ev["old_mode"] = mode(old.Mode)
+		}
 		if ch.MovedFrom != "" {
 			ev["moved_from"] = ch.MovedFrom
 		}

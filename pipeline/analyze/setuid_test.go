@@ -61,8 +61,21 @@ func TestSetuid(t *testing.T) {
 		{name: "new setgid directory", ch: added(dirEntry("/var/mail", 0o2775))},
 		{name: "removed setuid file", ch: removed(fileEntry("/bin/su", "ELF", 0o4755))},
 		{
-			name: "existing file gains setuid",
-			ch:   changed(fileEntry("/bin/busybox", "ELF", 0o755), fileEntry("/bin/busybox", "ELF", 0o4755), "mode"),
+			name:    "existing file gains setuid",
+			ch:      changed(fileEntry("/bin/busybox", "ELF", 0o755), fileEntry("/bin/busybox", "ELF", 0o4755), "mode"),
+			want:    true,
+			wantMsg: "gains setuid (mode 0755 → 4755)",
+			wantEv:  map[string]any{"mode": "4755", "old_mode": "0755"},
+		},
+		{
+			name:    "setuid file gains setgid as its content changes",
+			ch:      changed(fileEntry("/bin/su", "ELF1", 0o4755), fileEntry("/bin/su", "ELF2", 0o6755), "content", "mode"),
+			want:    true,
+			wantMsg: "gains setgid",
+		},
+		{
+			name: "setuid file loses setgid",
+			ch:   changed(fileEntry("/bin/su", "ELF", 0o6755), fileEntry("/bin/su", "ELF", 0o4755), "mode"),
 		},
 		{
 			name: "existing setuid file changes content",
@@ -106,14 +119,14 @@ func TestSetuid(t *testing.T) {
 	}
 }
 
-// TestSetuidGainedIsMetadataHigh: an existing file gaining setuid is not
-// setuid-added, but Files ranks its metadata-changed finding high.
+// TestSetuidGainedIsMetadataHigh: an existing file gaining setuid is
+// setuid-added, and Files also ranks its metadata-changed finding high.
 func TestSetuidGainedIsMetadataHigh(t *testing.T) {
 	ch := changed(fileEntry("/bin/busybox", "ELF", 0o755), fileEntry("/bin/busybox", "ELF", 0o4755), "mode")
 	in := input(ch)
 	fs, err := Setuid{}.Analyze(context.Background(), in)
-	if err != nil || len(fs) != 0 {
-		t.Fatalf("Setuid = %s, %v; want nothing", marshal(t, fs), err)
+	if err != nil || len(fs) != 1 || fs[0].ID != pipeline.IDSetuidAdded {
+		t.Fatalf("Setuid = %s, %v; want one setuid-added", marshal(t, fs), err)
 	}
 	fs, err = Files{}.Analyze(context.Background(), in)
 	if err != nil {
