@@ -170,3 +170,30 @@ func TestAuditKilledAndResumed(t *testing.T) {
 		t.Errorf("chain after a killed audit: %s", v.stdout)
 	}
 }
+
+// TestAuditOneDigestOnce: tags of one image audited at the same moment are
+// vetted once; the other tags report that verdict as already vetted.
+func TestAuditOneDigestOnce(t *testing.T) {
+	reg := fixture.StartRegistry(t)
+	crane := fixture.Tool(t, "crane")
+	img := reg.Host + "/acme/rt:1.0.1"
+	fixture.Run(t, crane, "append", "--insecure", "-f", fixture.Tar(t, map[string]string{"etc/passwd": passwd, "etc/os-release": "VERSION_ID=1.0.1\n"}), "-t", img)
+	refs := []string{img}
+	for _, tag := range []string{"latest", "stable", "1.0", "1", "prod", "canary", "lts"} {
+		fixture.Run(t, crane, "tag", "--insecure", img, tag)
+		refs = append(refs, reg.Host+"/acme/rt:"+tag)
+	}
+	e := newEnv(t)
+	base := fixture.Tar(t, map[string]string{"etc/passwd": passwd, "etc/os-release": "VERSION_ID=1.0.0\n"})
+	args := append([]string{"audit", "--jobs", strconv.Itoa(len(refs)), "--baseline", base, "--insecure-registry", reg.Host, "--store", e.store}, refs...)
+	r := e.run(args...)
+	if r.code != 3 {
+		t.Errorf("exit %d, want 3 (review: an undeclared change)\n%s\n%s", r.code, r.stdout, r.stderr)
+	}
+	if n := storeCount(t, e.store); n != 1 {
+		t.Errorf("%d verdicts stored for %d tags of one digest, want 1", n, len(refs))
+	}
+	if want := fmt.Sprintf("(%d vetted before, skipped)", len(refs)-1); !strings.Contains(r.stdout, want) {
+		t.Errorf("summary lacks %q:\n%s", want, r.stdout)
+	}
+}

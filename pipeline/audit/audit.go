@@ -118,9 +118,10 @@ func Run(ctx context.Context, o Options) (*Summary, error) {
 	var mu sync.Mutex
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(max(o.Jobs, 1))
+	flights := &flights{m: map[string]*flight{}}
 	for _, u := range units {
 		g.Go(func() error {
-			oc, err := vetOne(gctx, o, u)
+			oc, err := vetOne(gctx, o, u, flights)
 			if err != nil {
 				return err
 			}
@@ -212,10 +213,44 @@ func expand(ctx context.Context, o Options) ([]unit, []Outcome) {
 	return units, bad
 }
 
-// vetOne vets one unit, unless the store has its verdict already. Only a
-// failure of the audit itself is returned as an error.
-func vetOne(ctx context.Context, o Options, u unit) (Outcome, error) {
-	oc := Outcome{Ref: u.ref, Platform: u.platform}
+// flights holds, for each digest and platform of this run, the one vet
+// of it: references of one digest (its tags) met at the same moment are
+// vetted once, and the others report that vet.
+type flights struct {
+	mu sync.Mutex
+	m  map[string]*flight
+}
+
+type flight struct {
+	done chan struct{}
+	ref  string
+	oc   Outcome
+}
+
+// claim returns the flight of a digest and whether the caller leads it:
+// the leader vets and calls land; the others wait for it.
+func (fs *flights) claim(ref, digest, platform string) (*flight, bool) {
+	key := digest + "\x00" + platform
+	fs.mu.Lock()
+	defer fs.mu.Unlock()
+	if f, ok := fs.m[key]; ok {
+		return f, false
+	}
+	f := &flight{done: make(chan struct{}), ref: ref}
+	fs.m[key] = f
+	return f, true
+}
+
+func (f *flight) land(oc Outcome) {
+	f.oc = oc
+	close(f.done)
+}
+
+// vetOne vets one unit, unless the store has its verdict already or
+// another reference of this run vets the same digest. Only a failure of
+// the audit itself is returned as an error.
+func vetOne(ctx context.Context, o Options, u unit, fs *flights) (oc Outcome, err error) {
+	oc = Outcome{Ref: u.ref, Platform: u.platform}
 	log := o.Log.WithFields(logrus.Fields{"ref": u.ref, "platform": u.platform})
 	desc, err := u.fetcher.Describe(ctx, u.ref)
 	if err != nil {
@@ -223,6 +258,26 @@ func vetOne(ctx context.Context, o Options, u unit) (Outcome, error) {
 		return oc, ctx.Err()
 	}
 	oc.Digest = desc.Digest
+	if desc.Digest != "" {
+		f, lead := fs.claim(u.ref, desc.Digest, u.platform)
+		if !lead {
+			select {
+			case <-f.done:
+			case <-ctx.Done():
+				return oc, ctx.Err()
+			}
+			first := f.oc
+			oc.Verdict, oc.Record, oc.Baseline, oc.Top = first.Verdict, first.Record, first.Baseline, first.Top
+			if first.Err != "" {
+				oc.Err = fmt.Sprintf("the same image as %s, which could not be vetted: %s", f.ref, first.Err)
+			} else {
+				oc.Skipped = true
+				log.WithField("same_as", f.ref).Debug("the same image as another reference of this audit; vetted once")
+			}
+			return oc, nil
+		}
+		defer func() { f.land(oc) }()
+	}
 	if !o.Force && desc.Digest != "" {
 		rec, err := o.Store.Lookup(ctx, desc.Digest, u.platform, o.PolicyDigest)
 		if err != nil {
