@@ -63,6 +63,7 @@ Exits 2 when hostile entries were refused or a limit was hit.`,
 				}
 			}
 			list("regions of raw images (offset, size, name, what)", regions(tree))
+			list("names from headers (path, label)", labels(tree))
 			list("setuid, setgid or sticky bits not applied", st.Stripped)
 			list("device nodes, FIFOs and sockets not created", st.Nodes)
 			list("files not written (unreadable)", st.Unreadable)
@@ -107,6 +108,18 @@ func regions(tree *pipeline.Tree) []string {
 			what = fmt.Sprintf("blob, entropy %.2f bits/byte", e.Region.Entropy)
 		}
 		out = append(out, fmt.Sprintf("0x%08x %10d  %s  %s", e.Region.Offset, e.Region.Size, e.Where(), what))
+	}
+	return out
+}
+
+// labels lists the entries whose container header names them: the names
+// vendors put the release in, which are not part of paths.
+func labels(tree *pipeline.Tree) []string {
+	var out []string
+	for _, e := range tree.Entries {
+		if e.Label != "" {
+			out = append(out, fmt.Sprintf("%s  %q", e.Where(), e.Label))
+		}
 	}
 	return out
 }
