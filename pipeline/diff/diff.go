@@ -252,19 +252,10 @@ func (p *Pairing) Changes() []*pipeline.Change {
 // container, or any problem inside a container whose bytes are equal on
 // both sides. It is not a change the update brings.
 func (p *Pairing) SameProblem(pr pipeline.Problem) bool {
-	ck := pipeline.ChainKey(pr.Container)
-	bk := p.mapKey(ck)
-	if ck != "" {
-		if p.inSame(bk + "\x00") {
-			return true
-		}
-		// A container with nothing indexed in it is not paired; its file
-		// still tells whether it is the baseline's.
-		if ce, be := p.cand.Lookup(ck), p.base.Lookup(bk); ce != nil && be != nil && ce.Readable() && be.Readable() &&
-			ce.SHA256 != "" && ce.SHA256 == be.SHA256 {
-			return true
-		}
+	if p.Unchanged(pr) {
+		return true
 	}
+	bk := p.mapKey(pipeline.ChainKey(pr.Container))
 	for _, b := range p.base.Problems {
 		if b.Kind == pr.Kind && b.Path == pr.Path && b.Limit == pr.Limit && b.Reason == pr.Reason &&
 			pipeline.ChainKey(b.Container) == bk {
@@ -272,6 +263,24 @@ func (p *Pairing) SameProblem(pr pipeline.Problem) bool {
 		}
 	}
 	return false
+}
+
+// Unchanged reports whether a problem of the candidate lies inside a
+// container whose bytes are equal on both sides: whatever it left unread
+// is the baseline's too.
+func (p *Pairing) Unchanged(pr pipeline.Problem) bool {
+	ck := pipeline.ChainKey(pr.Container)
+	if ck == "" {
+		return false
+	}
+	bk := p.mapKey(ck)
+	if p.inSame(bk + "\x00") {
+		return true
+	}
+	// A container with nothing indexed in it is not paired; its file still
+	// tells whether it is the baseline's.
+	ce, be := p.cand.Lookup(ck), p.base.Lookup(bk)
+	return ce != nil && be != nil && ce.Readable() && be.Readable() && ce.SHA256 != "" && ce.SHA256 == be.SHA256
 }
 
 // mapKey is a candidate container key in the baseline's names, for a

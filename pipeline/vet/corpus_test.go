@@ -121,6 +121,11 @@ func TestCorpus(t *testing.T) {
 
 func runVet(t *testing.T, log *logrus.Logger, base, cand string, manifests []string) *pipeline.Report {
 	t.Helper()
+	return runVetPolicy(t, log, base, cand, manifests, policy.Default())
+}
+
+func runVetPolicy(t *testing.T, log *logrus.Logger, base, cand string, manifests []string, pol *policy.Policy) *pipeline.Report {
+	t.Helper()
 	c, err := cache.Open(t.TempDir())
 	if err != nil {
 		t.Fatal(err)
@@ -134,7 +139,7 @@ func runVet(t *testing.T, log *logrus.Logger, base, cand string, manifests []str
 	if err != nil {
 		t.Fatal(err)
 	}
-	res, err := vet.Run(context.Background(), vet.Options{Candidate: cand, Baseline: base, Manifest: manifests, Policy: policy.Default(),
+	res, err := vet.Run(context.Background(), vet.Options{Candidate: cand, Baseline: base, Manifest: manifests, Policy: pol,
 		Fetcher: &source.Local{Cache: c}, Unpacker: u, Analyzers: analyze.Default(), WorkDir: work, Log: log})
 	if err != nil {
 		t.Fatal(err)

@@ -5,6 +5,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -12,6 +13,7 @@ import (
 
 	"github.com/fwvet/fwvet/pipeline"
 	"github.com/fwvet/fwvet/pipeline/fixture"
+	"github.com/fwvet/fwvet/pipeline/policy"
 )
 
 // TestReleasePairs: containers whose names carry the release
@@ -121,4 +123,75 @@ func TestUnchangedContainers(t *testing.T) {
 	if !slices.ContainsFunc(rep.Findings, func(f pipeline.Finding) bool { return f.ID == pipeline.IDUnsafeEntry }) {
 		t.Errorf("a new tar's escaping entries are not reported: %s", summary(rep.Findings))
 	}
+}
+
+// TestCutShortIsAnError: a squashfs whose walk a limit stops (a sparse
+// 1 GiB file that makes it a decompression bomb) leaves the rest of the
+// image unread. The unpack check is an error, so a policy that ranks
+// unsafe-entry low cannot pass it.
+func TestCutShortIsAnError(t *testing.T) {
+	if _, err := exec.LookPath("mksquashfs"); err != nil {
+		t.Skip("mksquashfs is not installed (run make test's set-up)")
+	}
+	log := logrus.New()
+	log.SetLevel(logrus.ErrorLevel)
+	dir := t.TempDir()
+	image := func(version string, bomb bool) string {
+		root := filepath.Join(dir, version)
+		if err := os.MkdirAll(filepath.Join(root, "etc"), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(root, "etc", "fw-release"), []byte(version+"\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if bomb {
+			data := filepath.Join(root, "data")
+			if err := os.MkdirAll(data, 0o755); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.Truncate(mustCreate(t, filepath.Join(data, "a-sparse")), 1<<30); err != nil {
+				t.Fatal(err)
+			}
+			for i := range 2000 {
+				if err := os.WriteFile(filepath.Join(data, "z-"+strconv.Itoa(i)), []byte("unread "+strconv.Itoa(i)), 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+		img := filepath.Join(dir, version+".sqfs")
+		if out, err := exec.Command("mksquashfs", root, img, "-noappend", "-all-root", "-no-progress", "-quiet").CombinedOutput(); err != nil {
+			t.Fatalf("mksquashfs: %v\n%s", err, out)
+		}
+		return img
+	}
+	manifest := filepath.Join(dir, "release.json")
+	if err := os.WriteFile(manifest, []byte(`{"changed": ["/etc/fw-release"], "added": ["/data"]}`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	lenient := policy.Default()
+	lenient.ReviewOn = pipeline.SeverityMedium
+	lenient.Severity = map[string]pipeline.Severity{pipeline.IDUnsafeEntry: pipeline.SeverityLow}
+	rep := runVetPolicy(t, log, image("1.0.0", false), image("1.0.1", true), []string{manifest}, lenient)
+	var unpack *pipeline.Check
+	for i := range rep.Checks {
+		if rep.Checks[i].Name == "unpack" {
+			unpack = &rep.Checks[i]
+		}
+	}
+	if unpack == nil || unpack.Status != pipeline.CheckError || !strings.Contains(unpack.Detail, "not read to the end") {
+		t.Errorf("unpack check %+v, want an error: the image was not read to the end", unpack)
+	}
+	if rep.Verdict != pipeline.VerdictFail {
+		t.Errorf("verdict %s (%q), want fail", rep.Verdict, rep.Reasons)
+	}
+}
+
+func mustCreate(t *testing.T, path string) string {
+	t.Helper()
+	f, err := os.Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	return path
 }

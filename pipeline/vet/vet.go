@@ -119,11 +119,11 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 		o.Log.WithFields(logrus.Fields{"check": c.Name, "status": c.Status}).Info(c.Detail)
 		rep.Checks = append(rep.Checks, c)
 	}
-	rep.Checks = append(rep.Checks, cand.unpackCheck())
 	var pairing *diff.Pairing
 	if base != nil && !cand.tree.Incomplete {
 		pairing = diff.Pair(base.tree, cand.tree)
 	}
+	rep.Checks = append(rep.Checks, cand.unpackCheck(pairing))
 	rep.Findings = append(rep.Findings, unsafeFindings(cand.tree, pairing)...)
 	var changes []*pipeline.Change
 	switch {
@@ -131,7 +131,7 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 		o.Log.Warn("candidate only partly unpacked: changes are not assessed")
 	case base == nil:
 	default:
-		rep.Checks = append(rep.Checks, base.unpackCheck())
+		rep.Checks = append(rep.Checks, base.unpackCheck(nil))
 		changes = pairing.Changes()
 		in := &pipeline.AnalysisInput{Baseline: base.tree, Candidate: cand.tree, Changes: changes,
 			BaselineVersion: base.version, CandidateVersion: cand.version, WorkDir: o.WorkDir}
@@ -240,24 +240,35 @@ func (s *side) subject() pipeline.Subject {
 	return sub
 }
 
-// unpackCheck passes when everything was indexed; it is an error when the
-// tree is incomplete or a nested container could not be read, since what it
-// held cannot be vetted. Refused hostile entries are findings, not errors.
-func (s *side) unpackCheck() pipeline.Check {
+// unpackCheck passes when everything was read; it is an error when the
+// tree is incomplete, a nested container could not be read, or a limit
+// kept bytes from being read (a container stopped part way, one nested too
+// deep to open, a file too large), since what was not read cannot be
+// vetted, whatever a policy makes of the unsafe-entry finding. Only a
+// limit inside a container whose bytes equal the baseline's is not held
+// against the candidate (pairing is nil for the baseline itself). Refused
+// hostile entries are findings, not errors.
+func (s *side) unpackCheck(pairing *diff.Pairing) pipeline.Check {
 	c := pipeline.Check{Name: "unpack"}
 	if s.role == "baseline" {
 		c.Name = "unpack-baseline"
 	}
-	var corrupt, limits, unsafe []string
+	var corrupt, limits []string
+	unsafe, unchanged := 0, 0
 	for _, p := range s.tree.Problems {
 		w := pipeline.Where(p.Container, p.Path)
-		switch p.Kind {
-		case pipeline.ProblemCorrupt:
+		switch {
+		case p.Kind == pipeline.ProblemUnsafe:
+			unsafe++
+		case pairing != nil && pairing.Unchanged(p):
+			unchanged++
+		case p.Kind == pipeline.ProblemCorrupt:
 			corrupt = append(corrupt, w+": "+p.Reason)
-		case pipeline.ProblemLimit:
+		case p.Kind == pipeline.ProblemLimit:
 			limits = append(limits, w+": "+p.Reason)
 		default:
-			unsafe = append(unsafe, w)
+			// Fail closed on a kind this check does not know.
+			corrupt = append(corrupt, w+": "+string(p.Kind)+": "+p.Reason)
 		}
 	}
 	base := fmt.Sprintf("%d entries in %s", len(s.tree.Entries), strings.Join(s.tree.Formats, ", "))
@@ -266,12 +277,15 @@ func (s *side) unpackCheck() pipeline.Check {
 		c.Status, c.Detail = pipeline.CheckError, fmt.Sprintf("unpacking stopped early (%s); only %s were seen", first(limits), base)
 	case len(corrupt) > 0:
 		c.Status, c.Detail = pipeline.CheckError, fmt.Sprintf("%d nested container%s could not be read (%s); %s", len(corrupt), plural(len(corrupt)), first(corrupt), base)
-	case s.role == "baseline" && len(limits) > 0:
-		c.Status, c.Detail = pipeline.CheckError, fmt.Sprintf("baseline hit %d limit%s (%s); %s", len(limits), plural(len(limits)), first(limits), base)
+	case len(limits) > 0:
+		c.Status, c.Detail = pipeline.CheckError, fmt.Sprintf("%s not read to the end: %d limit%s hit (%s); %s", s.role, len(limits), plural(len(limits)), first(limits), base)
 	default:
 		c.Status, c.Detail = pipeline.CheckPass, base
-		if n := len(unsafe) + len(limits); n > 0 {
-			c.Detail += fmt.Sprintf("; %d entr%s refused or cut short (see unsafe-entry findings)", n, map[bool]string{true: "y", false: "ies"}[n == 1])
+		if unsafe > 0 {
+			c.Detail += fmt.Sprintf("; %d entr%s refused (see unsafe-entry findings)", unsafe, map[bool]string{true: "y", false: "ies"}[unsafe == 1])
+		}
+		if unchanged > 0 {
+			c.Detail += fmt.Sprintf("; %d problem%s inside containers equal to the baseline's", unchanged, plural(unchanged))
 		}
 	}
 	return c
