@@ -29,11 +29,12 @@ type pending struct {
 	same *pending
 	// skip is set when the entry was replaced or refused before hashing.
 	skip bool
-	// head holds the first bytes, to detect a nested container.
-	head []byte
-	// noSignature is set when the whole file was watched for the carver's
-	// magics and none was found: it holds no image to carve.
-	noSignature bool
+	// nest is set, once the file is hashed, when it is or may hold a
+	// container: its first bytes match a format, or it is a file worth
+	// carving in which the carver's magics were seen. Only this is kept of
+	// its bytes: the index of a large image holds hundreds of thousands of
+	// pending files at once.
+	nest bool
 }
 
 // archive indexes the entries of one container, hashes its files and
@@ -155,7 +156,7 @@ func (r *run) nestAll(ctx context.Context, files []*pending, in input, chain []s
 		if p.skip || p.same != nil || !p.e.Readable() {
 			continue
 		}
-		if r.detect(p.head) == nil && (p.e.Region != nil || p.noSignature || !r.mayHoldImage(p.e.Size, p.head)) {
+		if !p.nest {
 			continue
 		}
 		select {
@@ -304,7 +305,10 @@ type fileError struct {
 func (f *fileError) Error() string { return fmt.Sprintf("reading %s: %v", f.e.Where(), f.err) }
 func (f *fileError) Unwrap() error { return f.err }
 
-var bufPool = sync.Pool{New: func() any { b := make([]byte, 128<<10); return &b }}
+var (
+	bufPool  = sync.Pool{New: func() any { b := make([]byte, 128<<10); return &b }}
+	headPool = sync.Pool{New: func() any { b := make([]byte, 0, pipeline.MatchSize); return &b }}
+)
 
 // hashAll hashes the pending files concurrently.
 func (r *run) hashAll(ctx context.Context, files []*pending, in input, chain []string) error {
@@ -411,7 +415,9 @@ func (r *run) hash(ctx context.Context, p *pending, produced *atomic.Int64, in i
 	if in.ra == nil {
 		base = 0
 	}
-	w := &hashWriter{r: r, e: p.e, produced: produced, base: base, head: make([]byte, 0, pipeline.MatchSize)}
+	head := headPool.Get().(*[]byte)
+	defer headPool.Put(head)
+	w := &hashWriter{r: r, e: p.e, produced: produced, base: base, head: (*head)[:0]}
 	if !r.u.opts.NoHash {
 		w.h = sha256.New()
 	}
@@ -451,8 +457,8 @@ func (r *run) hash(ctx context.Context, p *pending, produced *atomic.Int64, in i
 	if w.h != nil {
 		p.e.SHA256 = hex.EncodeToString(w.h.Sum(nil))
 	}
-	p.head = w.head
-	p.noSignature = w.sigs != nil && !w.sigs.found
+	noSignature := w.sigs != nil && !w.sigs.found
+	p.nest = r.detect(w.head) != nil || p.e.Region == nil && !noSignature && r.mayHoldImage(p.e.Size, w.head)
 	p.e.SetOpen(p.open)
 	return nil
 }
