@@ -32,7 +32,10 @@ fixtures: setup
 
 # The demo: a clean update (pass) and a backdoored one (fail), against the
 # same baseline, recorded in a store of its own.
-demo: setup build
+# It installs only what it needs (no cosign, crane or fixture tools).
+demo:
+	scripts/setup demo
+	$(MAKE) --no-print-directory build
 	scripts/mkfixtures demo
 	scripts/demo
 
