@@ -1,6 +1,7 @@
 package unpack
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"errors"
@@ -200,12 +201,112 @@ func (r *run) shortSpan(f pipeline.Format, in input) bool {
 	return err == nil && fill < in.size-n
 }
 
+// shortStream measures the compressed stream that d found at the start of
+// in. When it ends before the input does, leaving bytes that are not
+// padding, it returns the stream as the first candidate of a carve;
+// otherwise nil, and the stream is the whole input as before. A stream that
+// does not decode, or that passes the file size or ratio limits, is left to
+// decompress, which reports it.
+//
+// Decoding a stream to its end costs a second decode when it turns out to
+// be the whole input, so a stream is measured only when the input holds a
+// signature past its start (a kernel followed by a root file system), or
+// when the stream is a whole artifact that matched without a magic (lzma),
+// as what follows it may be anything.
+func (r *run) shortStream(ctx context.Context, d pipeline.Decompressor, in input) *candidate {
+	if _, magic := d.(pipeline.Carvable); (magic || !in.top) && !r.signatureAfter(in, 1) {
+		return nil
+	}
+	n, ok := r.streamLen(ctx, d, in)
+	if !ok || n <= 0 || n >= in.size {
+		return nil
+	}
+	if _, fill, err := fillRun(in.ra, n, in.size); err != nil || fill >= in.size-n {
+		return nil
+	}
+	return &candidate{start: 0, f: d, span: n}
+}
+
+// streamLen decodes the stream at the start of in to its end, within the
+// file size and ratio limits, and returns how many bytes it took. The
+// decoders read through a bufio.Reader of their own size, which they use
+// as it is (gzip and lzma then read no byte past the stream's end), so the
+// bytes still buffered are subtracted; a decoder that buffers more ahead
+// makes the stream look longer by what it read ahead.
+func (r *run) streamLen(ctx context.Context, d pipeline.Decompressor, in input) (int64, bool) {
+	src := &countingReader{r: io.NewSectionReader(in.ra, 0, in.size)}
+	br := bufio.NewReaderSize(src, 64<<10)
+	rc, err := d.NewReader(br)
+	if err != nil {
+		return 0, false
+	}
+	defer rc.Close()
+	lim := r.u.opts.Limits
+	buf := make([]byte, 256<<10)
+	var out int64
+	for {
+		if ctx.Err() != nil {
+			return 0, false
+		}
+		k, err := rc.Read(buf)
+		out += int64(k)
+		if out > lim.MaxFileSize || (out > lim.RatioMinBytes && float64(out) > lim.MaxRatio*float64(max(src.n, 1))) {
+			return 0, false
+		}
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return 0, false
+		}
+	}
+	return src.n - int64(br.Buffered()), true
+}
+
+// signatureAfter reports whether a carvable format's magic lies in in at
+// or past offset from, with bytes there that the format's Match accepts:
+// a two-byte magic alone (JFFS2's) turns up in any compressed stream.
+func (r *run) signatureAfter(in input, from int64) bool {
+	buf := make([]byte, carveChunk+max(r.u.sigReach, pipeline.MatchSize))
+	head := make([]byte, pipeline.MatchSize)
+	for base := int64(0); base < in.size; base += carveChunk {
+		n, err := in.ra.ReadAt(buf[:min(int64(len(buf)), in.size-base)], base)
+		if err != nil && !errors.Is(err, io.EOF) {
+			return false
+		}
+		chunk := buf[:n]
+		found := false
+		eachSignature(r.u.sigs, chunk, base, carveChunk, func(start int64, s signature) bool {
+			if start < from {
+				return true
+			}
+			var h []byte
+			if rel := start - base; rel >= 0 {
+				h = chunk[rel:min(int64(n), rel+pipeline.MatchSize)]
+			} else {
+				k, err := in.ra.ReadAt(head[:min(int64(len(head)), in.size-start)], start)
+				if err != nil && !errors.Is(err, io.EOF) {
+					return true
+				}
+				h = head[:k]
+			}
+			found = s.f.Match(h)
+			return !found
+		})
+		if found {
+			return true
+		}
+	}
+	return false
+}
+
 // carve cuts in into regions, each a file of a "raw" container, and
-// unpacks them like any archive. It returns errNotContainer when no
-// signature was found.
-func (r *run) carve(ctx context.Context, in input) error {
+// unpacks them like any archive. lead, when set, is a container of known
+// length at the start that no signature finds (a compressed stream). It
+// returns errNotContainer when no container was found.
+func (r *run) carve(ctx context.Context, in input, lead *candidate) error {
 	where := pipeline.Where(in.chain[:len(in.chain)-1], in.chain[len(in.chain)-1])
-	cands, err := r.scan(ctx, in)
+	cands, err := r.scan(ctx, in, lead)
 	if err != nil {
 		return fmt.Errorf("searching %s for embedded containers: %w", where, err)
 	}
@@ -238,7 +339,7 @@ func (r *run) carve(ctx context.Context, in input) error {
 
 // scan finds every signature in the input whose format accepts the bytes
 // from its start, in order of offset.
-func (r *run) scan(ctx context.Context, in input) ([]candidate, error) {
+func (r *run) scan(ctx context.Context, in input, lead *candidate) ([]candidate, error) {
 	sigs, reach := r.u.sigs, r.u.sigReach
 	var (
 		cands []candidate
@@ -249,6 +350,11 @@ func (r *run) scan(ctx context.Context, in input) ([]candidate, error) {
 		head    = make([]byte, pipeline.MatchSize)
 		budget  = &budgetReader{r: in.ra, left: scanBudget(in.size)}
 	)
+	if lead != nil {
+		cands = append(cands, *lead)
+		seen[lead.start] = true
+		covered = lead.start + lead.span
+	}
 	for base := int64(0); base < in.size; base += carveChunk {
 		if err := ctx.Err(); err != nil {
 			return nil, err

@@ -2,6 +2,7 @@ package unpack_test
 
 import (
 	"bytes"
+	"compress/gzip"
 	"context"
 	"crypto/rand"
 	"fmt"
@@ -10,6 +11,8 @@ import (
 	"sort"
 	"strings"
 	"testing"
+
+	"github.com/ulikunitz/xz/lzma"
 
 	"github.com/fwvet/fwvet/pipeline"
 	"github.com/fwvet/fwvet/pipeline/fixture"
@@ -279,5 +282,105 @@ func TestCarveBudget(t *testing.T) {
 	}
 	if !tree.Incomplete || len(tree.Problems) != 1 || tree.Problems[0].Kind != pipeline.ProblemLimit || !strings.Contains(tree.Problems[0].Reason, "too many false signatures") {
 		t.Errorf("incomplete %v, problems %+v: want the scan's budget hit", tree.Incomplete, tree.Problems)
+	}
+}
+
+// compressFor compresses b as gzip or as LZMA alone (size unknown, an end
+// marker), the two shapes of kernel found at the start of flash images.
+func compressFor(t *testing.T, format string, b []byte) []byte {
+	t.Helper()
+	var buf bytes.Buffer
+	switch format {
+	case "gzip":
+		zw := gzip.NewWriter(&buf)
+		zw.Write(b)
+		if err := zw.Close(); err != nil {
+			t.Fatal(err)
+		}
+	case "lzma":
+		lw, err := lzma.WriterConfig{DictCap: 1 << 23}.NewWriter(&buf)
+		if err != nil {
+			t.Fatal(err)
+		}
+		lw.Write(b)
+		if err := lw.Close(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return buf.Bytes()
+}
+
+// TestCarveLeadingStream: a compressed stream at offset 0 that ends before
+// the image does is its first region, cut at the stream's last byte, and
+// what follows is carved as in any raw image, whichever the compressor; a
+// stream followed by padding alone is the whole input, as before.
+func TestCarveLeadingStream(t *testing.T) {
+	kernel := bytes.Repeat([]byte("vmlinux: decompressing the kernel ... "), 4000)
+	random := make([]byte, 96<<10)
+	rand.Read(random)
+	sqfs := fixture.ReadFile(t, "fw/rootfs-1.0.0.sqfs")
+	cases := []struct {
+		name, comp string
+		after      []byte
+		inTar      bool
+		regions    string
+		err        string
+	}{
+		{"gzip kernel, squashfs", "gzip", sqfs, false, "gzip padding squashfs", ""},
+		{"lzma kernel, squashfs", "lzma", sqfs, false, "lzma padding squashfs", ""},
+		{"lzma kernel, blob", "lzma", random, false, "lzma padding blob", ""},
+		{"lzma kernel, squashfs, in a tar", "lzma", sqfs, true, "lzma padding squashfs", ""},
+		{"lzma kernel, padding only", "lzma", nil, false, "", "the lzma stream holds no supported container format"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			stream := compressFor(t, tc.comp, kernel)
+			const at = 0x10000
+			if len(stream) >= at {
+				t.Fatalf("kernel stream of %d bytes", len(stream))
+			}
+			img := append(append(bytes.Clone(stream), bytes.Repeat([]byte{0xff}, at-len(stream))...), tc.after...)
+			path := filepath.Join(t.TempDir(), "fw.bin")
+			chain := []string{"fw.bin", "raw"}
+			if err := os.WriteFile(path, img, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			if tc.inTar {
+				path = fixture.Tar(t, map[string]string{"fw.bin": string(img)})
+				chain = []string{"layer.tar", "tar", "/fw.bin", "raw"}
+			}
+			tree, _, err := unpackFile(t, path, pipeline.DefaultLimits())
+			if tc.err != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.err) {
+					t.Fatalf("error %v, want %q", err, tc.err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(tree.Problems) > 0 {
+				t.Errorf("problems: %+v", tree.Problems)
+			}
+			regions := regionsOf(tree, chain...)
+			checkCoverage(t, regions, int64(len(img)))
+			if got := formatsOf(regions); got != tc.regions {
+				t.Fatalf("regions %q, want %q", got, tc.regions)
+			}
+			if r := regions[0].Region; r.Offset != 0 || r.Size != int64(len(stream)) {
+				t.Errorf("stream region %+v, want the %d bytes of the stream", r, len(stream))
+			}
+			if tc.regions == "lzma padding squashfs" || tc.regions == "gzip padding squashfs" {
+				n := 0
+				for _, e := range tree.Entries {
+					if len(e.Container) > len(chain) && e.Container[len(chain)] == "/squashfs-1" {
+						n++
+					}
+				}
+				if n == 0 {
+					t.Error("no entries unpacked from the squashfs after the kernel")
+				}
+			}
+		})
 	}
 }

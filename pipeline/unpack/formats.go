@@ -12,6 +12,7 @@ import (
 	"github.com/fwvet/fwvet/pipeline/unpack/jffs2"
 	"github.com/fwvet/fwvet/pipeline/unpack/sparse"
 	"github.com/fwvet/fwvet/pipeline/unpack/squashfs"
+	"github.com/fwvet/fwvet/pipeline/unpack/squashfs3"
 	"github.com/fwvet/fwvet/pipeline/unpack/ubi"
 	"github.com/fwvet/fwvet/pipeline/unpack/ubifs"
 	"github.com/fwvet/fwvet/pipeline/unpack/uboot"
@@ -22,6 +23,7 @@ import (
 func Formats() []pipeline.Format {
 	return []pipeline.Format{
 		squashfs.Format{},
+		squashfs3.Format{},
 		uboot.UImage{},
 		uboot.FIT{},
 		uboot.DTB{},

@@ -312,9 +312,18 @@ func (r *run) container(ctx context.Context, in input) error {
 		return fmt.Errorf("reading %s: %w", pipeline.Where(in.chain[:len(in.chain)-1], in.chain[len(in.chain)-1]), err)
 	}
 	f := r.detect(head)
-	if (f == nil || r.shortSpan(f, in)) && r.shouldCarve(in, head) {
-		if err := r.carve(ctx, in); !errors.Is(err, errNotContainer) {
-			return err
+	if r.shouldCarve(in, head) {
+		// A compressed stream at the start that ends before the input
+		// does (a kernel, then a file system) is the first region of a
+		// raw image, not the whole input.
+		var lead *candidate
+		if d, ok := f.(pipeline.Decompressor); ok {
+			lead = r.shortStream(ctx, d, in)
+		}
+		if f == nil || lead != nil || r.shortSpan(f, in) {
+			if err := r.carve(ctx, in, lead); !errors.Is(err, errNotContainer) {
+				return err
+			}
 		}
 	}
 	if f == nil {
