@@ -4,6 +4,7 @@ package diff
 import (
 	"slices"
 	"strings"
+	"sync"
 
 	"github.com/fwvet/fwvet/pipeline"
 )
@@ -37,6 +38,9 @@ type Pairing struct {
 	same  map[string]bool
 	bCont map[string]*container
 	cCont map[string]*container
+
+	baseProblemsOnce sync.Once
+	baseProblems     map[problemKey]bool
 }
 
 // container is one nested container of a tree: a file the unpacker opened.
@@ -137,23 +141,51 @@ func (p *Pairing) pairChildren(ck, bk string, cs, bs []*container) {
 	}
 	// A baseline container can stand for a renamed one only where its
 	// name is free in the candidate, or two entries would share a key.
-	free := func(b *container) bool { return !taken[b.key] && p.cand.Lookup(join(ck, b.name)) == nil }
-	match := func(ok func(c, b *container) bool) {
-		left := rest[:0]
-		for _, c := range rest {
-			i := slices.IndexFunc(bs, func(b *container) bool { return free(b) && b.format == c.format && ok(c, b) })
-			if i < 0 {
-				left = append(left, c)
-				continue
-			}
-			pair(c, bs[i])
+	// The others wait in queues by format, and by format and bytes, in
+	// path order, so pairing costs a lookup per container.
+	bySum, byFormat := map[[2]string][]*container{}, map[string][]*container{}
+	for _, b := range bs {
+		if taken[b.key] || p.cand.Lookup(join(ck, b.name)) != nil {
+			continue
 		}
-		rest = left
+		if b.entry != nil && b.entry.SHA256 != "" {
+			k := [2]string{b.format, b.entry.SHA256}
+			bySum[k] = append(bySum[k], b)
+		}
+		byFormat[b.format] = append(byFormat[b.format], b)
 	}
-	match(func(c, b *container) bool {
-		return c.entry != nil && b.entry != nil && c.entry.SHA256 != "" && c.entry.SHA256 == b.entry.SHA256
-	})
-	match(func(c, b *container) bool { return true })
+	next := func(q []*container) (*container, []*container) {
+		for len(q) > 0 && taken[q[0].key] {
+			q = q[1:]
+		}
+		if len(q) == 0 {
+			return nil, q
+		}
+		return q[0], q[1:]
+	}
+	left := rest[:0]
+	for _, c := range rest {
+		if c.entry == nil || c.entry.SHA256 == "" {
+			left = append(left, c)
+			continue
+		}
+		k := [2]string{c.format, c.entry.SHA256}
+		var b *container
+		if b, bySum[k] = next(bySum[k]); b != nil {
+			pair(c, b)
+		} else {
+			left = append(left, c)
+		}
+	}
+	rest = left[:0]
+	for _, c := range left {
+		var b *container
+		if b, byFormat[c.format] = next(byFormat[c.format]); b != nil {
+			pair(c, b)
+		} else {
+			rest = append(rest, c)
+		}
+	}
 	for _, c := range rest {
 		p.toBase[c.key] = join(bk, c.name)
 	}
@@ -255,14 +287,19 @@ func (p *Pairing) SameProblem(pr pipeline.Problem) bool {
 	if p.Unchanged(pr) {
 		return true
 	}
-	bk := p.mapKey(pipeline.ChainKey(pr.Container))
-	for _, b := range p.base.Problems {
-		if b.Kind == pr.Kind && b.Path == pr.Path && b.Limit == pr.Limit && b.Reason == pr.Reason &&
-			pipeline.ChainKey(b.Container) == bk {
-			return true
+	p.baseProblemsOnce.Do(func() {
+		p.baseProblems = make(map[problemKey]bool, len(p.base.Problems))
+		for _, b := range p.base.Problems {
+			p.baseProblems[problemKey{b.Kind, b.Limit, b.Path, b.Reason, pipeline.ChainKey(b.Container)}] = true
 		}
-	}
-	return false
+	})
+	return p.baseProblems[problemKey{pr.Kind, pr.Limit, pr.Path, pr.Reason, p.mapKey(pipeline.ChainKey(pr.Container))}]
+}
+
+// problemKey is a problem where it lies, in the baseline's names.
+type problemKey struct {
+	kind                      pipeline.ProblemKind
+	limit, path, reason, cont string
 }
 
 // Unchanged reports whether a problem of the candidate lies inside a
