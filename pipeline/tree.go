@@ -24,6 +24,29 @@ const (
 	TypeSocket  EntryType = "socket"
 )
 
+// ModeType is the entry type the file type bits of a Unix mode (S_IFMT,
+// 0o170000, as cpio, ext4, JFFS2 and UBIFS store them) name; false for
+// bits that name none.
+func ModeType(mode uint32) (EntryType, bool) {
+	switch mode & 0o170000 {
+	case 0o100000:
+		return TypeFile, true
+	case 0o040000:
+		return TypeDir, true
+	case 0o120000:
+		return TypeSymlink, true
+	case 0o020000:
+		return TypeChar, true
+	case 0o060000:
+		return TypeBlock, true
+	case 0o010000:
+		return TypeFIFO, true
+	case 0o140000:
+		return TypeSocket, true
+	}
+	return "", false
+}
+
 // Unix permission bits beyond rwx, as stored in archives and file systems.
 const (
 	ModeSetuid = 0o4000

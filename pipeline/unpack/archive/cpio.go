@@ -209,22 +209,8 @@ func readCpioHeader(r io.ReaderAt, size, off int64, hdr []byte, lim pipeline.Lim
 		return nil, 0, fmt.Errorf("entry %q declares %d bytes, past the end of the archive", e.h.Name, e.h.Size)
 	}
 	e.h.Mode = uint32(mode) & pipeline.ModePerm
-	switch mode & 0o170000 {
-	case 0o100000:
-		e.h.Type = pipeline.TypeFile
-	case 0o040000:
-		e.h.Type = pipeline.TypeDir
-	case 0o120000:
-		e.h.Type = pipeline.TypeSymlink
-	case 0o020000:
-		e.h.Type = pipeline.TypeChar
-	case 0o060000:
-		e.h.Type = pipeline.TypeBlock
-	case 0o010000:
-		e.h.Type = pipeline.TypeFIFO
-	case 0o140000:
-		e.h.Type = pipeline.TypeSocket
-	default:
+	var ok bool
+	if e.h.Type, ok = pipeline.ModeType(uint32(mode)); !ok {
 		e.h.Type = pipeline.EntryType(fmt.Sprintf("cpio-mode-%o", mode&0o170000))
 	}
 	next := alignUp(e.dataOff+e.h.Size, align)

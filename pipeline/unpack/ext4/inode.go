@@ -17,11 +17,6 @@ const (
 
 const iBlockSize = 60 // bytes of i_block
 
-var modeTypes = map[uint16]pipeline.EntryType{
-	0x1000: pipeline.TypeFIFO, 0x2000: pipeline.TypeChar, 0x4000: pipeline.TypeDir, 0x6000: pipeline.TypeBlock,
-	0x8000: pipeline.TypeFile, 0xA000: pipeline.TypeSymlink, 0xC000: pipeline.TypeSocket,
-}
-
 type inode struct {
 	num      uint32
 	typ      pipeline.EntryType
@@ -66,7 +61,7 @@ func (img *Image) inode(n uint32) (*inode, error) {
 		sectors: uint64(le.Uint32(b[0x1C:])),
 	}
 	copy(in.iblock[:], b[0x28:])
-	typ, ok := modeTypes[in.mode&0xF000]
+	typ, ok := pipeline.ModeType(uint32(in.mode))
 	if !ok {
 		return nil, corrupt("inode %d has mode %#o of no known type", n, in.mode)
 	}

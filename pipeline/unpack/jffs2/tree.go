@@ -161,13 +161,8 @@ func (t *tree) orphans(reached map[uint32]bool) string {
 	return s + "); they are not listed"
 }
 
-var modeTypes = map[uint32]pipeline.EntryType{
-	0o040000: pipeline.TypeDir, 0o100000: pipeline.TypeFile, 0o120000: pipeline.TypeSymlink,
-	0o020000: pipeline.TypeChar, 0o060000: pipeline.TypeBlock, 0o010000: pipeline.TypeFIFO, 0o140000: pipeline.TypeSocket,
-}
-
 func modeType(mode uint32) pipeline.EntryType {
-	if ty, ok := modeTypes[mode&0o170000]; ok {
+	if ty, ok := pipeline.ModeType(mode); ok {
 		return ty
 	}
 	return pipeline.EntryType(fmt.Sprintf("jffs2-mode-%o", mode&0o170000))

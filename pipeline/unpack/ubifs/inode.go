@@ -27,11 +27,6 @@ type inode struct {
 	data []byte
 }
 
-var modeTypes = map[uint32]pipeline.EntryType{
-	0o100000: pipeline.TypeFile, 0o040000: pipeline.TypeDir, 0o120000: pipeline.TypeSymlink,
-	0o020000: pipeline.TypeChar, 0o060000: pipeline.TypeBlock, 0o010000: pipeline.TypeFIFO, 0o140000: pipeline.TypeSocket,
-}
-
 // checkKey refuses a node whose key is not the one its index branch gave.
 func checkKey(b []byte, inum uint32, typ uint8) error {
 	if got, kt := le.Uint32(b[24:]), uint8(le.Uint32(b[28:])>>29); got != inum || kt != typ {
@@ -62,7 +57,7 @@ func (v *volume) inode(inum uint32) (*inode, error) {
 		return nil, corrupt("inode %d has %d bytes of inline data in a node of %d", inum, dlen, len(b))
 	}
 	in.data = b[inoHdrSize : inoHdrSize+dlen]
-	typ, ok := modeTypes[in.mode&0o170000]
+	typ, ok := pipeline.ModeType(in.mode)
 	if !ok {
 		return nil, corrupt("inode %d has mode %#o of no known file type", inum, in.mode)
 	}
