@@ -1,5 +1,7 @@
 package pipeline
 
+import "math"
+
 // Profile is what one pass over a file's bytes found. Every list in it is
 // bounded; Truncated says when a bound cut one short.
 type Profile struct {
@@ -43,4 +45,25 @@ type Scan struct {
 	// DiffMany is set instead when more differ than a patch would touch.
 	Diff     []Range
 	DiffMany bool
+}
+
+// Entropy is the Shannon entropy, in bits per byte (0 to 8), of bytes whose
+// values were counted in counts: near 8 is compressed or encrypted data.
+func Entropy(counts *[256]uint64) float64 {
+	var total uint64
+	for _, c := range counts {
+		total += c
+	}
+	if total == 0 {
+		return 0
+	}
+	var h float64
+	n := float64(total)
+	for _, c := range counts {
+		if c > 0 {
+			p := float64(c) / n
+			h -= p * math.Log2(p)
+		}
+	}
+	return h
 }

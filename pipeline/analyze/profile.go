@@ -3,7 +3,6 @@ package analyze
 import (
 	"bytes"
 	"encoding/binary"
-	"math"
 
 	"github.com/fwvet/fwvet/pipeline"
 )
@@ -257,17 +256,7 @@ func (pr *profiler) finish() *pipeline.Profile {
 	}
 	p := pr.p
 	p.Size = pr.off
-	if p.Size > 0 {
-		var h float64
-		n := float64(p.Size)
-		for _, c := range pr.counts {
-			if c > 0 {
-				f := float64(c) / n
-				h -= f * math.Log2(f)
-			}
-		}
-		p.Entropy = h
-	}
+	p.Entropy = pipeline.Entropy(&pr.counts)
 	p.Magic = magicOf(pr.head)
 	return p
 }

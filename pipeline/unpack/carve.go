@@ -626,7 +626,7 @@ func fillLead(ra io.ReaderAt, start, end int64) (int64, error) {
 
 // entropy is the Shannon entropy of [start, end) in bits per byte.
 func entropy(ra io.ReaderAt, start, end int64) (float64, error) {
-	var counts [256]int64
+	var counts [256]uint64
 	buf := make([]byte, 64<<10)
 	for pos := start; pos < end; {
 		n := min(int64(len(buf)), end-pos)
@@ -638,13 +638,5 @@ func entropy(ra io.ReaderAt, start, end int64) (float64, error) {
 		}
 		pos += n
 	}
-	total := float64(end - start)
-	var h float64
-	for _, c := range counts {
-		if c > 0 {
-			p := float64(c) / total
-			h -= p * math.Log2(p)
-		}
-	}
-	return math.Round(h*1000) / 1000, nil
+	return math.Round(pipeline.Entropy(&counts)*1000) / 1000, nil
 }
