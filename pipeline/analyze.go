@@ -26,6 +26,8 @@ type AnalysisInput struct {
 	// WorkDir takes temporary copies of entries that must be read at random
 	// offsets and cannot be in place.
 	WorkDir string
+	// Jobs bounds the files analyzers read at once; zero means GOMAXPROCS.
+	Jobs int
 }
 
 // Analyzer turns changes into findings. Each finding id has one analyzer;

@@ -143,6 +143,7 @@ func (g *globals) stages(p *pipelineFlags) (o vet.Options, cleanup func(), err e
 		Analyzers: analyze.Default(),
 		Verifiers: vs,
 		WorkDir:   work,
+		Jobs:      p.jobs,
 		Tool:      pipeline.Tool{Name: "fwvet", Version: version},
 		Log:       g.log,
 	}, cleanup, nil

@@ -49,7 +49,7 @@ func Run(ctx context.Context, analyzers []pipeline.Analyzer, in *pipeline.Analys
 	var failures []Failure
 	if in.Scans == nil {
 		start := time.Now()
-		scans, err := ScanChanges(ctx, in.Changes, runtime.GOMAXPROCS(0))
+		scans, err := ScanChanges(ctx, in.Changes, jobs(in))
 		log.WithFields(logrus.Fields{"files": len(scans), "took": time.Since(start).Round(time.Millisecond)}).Debug("changed files read")
 		if err != nil {
 			// Analyzers still run on what was read; the failure keeps the
@@ -72,6 +72,14 @@ func Run(ctx context.Context, analyzers []pipeline.Analyzer, in *pipeline.Analys
 	}
 	sort.SliceStable(findings, func(i, j int) bool { return findings[i].Severity > findings[j].Severity })
 	return findings, failures
+}
+
+// jobs is how many files analysis reads at once.
+func jobs(in *pipeline.AnalysisInput) int {
+	if in.Jobs > 0 {
+		return in.Jobs
+	}
+	return runtime.GOMAXPROCS(0)
 }
 
 func runOne(ctx context.Context, a pipeline.Analyzer, in *pipeline.AnalysisInput) (fs []pipeline.Finding, err error) {

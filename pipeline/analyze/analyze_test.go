@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"io"
+	"runtime"
 	"strings"
 	"testing"
 
@@ -222,5 +223,15 @@ func TestDefaultEndToEnd(t *testing.T) {
 		if findings[i].Severity > findings[i-1].Severity {
 			t.Errorf("findings not sorted by severity: %s after %s", findings[i].Severity, findings[i-1].Severity)
 		}
+	}
+}
+
+// TestJobs: --jobs reaches analysis; without it, analysis uses every CPU.
+func TestJobs(t *testing.T) {
+	if got := jobs(&pipeline.AnalysisInput{Jobs: 1}); got != 1 {
+		t.Errorf("jobs with Jobs 1 = %d", got)
+	}
+	if got := jobs(&pipeline.AnalysisInput{}); got != runtime.GOMAXPROCS(0) {
+		t.Errorf("jobs with no Jobs = %d, want GOMAXPROCS %d", got, runtime.GOMAXPROCS(0))
 	}
 }

@@ -7,7 +7,6 @@ import (
 	"encoding/hex"
 	"fmt"
 	"io"
-	"runtime"
 	"sort"
 	"strings"
 
@@ -132,7 +131,7 @@ func (ELF) Analyze(ctx context.Context, in *pipeline.AnalysisInput) ([]pipeline.
 	}
 	found := make([]*pipeline.Finding, len(bins))
 	g, gctx := errgroup.WithContext(ctx)
-	g.SetLimit(runtime.GOMAXPROCS(0))
+	g.SetLimit(jobs(in))
 	for i, ch := range bins {
 		g.Go(func() error {
 			f, err := elfChange(gctx, in, ch, in.Scans[ch.Key])

@@ -46,6 +46,9 @@ type Options struct {
 	WithChanges bool
 	// WorkDir takes the temporary files of analysis.
 	WorkDir string
+	// Jobs bounds the changed files analysis reads at once; zero means
+	// GOMAXPROCS.
+	Jobs int
 
 	Tool pipeline.Tool
 	Log  logrus.FieldLogger
@@ -134,7 +137,7 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 		rep.Checks = append(rep.Checks, base.unpackCheck(nil))
 		changes = pairing.Changes()
 		in := &pipeline.AnalysisInput{Baseline: base.tree, Candidate: cand.tree, Changes: changes,
-			BaselineVersion: base.version, CandidateVersion: cand.version, WorkDir: o.WorkDir}
+			BaselineVersion: base.version, CandidateVersion: cand.version, WorkDir: o.WorkDir, Jobs: o.Jobs}
 		findings, failures := analyze.Run(ctx, o.Analyzers, in, o.Log)
 		if err := ctx.Err(); err != nil {
 			return nil, err
