@@ -195,3 +195,23 @@ func mustCreate(t *testing.T, path string) string {
 	f.Close()
 	return path
 }
+
+// TestHeaderOnlyUpdate: a uImage around the same kernel with a new name,
+// time and CRC is an update of nothing but its header: it passes, with the
+// name's change reported as info.
+func TestHeaderOnlyUpdate(t *testing.T) {
+	log := logrus.New()
+	log.SetLevel(logrus.ErrorLevel)
+	manifest := filepath.Join(t.TempDir(), "release.json")
+	if err := os.WriteFile(manifest, []byte(`{"product": "RT-3200", "version": "1.0.1"}`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	rep := runVet(t, log, fixture.Path(t, "fw/release-kernel-1.0.0.uimage"), fixture.Path(t, "fw/release-kernel-1.0.1.uimage"), []string{manifest})
+	if rep.Verdict != pipeline.VerdictPass {
+		t.Errorf("verdict %s (%q), want pass", rep.Verdict, rep.Reasons)
+	}
+	if len(rep.Findings) != 1 || rep.Findings[0].ID != pipeline.IDMetadataChanged || rep.Findings[0].Severity != pipeline.SeverityInfo ||
+		rep.Findings[0].Path != "/kernel" || rep.Findings[0].Evidence["new_label"] != "RT-3200 kernel 1.0.1" {
+		t.Errorf("findings %+v, want one info metadata-changed of /kernel's label", rep.Findings)
+	}
+}
