@@ -64,6 +64,8 @@ func (r *run) archive(ctx context.Context, walk walkFunc, in input, chain []stri
 			return nil
 		}
 		e.Key = keyPrefix + e.Path
+		// The path is the key's tail: one string per entry, not two.
+		e.Path = e.Key[len(keyPrefix):]
 		if h.Damage != "" {
 			r.problem(pipeline.Problem{Kind: pipeline.ProblemCorrupt, Container: chain, Path: e.Path, Reason: h.Damage})
 		}
