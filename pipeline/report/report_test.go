@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 
@@ -25,7 +26,7 @@ const (
 // particular order, as analyzers would emit them.
 func fixture(withBaseline bool) *pipeline.Report {
 	nested := []string{"rt3200-1.0.1.bin", "ubi@0x200000", "squashfs@0x0"}
-	deeper := []string{"rt3200-1.0.1.bin", "ubi@0x200000", "squashfs@0x0", "modules.tar.gz"}
+	deeper := []string{"rt3200-1.0.1.bin", "ubi@0x200000", "squashfs@0x0", "/lib/modules/extra.tar.gz", "gzip", "tar"}
 	flat := []string{"rt3200-1.0.1.bin", "squashfs@0x40000"}
 	f := func(id string, sev pipeline.Severity, path string, container []string, msg string, disclosed bool, evidence map[string]any) pipeline.Finding {
 		return pipeline.Finding{ID: id, Severity: sev, Path: path, Container: container, Message: msg, Disclosed: disclosed, Evidence: evidence}
@@ -329,7 +330,7 @@ func TestText(t *testing.T) {
 		// Nested containers (more than two deep) get a line, flat ones do not.
 		for _, want := range []string{
 			"      in rt3200-1.0.1.bin › ubi@0x200000 › squashfs@0x0\n",
-			"      in rt3200-1.0.1.bin › ubi@0x200000 › squashfs@0x0 › modules.tar.gz\n",
+			"      in rt3200-1.0.1.bin › ubi@0x200000 › squashfs@0x0 › /lib/modules/extra.tar.gz › gzip › tar\n",
 		} {
 			if !strings.Contains(out, want) {
 				t.Errorf("no container line %q:\n%s", want, out)
@@ -358,6 +359,48 @@ func TestText(t *testing.T) {
 		out := string(encode(t, report.Text{}, fixture(false)))
 		if strings.Contains(lines(out)[0], "against") {
 			t.Errorf("first line names a baseline: %q", lines(out)[0])
+		}
+	})
+
+	t.Run("platforms", func(t *testing.T) {
+		// One report per platform of a multi-platform image, as fwvet vet
+		// prints them (report.EncodeAll): each header names its platform.
+		plat := func(candidate, baseline string, verdict pipeline.Verdict) *pipeline.Report {
+			r := fixture(true)
+			r.Candidate.Platform, r.Baseline.Platform, r.Verdict = candidate, baseline, verdict
+			return r
+		}
+		for _, tc := range []struct {
+			name  string
+			reps  []*pipeline.Report
+			heads []string // the first line of each report, in order
+		}{
+			{"two platforms", []*pipeline.Report{plat("linux/amd64", "linux/amd64", pipeline.VerdictFail), plat("linux/arm64", "linux/arm64", pipeline.VerdictReview)}, []string{
+				"FAIL  registry.example/acme/rt3200:1.0.1 (sha256:5e2b9f0c7d1a…) platform linux/amd64 version 1.0.1 against registry.example/acme/rt3200:1.0.2 (sha256:0a1b2c3d4e5f…) version 1.0.2",
+				"REVIEW  registry.example/acme/rt3200:1.0.1 (sha256:5e2b9f0c7d1a…) platform linux/arm64 version 1.0.1 against registry.example/acme/rt3200:1.0.2 (sha256:0a1b2c3d4e5f…) version 1.0.2",
+			}},
+			{"baseline of another platform", []*pipeline.Report{plat("linux/arm64", "linux/arm/v7", pipeline.VerdictFail)}, []string{
+				"FAIL  registry.example/acme/rt3200:1.0.1 (sha256:5e2b9f0c7d1a…) platform linux/arm64 version 1.0.1 against registry.example/acme/rt3200:1.0.2 (sha256:0a1b2c3d4e5f…) platform linux/arm/v7 version 1.0.2",
+			}},
+			{"no platform", []*pipeline.Report{plat("", "", pipeline.VerdictFail)}, []string{
+				"FAIL  registry.example/acme/rt3200:1.0.1 (sha256:5e2b9f0c7d1a…) version 1.0.1 against registry.example/acme/rt3200:1.0.2 (sha256:0a1b2c3d4e5f…) version 1.0.2",
+			}},
+		} {
+			t.Run(tc.name, func(t *testing.T) {
+				var b bytes.Buffer
+				if err := report.EncodeAll(report.Text{}, &b, tc.reps); err != nil {
+					t.Fatal(err)
+				}
+				var heads []string
+				for _, l := range lines(b.String()) {
+					if strings.HasPrefix(l, "FAIL  ") || strings.HasPrefix(l, "REVIEW  ") || strings.HasPrefix(l, "PASS  ") {
+						heads = append(heads, l)
+					}
+				}
+				if !reflect.DeepEqual(heads, tc.heads) {
+					t.Errorf("headers:\n%s\nwant:\n%s", strings.Join(heads, "\n"), strings.Join(tc.heads, "\n"))
+				}
+			})
 		}
 	})
 

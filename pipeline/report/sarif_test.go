@@ -11,9 +11,14 @@ package report_test
 
 import (
 	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
+	"fmt"
+	"maps"
 	"os"
 	"reflect"
+	"slices"
 	"sort"
 	"strings"
 	"testing"
@@ -29,7 +34,8 @@ const sarifSchemaFile = "testdata/sarif-schema-2.1.0.json"
 
 // sarifFixture adds to the shared fixture what SARIF output must handle: a
 // severity the policy raised above the id's default, a path that is not a
-// plain URI, a first segment with a colon, and evidence of every JSON type.
+// plain URI, a first segment with a colon, evidence of every JSON type, and
+// a path that the fixture already has, in another container.
 func sarifFixture() *pipeline.Report {
 	r := fixture(true)
 	deep := []string{"bundle.tar.gz", "gzip", "tar", "/rootfs.sqfs", "squashfs"}
@@ -46,6 +52,9 @@ func sarifFixture() *pipeline.Report {
 				"note":     nil,
 			}},
 		pipeline.Finding{ID: pipeline.IDFileModified, Severity: pipeline.SeverityInfo, Path: "/c:weird", Container: deep, Message: "content changed"},
+		pipeline.Finding{ID: pipeline.IDFileModified, Severity: pipeline.SeverityInfo, Path: "/c:top", Container: []string{"rt3200-1.0.1.bin", "squashfs@0x40000"}, Message: "content changed"},
+		pipeline.Finding{ID: pipeline.IDAccountAdded, Severity: pipeline.SeverityCritical, Path: "/etc/passwd", Container: deep,
+			Message: "user diag added with uid 0", Evidence: map[string]any{"user": "diag", "uid": "0"}},
 	)
 	return r
 }
@@ -162,6 +171,14 @@ func TestSARIFRules(t *testing.T) {
 		pipeline.SeverityLow:      "note",
 		pipeline.SeverityInfo:     "note",
 	}
+	// Inside GitHub's bands: above 9.0 critical, 7.0-8.9 high, 4.0-6.9
+	// medium, 0.1-3.9 low; info has none.
+	wantSecuritySeverity := map[pipeline.Severity]string{
+		pipeline.SeverityCritical: "9.5",
+		pipeline.SeverityHigh:     "8.0",
+		pipeline.SeverityMedium:   "5.5",
+		pipeline.SeverityLow:      "3.0",
+	}
 	var wantIDs []string
 	for id := range pipeline.DefaultSeverity {
 		wantIDs = append(wantIDs, id)
@@ -178,9 +195,10 @@ func TestSARIFRules(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			run := decodeSARIF(t, encode(t, report.SARIF{}, tc.rep))
 			d := run.Tool.Driver
-			if d.Name == nil || *d.Name != "fwvet" || d.Version == nil || *d.Version != "0.1.0" ||
-				d.InformationURI == nil || *d.InformationURI != "https://github.com/fwvet/fwvet" {
-				t.Errorf("driver name %q, version %q, informationUri %q", deref(d.Name), deref(d.Version), deref(d.InformationURI))
+			// No informationUri: nothing shows that the module path's
+			// address is the project's page (see report.SARIF).
+			if d.Name == nil || *d.Name != "fwvet" || d.Version == nil || *d.Version != "0.1.0" || d.InformationURI != nil {
+				t.Errorf("driver name %q, version %q, informationUri %q; want fwvet, 0.1.0, <absent>", deref(d.Name), deref(d.Version), deref(d.InformationURI))
 			}
 			var got []string
 			for _, rule := range d.Rules {
@@ -199,6 +217,28 @@ func TestSARIFRules(t *testing.T) {
 				}
 				if c := rule.DefaultConfiguration; c == nil || c.Level != wantLevel[sev] {
 					t.Errorf("rule %s: default configuration %+v, want level %s (default severity %s)", id, c, wantLevel[sev], sev)
+				}
+				short := deref(rule.ShortDescription.Text)
+				if fd := rule.FullDescription; fd == nil || !strings.HasPrefix(deref(fd.Text), short) || !strings.Contains(deref(fd.Text), "Default severity: "+sev.String()+".") {
+					t.Errorf("rule %s: fullDescription %q, want its description and default severity %s", id, deref(fd.Text), sev)
+				}
+				if h := rule.Help; h == nil || !strings.HasPrefix(deref(h.Text), short+"\n") || !strings.Contains(deref(h.Markdown), "**"+id+"**: "+short) ||
+					!strings.Contains(deref(h.Text), "fwvet unpack REF DIR") || !strings.Contains(deref(h.Markdown), "**"+sev.String()+"**") {
+					t.Errorf("rule %s: help %s, want text and markdown with its description, default severity and how to look", id, jsonString(t, h))
+				}
+				if rule.HelpURI != nil {
+					t.Errorf("rule %s: helpUri %q, want none", id, *rule.HelpURI)
+				}
+				if rule.Properties == nil {
+					t.Errorf("rule %s: no properties", id)
+					continue
+				}
+				if !slices.Contains(rule.Properties.Tags, "security") {
+					t.Errorf("rule %s: tags %v lack \"security\", without which GitHub ignores security-severity", id, rule.Properties.Tags)
+				}
+				got, has := rule.Properties.Properties["security-severity"]
+				if want, ok := wantSecuritySeverity[sev]; !ok && has || ok && got != want {
+					t.Errorf("rule %s: security-severity %v (present %v), want %q for %s", id, got, has, want, sev)
 				}
 			}
 			if !reflect.DeepEqual(got, wantIDs) {
@@ -241,19 +281,38 @@ func TestSARIFResults(t *testing.T) {
 		pipeline.SeverityLow:      "note",
 		pipeline.SeverityInfo:     "note",
 	}
+	const (
+		flat   = "rt3200-1.0.1.bin › squashfs@0x40000 › "
+		nested = "rt3200-1.0.1.bin › ubi@0x200000 › squashfs@0x0 › "
+		deeper = nested + "/lib/modules/extra.tar.gz › gzip › tar › "
+		deep   = "bundle.tar.gz › gzip › tar › /rootfs.sqfs › squashfs › "
+	)
+	// The URI is where fwvet unpack writes the file: each container file of
+	// the chain becomes its path plus ".d"; format names add nothing.
 	wantURI := map[string]string{
-		"/usr/share/doc/README":        "usr/share/doc/README",
-		"/usr/bin/diagd":               "usr/bin/diagd",
-		"/etc/fw-release":              "etc/fw-release",
-		"/etc/shadow":                  "etc/shadow",
-		"/etc/passwd":                  "etc/passwd",
-		"/etc/init.d/S55factory-diag":  "etc/init.d/S55factory-diag",
-		"/diag.ko":                     "diag.ko",
-		"/www/help.html":               "www/help.html",
-		"/www/cgi-bin/diag tool#2.cgi": "www/cgi-bin/diag%20tool%232.cgi",
-		"/lib/firmware/blob.bin":       "lib/firmware/blob.bin",
-		"/c:weird":                     "./c:weird",
+		flat + "/usr/share/doc/README":        "usr/share/doc/README",
+		nested + "/usr/bin/diagd":             "usr/bin/diagd",
+		flat + "/etc/fw-release":              "etc/fw-release",
+		flat + "/etc/shadow":                  "etc/shadow",
+		flat + "/etc/passwd":                  "etc/passwd",
+		flat + "/etc/init.d/S55factory-diag":  "etc/init.d/S55factory-diag",
+		deeper + "/diag.ko":                   "lib/modules/extra.tar.gz.d/diag.ko",
+		flat + "/www/help.html":               "www/help.html",
+		deep + "/www/cgi-bin/diag tool#2.cgi": "rootfs.sqfs.d/www/cgi-bin/diag%20tool%232.cgi",
+		deep + "/lib/firmware/blob.bin":       "rootfs.sqfs.d/lib/firmware/blob.bin",
+		deep + "/c:weird":                     "rootfs.sqfs.d/c:weird",
+		flat + "/c:top":                       "./c:top",
+		deep + "/etc/passwd":                  "rootfs.sqfs.d/etc/passwd",
 	}
+	// The logical location: the chain without the artifact's name, then the
+	// path.
+	wantLogical := map[string]string{
+		flat + "/etc/passwd":      "squashfs@0x40000 › /etc/passwd",
+		deeper + "/diag.ko":       "ubi@0x200000 › squashfs@0x0 › /lib/modules/extra.tar.gz › gzip › tar › /diag.ko",
+		deep + "/etc/passwd":      "gzip › tar › /rootfs.sqfs › squashfs › /etc/passwd",
+		nested + "/usr/bin/diagd": "ubi@0x200000 › squashfs@0x0 › /usr/bin/diagd",
+	}
+	fingerprints := map[string]string{}
 	r := sarifFixture()
 	run := decodeSARIF(t, encode(t, report.SARIF{}, r))
 	if len(run.Results) != len(r.Findings) {
@@ -285,9 +344,10 @@ func TestSARIFResults(t *testing.T) {
 				t.Errorf("%s: a finding without a path has locations %s", name, jsonString(t, res.Locations))
 			}
 		} else {
-			want, ok := wantURI[f.Path]
+			where := pipeline.Where(f.Container, f.Path)
+			want, ok := wantURI[where]
 			if !ok {
-				t.Fatalf("test table has no URI for %s", f.Path)
+				t.Fatalf("test table has no URI for %s", where)
 			}
 			if len(res.Locations) != 1 || res.Locations[0].PhysicalLocation == nil || res.Locations[0].PhysicalLocation.ArtifactLocation == nil {
 				t.Errorf("%s: locations %s, want one physical location", name, jsonString(t, res.Locations))
@@ -299,8 +359,24 @@ func TestSARIFResults(t *testing.T) {
 				if al.URIBaseID == nil || *al.URIBaseID != "IMAGEROOT" {
 					t.Errorf("%s: uriBaseId %q, want IMAGEROOT", name, deref(al.URIBaseID))
 				}
+				ll := res.Locations[0].LogicalLocations
+				if len(ll) != 1 || deref(ll[0].Name) != f.Path || !strings.HasSuffix(deref(ll[0].FullyQualifiedName), f.Path) ||
+					strings.Contains(deref(ll[0].FullyQualifiedName), f.Container[0]) {
+					t.Errorf("%s: logical locations %s, want one named %s, its chain without %s", name, jsonString(t, ll), f.Path, f.Container[0])
+				} else if want, ok := wantLogical[where]; ok && deref(ll[0].FullyQualifiedName) != want {
+					t.Errorf("%s: logical location %q, want %q", name, deref(ll[0].FullyQualifiedName), want)
+				}
 			}
 		}
+
+		fp := res.PartialFingerprints["fwvetFinding/v1"]
+		if b, err := hex.DecodeString(fp); err != nil || len(b) != sha256.Size || len(res.PartialFingerprints) != 1 {
+			t.Errorf("%s: partialFingerprints %v, want one fwvetFinding/v1, a SHA-256 in hex", name, res.PartialFingerprints)
+		}
+		if other, dup := fingerprints[fp]; dup {
+			t.Errorf("%s: same fingerprint as %s", name, other)
+		}
+		fingerprints[fp] = name + " in " + fmt.Sprint(f.Container)
 
 		if res.Properties == nil {
 			t.Errorf("%s: no properties", name)
@@ -429,4 +505,151 @@ func deref(p *string) string {
 		return "<absent>"
 	}
 	return *p
+}
+
+// TestSARIFFingerprint: a finding keeps its partial fingerprint from one
+// release to the next, whatever the artifact is called and whatever
+// numbers its message and evidence carry, and two findings that differ in
+// id, path, container or the evidence that tells them apart never share
+// one.
+func TestSARIFFingerprint(t *testing.T) {
+	chain := []string{"rt3200-1.0.1.bin", "raw", "/squashfs-1", "squashfs"}
+	base := pipeline.Finding{ID: pipeline.IDAccountAdded, Severity: pipeline.SeverityCritical, Path: "/etc/passwd", Container: chain,
+		Message: "new user diag (uid 0) at line 12", Evidence: map[string]any{"user": "diag", "uid": "0", "line": 12, "reason": "new-user"}}
+	key := func(k pipeline.Finding) pipeline.Finding {
+		k.ID, k.Severity, k.Path = pipeline.IDPrivateKeyAdded, pipeline.SeverityHigh, "/etc/ssl/private/server.pem"
+		k.Message = "RSA private key (PEM) at offset 0"
+		k.Evidence = map[string]any{"key_type": "RSA", "form": "PEM", "offset": 0, "public_key_fingerprint": "SHA256:aaaa"}
+		return k
+	}
+	for _, tc := range []struct {
+		name   string
+		change func(r *pipeline.Report, f *pipeline.Finding)
+		same   bool
+	}{
+		{"next release: artifact name, versions, message, line", func(r *pipeline.Report, f *pipeline.Finding) {
+			r.Candidate.Ref, r.Candidate.Version, r.Candidate.Digest = "registry.example/acme/rt3200:1.0.2", "1.0.2", baseDigest
+			r.Baseline = &pipeline.Subject{Ref: "registry.example/acme/rt3200:1.0.1", Digest: candDigest, Version: "1.0.1"}
+			f.Container = []string{"rt3200-1.0.2.bin", "raw", "/squashfs-1", "squashfs"}
+			f.Message = "new user diag (uid 0) at line 13"
+			f.Evidence = map[string]any{"user": "diag", "uid": "0", "line": 13, "reason": "new-user", "shell": "/bin/sh"}
+		}, true},
+		{"disclosed and raised", func(_ *pipeline.Report, f *pipeline.Finding) {
+			f.Disclosed, f.Severity = true, pipeline.SeverityHigh
+		}, true},
+		{"another platform", func(r *pipeline.Report, _ *pipeline.Finding) { r.Candidate.Platform = "linux/arm64" }, true},
+		{"another path", func(_ *pipeline.Report, f *pipeline.Finding) { f.Path = "/etc/group" }, false},
+		{"same path, another container", func(_ *pipeline.Report, f *pipeline.Finding) {
+			f.Container = []string{"rt3200-1.0.1.bin", "raw", "/squashfs-2", "squashfs"}
+		}, false},
+		{"same path, container one level up", func(_ *pipeline.Report, f *pipeline.Finding) {
+			f.Container = []string{"rt3200-1.0.1.bin", "squashfs"}
+		}, false},
+		{"another id", func(_ *pipeline.Report, f *pipeline.Finding) { f.ID = pipeline.IDCredentialChanged }, false},
+		{"same path, another user", func(_ *pipeline.Report, f *pipeline.Finding) { f.Evidence["user"] = "factory" }, false},
+		{"same user, another reason", func(_ *pipeline.Report, f *pipeline.Finding) { f.Evidence["reason"] = "empty-password" }, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r1, r2 := fixture(false), fixture(false)
+			f := base
+			f.Container = slices.Clone(base.Container)
+			f.Evidence = maps.Clone(base.Evidence)
+			tc.change(r2, &f)
+			r1.Findings, r2.Findings = []pipeline.Finding{base}, []pipeline.Finding{f}
+			a, b := resultFingerprint(t, r1), resultFingerprint(t, r2)
+			if tc.same && a != b {
+				t.Errorf("fingerprint changed: %s, then %s", a, b)
+			}
+			if !tc.same && a == b {
+				t.Errorf("two different findings share the fingerprint %s", a)
+			}
+		})
+	}
+
+	// Several keys in one file: the public key's fingerprint tells them
+	// apart; their offsets, which move, do not count.
+	for _, tc := range []struct {
+		name   string
+		change func(f *pipeline.Finding)
+		same   bool
+	}{
+		{"offset moved", func(f *pipeline.Finding) {
+			f.Evidence["offset"], f.Message = 4096, "RSA private key (PEM) at offset 4096"
+		}, true},
+		{"another key", func(f *pipeline.Finding) { f.Evidence["public_key_fingerprint"] = "SHA256:bbbb" }, false},
+	} {
+		t.Run("key: "+tc.name, func(t *testing.T) {
+			k1 := key(base)
+			k2 := key(base)
+			tc.change(&k2)
+			r1, r2 := fixture(false), fixture(false)
+			r1.Findings, r2.Findings = []pipeline.Finding{k1}, []pipeline.Finding{k2}
+			a, b := resultFingerprint(t, r1), resultFingerprint(t, r2)
+			if tc.same != (a == b) {
+				t.Errorf("fingerprints %s and %s; want them the same: %v", a, b, tc.same)
+			}
+		})
+	}
+}
+
+// resultFingerprint is the fwvetFinding/v1 partial fingerprint of the first
+// result of r's SARIF log.
+func resultFingerprint(t *testing.T, r *pipeline.Report) string {
+	t.Helper()
+	out := encode(t, report.SARIF{}, r)
+	validateSARIF(t, out)
+	run := decodeSARIF(t, out)
+	if len(run.Results) == 0 {
+		t.Fatal("no results")
+	}
+	fp, ok := run.Results[0].PartialFingerprints["fwvetFinding/v1"]
+	if !ok || fp == "" {
+		t.Fatalf("no fwvetFinding/v1 partial fingerprint: %v", run.Results[0].PartialFingerprints)
+	}
+	return fp
+}
+
+// TestSARIFPlatforms: a multi-platform image is one log with a run per
+// platform, each in its own automation category, so that GitHub code
+// scanning keeps each platform's alerts apart and accepts the log; a report
+// of no one platform leaves the category to the uploader.
+func TestSARIFPlatforms(t *testing.T) {
+	plat := func(p string) *pipeline.Report {
+		r := sarifFixture()
+		r.Candidate.Platform = p
+		return r
+	}
+	for _, tc := range []struct {
+		name string
+		reps []*pipeline.Report
+		want []string // automationDetails.id per run, "" for none
+	}{
+		{"two platforms", []*pipeline.Report{plat("linux/amd64"), plat("linux/arm64")}, []string{"fwvet/linux/amd64/", "fwvet/linux/arm64/"}},
+		{"variant", []*pipeline.Report{plat("linux/arm/v7"), plat("linux/arm64")}, []string{"fwvet/linux/arm/v7/", "fwvet/linux/arm64/"}},
+		{"one picked platform", []*pipeline.Report{plat("linux/arm64")}, []string{"fwvet/linux/arm64/"}},
+		{"no platform", []*pipeline.Report{sarifFixture()}, []string{""}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var b bytes.Buffer
+			if err := report.EncodeAll(report.SARIF{}, &b, tc.reps); err != nil {
+				t.Fatal(err)
+			}
+			validateSARIF(t, b.Bytes())
+			log, err := sarif.FromBytes(b.Bytes(), sarif.WithStrictValidation())
+			if err != nil {
+				t.Fatal(err)
+			}
+			var got []string
+			for _, run := range log.Runs {
+				id := ""
+				if run.AutomationDetails != nil {
+					id = deref(run.AutomationDetails.ID)
+				}
+				got = append(got, id)
+			}
+			if !reflect.DeepEqual(got, tc.want) {
+				t.Errorf("automationDetails ids %q, want %q", got, tc.want)
+			}
+		})
+	}
 }

@@ -84,14 +84,25 @@ func (t Text) Encode(w io.Writer, r *pipeline.Report) error {
 	return bw.Flush()
 }
 
+// subject names what was vetted: the candidate, and the baseline if any,
+// each with its platform where it is one platform of a multi-platform
+// image, so that the reports of such an image, one after the other, each
+// say which platform they are about. The baseline's platform is named only
+// where it is not the candidate's.
 func subject(r *pipeline.Report) string {
 	c := r.Candidate
 	s := fmt.Sprintf("%s %s", c.Ref, short(c.Digest))
+	if c.Platform != "" {
+		s += " platform " + c.Platform
+	}
 	if c.Version != "" {
 		s += " version " + c.Version
 	}
 	if b := r.Baseline; b != nil {
 		s += fmt.Sprintf(" against %s %s", b.Ref, short(b.Digest))
+		if b.Platform != "" && b.Platform != c.Platform {
+			s += " platform " + b.Platform
+		}
 		if b.Version != "" {
 			s += " version " + b.Version
 		}
