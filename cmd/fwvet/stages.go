@@ -72,7 +72,7 @@ type fetchFlags struct {
 }
 
 func (f *fetchFlags) register(cmd *cobra.Command) {
-	cmd.Flags().StringArrayVar(&f.insecure, "insecure-registry", nil, "reach this registry (HOST or HOST:PORT) over plain HTTP, for registries on loopback (repeatable)")
+	cmd.Flags().StringArrayVar(&f.insecure, "insecure-registry", nil, "reach this registry (HOST: any port, or HOST:PORT) over plain HTTP; every other registry, loopback and private addresses included, is HTTPS only (repeatable)")
 	cmd.Flags().StringVar(&f.platform, "platform", "", "the platform of a multi-platform image to vet, as os/arch[/variant]; default: every platform")
 }
 
@@ -128,7 +128,7 @@ func (g *globals) stages(p *pipelineFlags) (o vet.Options, cleanup func(), err e
 	res, err := source.NewResolver(source.Options{Cache: c, Insecure: p.fetch.insecure, Platform: p.fetch.platform, MaxRootfsBytes: lim.MaxTotalBytes, NoLocalDigest: p.noHash})
 	if err != nil {
 		cleanup()
-		return o, nil, fmt.Errorf("--platform: %w", err)
+		return o, nil, fmt.Errorf("fetch flags: %w", err)
 	}
 	vs, err := p.verify.verifiers(res, pol)
 	if err != nil {

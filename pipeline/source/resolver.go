@@ -27,8 +27,10 @@ import (
 // Options configure a Resolver.
 type Options struct {
 	Cache *cache.Cache
-	// Insecure lists registries (host or host:port) reached over plain
-	// HTTP, for registries on loopback.
+	// Insecure lists the registries (host or host:port; a host alone
+	// allows any port) that may be reached over plain HTTP. Every other
+	// host, loopback and private addresses included, is HTTPS only: a
+	// plain-HTTP request to it fails with an *InsecureError.
 	Insecure []string
 	// Platform picks one image of a multi-platform index ("linux/arm64",
 	// "linux/arm/v7"); empty means the caller must pick (see Platforms).
@@ -89,7 +91,17 @@ func NewResolver(opts Options) (*Resolver, error) {
 			MaxIdleConnsPerHost:   8,
 		}
 	}
-	opts.Transport = newManifestCache(opts.Transport)
+	if err := checkInsecure(opts.Insecure); err != nil {
+		return nil, err
+	}
+	// Plain HTTP only to the hosts named in Insecure, whatever
+	// go-containerregistry would do for loopback and private addresses.
+	// The guard is outside the manifest cache, so that nothing answers a
+	// plain-HTTP request it refuses.
+	if g, ok := opts.Transport.(*httpsOnly); ok {
+		opts.Transport = g.next // ForPlatform: the same manifest cache, guarded again
+	}
+	opts.Transport = &httpsOnly{allowed: opts.Insecure, next: newManifestCache(opts.Transport)}
 	if opts.Retry.Steps == 0 {
 		opts.Retry = DefaultRetry
 	}
@@ -136,10 +148,28 @@ func kind(ref string) (string, string) {
 			return strings.TrimSuffix(p, ":"), strings.TrimPrefix(ref, p)
 		}
 	}
-	if _, err := os.Lstat(ref); err == nil {
+	if _, err := os.Lstat(ref); err == nil || IsLocalPath(ref) {
 		return "local", ref
 	}
 	return "registry", ref
+}
+
+// IsLocalPath reports whether a reference can only name a local file,
+// whether or not it exists: it starts with "./", "../" or "/", or the part
+// before its first "/" is an existing directory (relative to the working
+// directory), as in "out.v2/fw.bin". Such a reference is never looked up
+// on a registry: "./missing.bin" is a missing file, not the image
+// "missing.bin" on a registry named ".".
+func IsLocalPath(ref string) bool {
+	if ref == "." || ref == ".." || strings.HasPrefix(ref, "./") || strings.HasPrefix(ref, "../") || strings.HasPrefix(ref, "/") {
+		return true
+	}
+	first, _, ok := strings.Cut(ref, "/")
+	if !ok {
+		return false
+	}
+	st, err := os.Stat(first)
+	return err == nil && st.IsDir()
 }
 
 // Fetch implements pipeline.Fetcher.
@@ -223,12 +253,14 @@ func (r *Resolver) parse(ref string) (name.Reference, error) {
 	// "library/busybox" are missing files, not Docker Hub images.
 	host, _, hasRepo := strings.Cut(ref, "/")
 	if !hasRepo || (!strings.ContainsAny(host, ".:") && host != "localhost") {
-		return nil, fmt.Errorf("no such file or directory, and not an image reference with a registry host (such as registry.example.com/repo:tag)")
+		return nil, fmt.Errorf("no such file: %s, and not an image reference with a registry host (such as registry.example.com/repo:tag)", ref)
 	}
-	for _, h := range r.opts.Insecure {
-		if h == host {
-			opts = append(opts, name.Insecure)
-		}
+	// Not even as registry:./x: "." and ".." name no registry.
+	if strings.HasPrefix(host, ".") || strings.HasSuffix(host, ".") {
+		return nil, fmt.Errorf("%s: %q is a path, not a registry host", ref, host)
+	}
+	if insecureAllowed(r.opts.Insecure, host) {
+		opts = append(opts, name.Insecure)
 	}
 	nref, err := name.ParseReference(ref, opts...)
 	if err != nil {
@@ -289,6 +321,11 @@ func (r *Resolver) image(ctx context.Context, k, ref string) (v1.Image, string, 
 		img, err := tarball.ImageFromPath(ref, nil)
 		if err != nil {
 			return nil, "", "", fmt.Errorf("reading docker archive %s: %w", ref, err)
+		}
+		// tarball.Image trusts the config's diff ids and never hashes an
+		// uncompressed layer against them; docker load does, and so must we.
+		if err := checkDockerArchive(ctx, ref, img, r.opts.MaxRootfsBytes); err != nil {
+			return nil, "", "", err
 		}
 		return img, "", "", nil
 	}
@@ -459,7 +496,11 @@ func (r *Resolver) Describe(ctx context.Context, ref string) (*Description, erro
 	k, rest := kind(ref)
 	switch k {
 	case "file", "dir", "local":
-		if st, err := os.Stat(rest); err == nil && st.IsDir() {
+		st, err := os.Stat(rest)
+		if err != nil {
+			return nil, localError(ref, err)
+		}
+		if st.IsDir() {
 			return &Description{}, nil
 		}
 		d, err := r.opts.Cache.FileDigest(ctx, rest)

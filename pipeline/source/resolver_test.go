@@ -401,6 +401,16 @@ func TestLayoutAndArchive(t *testing.T) {
 	if _, err := r.Fetch(context.Background(), "oci-dir:"+filepath.Join(dir, "layout")+":nope"); err == nil || !strings.Contains(err.Error(), "nope") {
 		t.Errorf("missing tag: %v", err)
 	}
+	// skopeo's archive with a layer changed in place is refused.
+	tampered := rewrite(t, filepath.Join(dir, "img.tar"), func(n string, b []byte) []byte {
+		return bytes.Replace(b, []byte("VERSION_ID=3"), []byte("VERSION_ID=4"), 1)
+	})
+	var de *source.ArchiveDigestError
+	if _, err := r.Fetch(context.Background(), "docker-archive:"+tampered); !errors.As(err, &de) || !strings.HasPrefix(de.By, "rootfs.diff_ids") {
+		t.Errorf("tampered skopeo archive: %v, want an ArchiveDigestError", err)
+	} else {
+		t.Log(err)
+	}
 }
 
 // TestNoImplicitRegistry: a name without a registry host is never looked up

@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -26,6 +27,27 @@ var _ pipeline.Fetcher = (*Local)(nil)
 // ErrUnsupportedRef is returned for reference forms this build cannot fetch.
 var ErrUnsupportedRef = errors.New("reference form not supported by this build")
 
+// LocalError is a local file or directory that is missing or cannot be
+// read. A reference that can only name a local path (see IsLocalPath) and
+// does not exist is one, never a registry lookup.
+type LocalError struct {
+	Ref string
+	Err error
+}
+
+func (e *LocalError) Error() string {
+	if errors.Is(e.Err, fs.ErrNotExist) {
+		return "no such file: " + e.Ref
+	}
+	return fmt.Sprintf("cannot read %s: %v", e.Ref, e.Err)
+}
+
+func (e *LocalError) Unwrap() error { return e.Err }
+
+func localError(ref string, err error) error {
+	return &LocalError{Ref: ref, Err: err}
+}
+
 // Fetch implements pipeline.Fetcher. A file's digest is its SHA-256; a
 // directory's digest is computed from its tree once it is unpacked.
 func (l *Local) Fetch(ctx context.Context, ref string) (*pipeline.Artifact, error) {
@@ -44,10 +66,7 @@ func (l *Local) Fetch(ctx context.Context, ref string) (*pipeline.Artifact, erro
 	}
 	st, err := os.Stat(p)
 	if err != nil {
-		if errors.Is(err, os.ErrNotExist) && kind == "" && !strings.ContainsAny(ref, "./") {
-			return nil, fmt.Errorf("no such file or directory (and registry references are not supported yet): %w", err)
-		}
-		return nil, err
+		return nil, localError(ref, err)
 	}
 	art := &pipeline.Artifact{Ref: ref, Name: filepath.Base(filepath.Clean(p)), Path: p}
 	switch {
