@@ -187,6 +187,8 @@ func TestCosignBlobs(t *testing.T) {
 				{"two keys, two needed", verifiers.Options{Keys: []string{c.pub, c.otherPub}, Bundle: bundle, Threshold: 2}, fw, map[string]pipeline.CheckStatus{"signature": pipeline.CheckFail}, "2 needed"},
 				{"provenance", verifiers.Options{Keys: []string{c.pub}, Bundle: good, BuilderID: builderID, SourceURI: "git.acme.example/rt3200/firmware", SourceBranch: "main"}, fw,
 					map[string]pipeline.CheckStatus{"signature": pipeline.CheckPass, "provenance": pipeline.CheckPass}, ""},
+				{"provenance, builder claimed by the key holder", verifiers.Options{Keys: []string{c.pub}, Bundle: good, BuilderID: builderID}, fw,
+					map[string]pipeline.CheckStatus{"provenance": pipeline.CheckPass}, "only claimed by the key holder: a key binds no builder"},
 				{"provenance by another builder", verifiers.Options{Keys: []string{c.pub}, Bundle: badBuilder, BuilderID: builderID}, fw,
 					map[string]pipeline.CheckStatus{"provenance": pipeline.CheckFail}, "predicate.builder.id"},
 				{"provenance for another subject", verifiers.Options{Keys: []string{c.pub}, Bundle: otherSubject, BuilderID: builderID}, fw,

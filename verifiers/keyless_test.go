@@ -26,8 +26,9 @@ import (
 )
 
 // writeTrustedRoot writes the trusted_root.json of a virtual Sigstore: its
-// Fulcio CA, Rekor log, CT log and timestamp authority.
-func writeTrustedRoot(t *testing.T, vs *ca.VirtualSigstore) string {
+// Fulcio CA, Rekor log, CT log and timestamp authority, and the workflow
+// CAs given.
+func writeTrustedRoot(t *testing.T, vs *ca.VirtualSigstore, workflows ...*workflowCA) string {
 	t.Helper()
 	// The virtual Sigstore keys its logs by the hex of their key ids and
 	// keeps that text as the id; a trusted_root.json holds the raw bytes.
@@ -42,7 +43,11 @@ func writeTrustedRoot(t *testing.T, vs *ca.VirtualSigstore) string {
 		}
 		return out
 	}
-	tr, err := root.NewTrustedRoot(root.TrustedRootMediaType01, vs.FulcioCertificateAuthorities(), raw(vs.CTLogs()), vs.TimestampingAuthorities(), raw(vs.RekorLogs()))
+	cas := vs.FulcioCertificateAuthorities()
+	for _, w := range workflows {
+		cas = append(cas, w.ca)
+	}
+	tr, err := root.NewTrustedRoot(root.TrustedRootMediaType01, cas, raw(vs.CTLogs()), vs.TimestampingAuthorities(), raw(vs.RekorLogs()))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -247,55 +252,117 @@ func runBundleCases(t *testing.T, base verifiers.Options, cases []bundleCase) {
 	}
 }
 
+// Workflows of the keyless provenance tests: the trusted publisher's
+// builder, a release workflow that calls it, and an attacker's.
+const (
+	trustedBuilder = "https://github.com/acme/firmware-builder/.github/workflows/build.yml"
+	callerWorkflow = "https://github.com/acme/firmware/.github/workflows/release.yml@refs/tags/v2.0.0"
+	attackerSigner = "https://github.com/attacker/repo/.github/workflows/malicious_attestation.yaml@refs/heads/main"
+)
+
+// slsaStatement is an in-toto statement of SLSA v1 provenance for the
+// digest, built by builder from git.acme.example/rt3200/firmware at v2.0.0.
+func slsaStatement(digest, builder string) []byte {
+	b, _ := json.Marshal(map[string]any{
+		"_type":         "https://in-toto.io/Statement/v1",
+		"subject":       []any{map[string]any{"name": "firmware.bin", "digest": map[string]string{"sha256": digest}}},
+		"predicateType": verifiers.SLSAv1,
+		"predicate": map[string]any{
+			"buildDefinition": map[string]any{
+				"buildType":            "https://acme.example/build/v1",
+				"resolvedDependencies": []any{map[string]any{"uri": "git+https://git.acme.example/rt3200/firmware@refs/tags/v2.0.0"}},
+			},
+			"runDetails": map[string]any{"builder": map[string]any{"id": builder}},
+		},
+	})
+	return b
+}
+
 // TestKeylessProvenance: a keyless in-toto attestation with SLSA v1
 // provenance passes when its subject, builder and source are the ones
-// asked for, and fails naming the field that differs.
+// asked for, and fails naming the field that differs. The builder that
+// counts is the one the signing certificate binds (its SAN, or its Build
+// Signer or Build Config URI), never the predicate's claim alone: a
+// certificate issued to another workflow fails whatever the predicate says
+// and however loose the identity asked for.
 func TestKeylessProvenance(t *testing.T) {
 	vs, err := ca.NewVirtualSigstore()
 	if err != nil {
 		t.Fatal(err)
 	}
+	wf := newWorkflowCA(t, vs)
 	fw := []byte("firmware image 2.0.0\n")
 	art := blob(t, fw)
 	sum := sha256.Sum256(fw)
-	statement := func(digest string) []byte {
-		b, _ := json.Marshal(map[string]any{
-			"_type":         "https://in-toto.io/Statement/v1",
-			"subject":       []any{map[string]any{"name": "firmware.bin", "digest": map[string]string{"sha256": digest}}},
-			"predicateType": verifiers.SLSAv1,
-			"predicate": map[string]any{
-				"buildDefinition": map[string]any{
-					"buildType":            "https://acme.example/build/v1",
-					"resolvedDependencies": []any{map[string]any{"uri": "git+https://git.acme.example/rt3200/firmware@refs/tags/v2.0.0"}},
-				},
-				"runDetails": map[string]any{"builder": map[string]any{"id": "https://ci.acme.example/builders/firmware@v3"}},
-			},
-		})
-		return b
-	}
-	at := time.Now().Add(5 * time.Minute) // when the virtual CA's leaf certificates are valid
-	good, err := vs.AttestAtTime(identity, issuer, statement(hexString(sum[:])), at, true)
+	digest := hexString(sum[:])
+	const release = trustedBuilder + "@refs/tags/v3"
+	attest := func(wc workflowCert, st []byte) string { return writeProtoBundle(t, wf.attest(t, wc, st)) }
+	good := attest(workflowCert{san: release, buildSigner: release, buildConfig: release}, slsaStatement(digest, release))
+	// The attacker's workflow, signing a predicate that names the trusted
+	// builder.
+	forged := attest(workflowCert{san: attackerSigner, buildSigner: attackerSigner, buildConfig: attackerSigner}, slsaStatement(digest, release))
+	// The trusted builder as a reusable workflow: the SAN is the caller's,
+	// the Build Signer URI the builder that signed.
+	reusable := attest(workflowCert{san: callerWorkflow, buildSigner: release, buildConfig: callerWorkflow}, slsaStatement(digest, release))
+	// The trusted builder's certificate at v3, its predicate claiming v2.
+	otherRef := attest(workflowCert{san: release, buildSigner: release}, slsaStatement(digest, trustedBuilder+"@refs/tags/v2"))
+	// The trusted builder delegating the signing to a shared workflow: the
+	// Build Config URI is the builder that ran.
+	const signer = "https://github.com/acme/shared/.github/workflows/sign.yml@refs/heads/main"
+	delegated := attest(workflowCert{san: signer, buildSigner: signer, buildConfig: release}, slsaStatement(digest, release))
+	other := attest(workflowCert{san: release, buildSigner: release}, slsaStatement(strings.Repeat("ab", 32), release))
+	// A person's certificate (an e-mail SAN) binds no builder.
+	byPerson, err := vs.AttestAtTime(identity, issuer, slsaStatement(digest, release), time.Now().Add(5*time.Minute), true)
 	if err != nil {
 		t.Fatal(err)
 	}
-	other, _ := vs.AttestAtTime(identity, issuer, statement(strings.Repeat("ab", 32)), at, true)
-	base := verifiers.Options{TrustedRoot: writeTrustedRoot(t, vs), CertIdentity: identity, CertOIDCIssuer: issuer,
-		BuilderID: "https://ci.acme.example/builders/firmware", SourceURI: "git.acme.example/rt3200/firmware", SourceTag: "v2.0.0"}
+	base := verifiers.Options{TrustedRoot: writeTrustedRoot(t, vs, wf), CertIdentity: release, CertOIDCIssuer: githubIssuer,
+		BuilderID: trustedBuilder, SourceURI: "git.acme.example/rt3200/firmware", SourceTag: "v2.0.0"}
+	anyIdentity := func(o *verifiers.Options) { o.CertIdentity, o.CertIdentityRegexp = "", ".*" }
 	cases := []struct {
 		name   string
 		bundle string
 		opts   func(*verifiers.Options)
 		status pipeline.CheckStatus
-		detail string
+		detail []string
+		// unsigned: the signature check fails too.
+		unsigned bool
 	}{
-		{name: "matching provenance", bundle: writeBundle(t, vs, good, nil), status: pipeline.CheckPass, detail: "built by https://ci.acme.example/builders/firmware@v3"},
-		{name: "another builder", bundle: writeBundle(t, vs, good, nil), status: pipeline.CheckFail, detail: "predicate.runDetails.builder.id",
+		{name: "matching provenance", bundle: good, status: pipeline.CheckPass,
+			detail: []string{"built by " + release, "bound by the certificate's SAN " + release}},
+		{name: "builder at the version asked", bundle: good, status: pipeline.CheckPass,
+			opts: func(o *verifiers.Options) { o.BuilderID = release }},
+		{name: "another builder", bundle: good, status: pipeline.CheckFail, detail: []string{"predicate.runDetails.builder.id"},
 			opts: func(o *verifiers.Options) { o.BuilderID = "https://ci.evil.example/builder" }},
-		{name: "another source", bundle: writeBundle(t, vs, good, nil), status: pipeline.CheckFail, detail: "resolvedDependencies[0].uri",
+		{name: "another source", bundle: good, status: pipeline.CheckFail, detail: []string{"resolvedDependencies[0].uri"},
 			opts: func(o *verifiers.Options) { o.SourceURI = "github.com/someone/else" }},
-		{name: "another tag", bundle: writeBundle(t, vs, good, nil), status: pipeline.CheckFail, detail: "want tag",
+		{name: "another tag", bundle: good, status: pipeline.CheckFail, detail: []string{"want tag"},
 			opts: func(o *verifiers.Options) { o.SourceTag = "v1.9.9" }},
-		{name: "provenance for another subject", bundle: writeBundle(t, vs, other, nil), status: pipeline.CheckFail},
+		{name: "provenance for another subject", bundle: other, status: pipeline.CheckFail, unsigned: true},
+		{name: "forged builder claim, signer's identity asked", bundle: forged, status: pipeline.CheckFail,
+			detail: []string{`--builder-id "` + trustedBuilder + `" is not bound`, `SAN "` + attackerSigner + `"`, "Build Signer URI"},
+			opts:   func(o *verifiers.Options) { o.CertIdentity = attackerSigner }},
+		{name: "forged builder claim, any identity", bundle: forged, status: pipeline.CheckFail,
+			detail: []string{trustedBuilder, attackerSigner}, opts: anyIdentity},
+		{name: "forged builder claim, builder at a version", bundle: forged, status: pipeline.CheckFail, detail: []string{release, attackerSigner},
+			opts: func(o *verifiers.Options) { anyIdentity(o); o.BuilderID = release }},
+		{name: "forged builder claim, builder by prefix", bundle: forged, status: pipeline.CheckFail, detail: []string{attackerSigner},
+			opts: func(o *verifiers.Options) { anyIdentity(o); o.BuilderID = "https://github.com/acme/*" }},
+		{name: "builder at another version than the certificate's", bundle: otherRef, status: pipeline.CheckFail,
+			detail: []string{trustedBuilder + "@refs/tags/v2", "SAN " + `"` + release + `"`},
+			opts:   func(o *verifiers.Options) { o.BuilderID = trustedBuilder + "@refs/tags/v2" }},
+		{name: "reusable workflow, builder in Build Signer URI", bundle: reusable, status: pipeline.CheckPass,
+			detail: []string{"bound by the certificate's Build Signer URI (1.3.6.1.4.1.57264.1.9) " + release},
+			opts:   func(o *verifiers.Options) { o.CertIdentity = callerWorkflow }},
+		{name: "reusable workflow, any identity", bundle: reusable, status: pipeline.CheckPass, detail: []string{"Build Signer URI"}, opts: anyIdentity},
+		{name: "delegated signing, builder in Build Config URI", bundle: delegated, status: pipeline.CheckPass,
+			detail: []string{"bound by the certificate's Build Config URI (1.3.6.1.4.1.57264.1.18) " + release},
+			opts:   func(o *verifiers.Options) { o.CertIdentity = signer }},
+		{name: "person's certificate", bundle: writeBundle(t, vs, byPerson, nil), status: pipeline.CheckFail,
+			detail: []string{"binds no builder", identity},
+			opts:   func(o *verifiers.Options) { o.CertIdentity, o.CertOIDCIssuer = identity, issuer }},
+		{name: "no builder asked", bundle: forged, status: pipeline.CheckPass, detail: []string{"not checked: no --builder-id"},
+			opts: func(o *verifiers.Options) { anyIdentity(o); o.BuilderID = "" }},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -305,8 +372,13 @@ func TestKeylessProvenance(t *testing.T) {
 				tc.opts(&o)
 			}
 			cs := check(t, o, art)
-			if len(cs) != 2 || cs[1].Name != "provenance" || cs[1].Status != tc.status || !strings.Contains(cs[1].Detail, tc.detail) {
-				t.Errorf("checks %+v, want provenance %s mentioning %q", cs, tc.status, tc.detail)
+			if len(cs) != 2 || (cs[0].Status == pipeline.CheckPass) == tc.unsigned || cs[1].Name != "provenance" || cs[1].Status != tc.status {
+				t.Fatalf("checks %+v, want the signature verified (unless unsigned %v) and provenance %s", cs, tc.unsigned, tc.status)
+			}
+			for _, d := range tc.detail {
+				if !strings.Contains(cs[1].Detail, d) {
+					t.Errorf("provenance detail %q lacks %q", cs[1].Detail, d)
+				}
 			}
 		})
 	}

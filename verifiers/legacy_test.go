@@ -121,6 +121,7 @@ func TestKeylessLegacyLayout(t *testing.T) {
 		t.Fatal(err)
 	}
 	other, _ := ca.NewVirtualSigstore()
+	wf := newWorkflowCA(t, vs)
 	reg := fixture.StartRegistry(t)
 	repo, err := name.NewRepository(reg.Host+"/acme/legacy", name.Insecure)
 	if err != nil {
@@ -135,6 +136,10 @@ func TestKeylessLegacyLayout(t *testing.T) {
 		names  func(own string) string
 		tamper func(map[string]string)
 		attest bool
+		// workflow, for an attestation, is the SAN of a workflow's
+		// certificate (with the same Build Signer URI) to attest with
+		// instead of the e-mail identity.
+		workflow string
 	}
 	sign := func(t *testing.T, n int, s signing) name.Digest {
 		ref := pushImage(t, repo, strings.Repeat("x", n))
@@ -157,13 +162,19 @@ func TestKeylessLegacyLayout(t *testing.T) {
 					"runDetails": map[string]any{"builder": map[string]any{"id": builder}},
 				},
 			})
-			e, err := by.AttestAtTime(identity, issuer, st, time.Now().Add(5*time.Minute), false)
-			if err != nil {
-				t.Fatal(err)
+			var env []byte
+			var ann map[string]string
+			if s.workflow != "" {
+				env, ann = legacyAttestation(t, wf.attest(t, workflowCert{san: s.workflow, buildSigner: s.workflow}, st))
+			} else {
+				e, err := by.AttestAtTime(identity, issuer, st, time.Now().Add(5*time.Minute), false)
+				if err != nil {
+					t.Fatal(err)
+				}
+				sc, _ := e.SignatureContent()
+				env, _ = json.Marshal(sc.EnvelopeContent().RawEnvelope())
+				ann = legacyAnnotations(t, by, e)
 			}
-			sc, _ := e.SignatureContent()
-			env, _ := json.Marshal(sc.EnvelopeContent().RawEnvelope())
-			ann := legacyAnnotations(t, by, e)
 			if s.tamper != nil {
 				s.tamper(ann)
 			}
@@ -190,7 +201,13 @@ func TestKeylessLegacyLayout(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	base := verifiers.Options{TrustedRoot: writeTrustedRoot(t, vs), CertIdentity: identity, CertOIDCIssuer: issuer}
+	base := verifiers.Options{TrustedRoot: writeTrustedRoot(t, vs, wf), CertIdentity: identity, CertOIDCIssuer: issuer}
+	// The identity of a workflow's certificate.
+	byWorkflow := func(san, builderID string) func(*verifiers.Options) {
+		return func(o *verifiers.Options) {
+			o.CertIdentity, o.CertOIDCIssuer, o.BuilderID = san, githubIssuer, builderID
+		}
+	}
 	cases := []struct {
 		name    string
 		signing signing
@@ -217,10 +234,18 @@ func TestKeylessLegacyLayout(t *testing.T) {
 			signing: signing{tamper: func(a map[string]string) {
 				a["dev.cosignproject.cosign/signature"] = base64.StdEncoding.EncodeToString(bytes.Repeat([]byte{1}, 70))
 			}}},
-		{name: "attested provenance", signing: signing{attest: true}, check: "provenance", status: pipeline.CheckPass, detail: "built by " + builder,
-			opts: func(o *verifiers.Options) { o.BuilderID = "https://ci.acme.example/builders/firmware" }},
-		{name: "attested by another builder", signing: signing{attest: true}, check: "provenance", status: pipeline.CheckFail, detail: "builder.id",
-			opts: func(o *verifiers.Options) { o.BuilderID = "https://ci.evil.example/builder" }},
+		{name: "attested provenance", signing: signing{attest: true, workflow: builder}, check: "provenance", status: pipeline.CheckPass,
+			detail: "built by " + builder, opts: byWorkflow(builder, "https://ci.acme.example/builders/firmware")},
+		{name: "attested by another builder", signing: signing{attest: true, workflow: builder}, check: "provenance", status: pipeline.CheckFail,
+			detail: "builder.id", opts: byWorkflow(builder, "https://ci.evil.example/builder")},
+		{name: "attested by another workflow claiming the builder", signing: signing{attest: true, workflow: attackerSigner}, check: "provenance",
+			status: pipeline.CheckFail, detail: "is not bound by the signing certificate",
+			opts: func(o *verifiers.Options) {
+				byWorkflow("", "https://ci.acme.example/builders/firmware")(o)
+				o.CertIdentityRegexp = ".*"
+			}},
+		{name: "attested by a person's certificate", signing: signing{attest: true}, check: "provenance", status: pipeline.CheckFail,
+			detail: "binds no builder", opts: func(o *verifiers.Options) { o.BuilderID = "https://ci.acme.example/builders/firmware" }},
 		{name: "attestation of another image", check: "provenance", status: pipeline.CheckFail,
 			signing: signing{attest: true, names: func(string) string { return "sha256:" + strings.Repeat("cd", 32) }},
 			opts:    func(o *verifiers.Options) { o.BuilderID = "https://ci.acme.example/builders/firmware" }},

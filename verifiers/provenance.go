@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/sigstore/sigstore-go/pkg/fulcio/certificate"
+
 	"github.com/fwvet/fwvet/pipeline"
 )
 
@@ -17,7 +19,8 @@ const (
 )
 
 // provenanceVerifier checks that a signed SLSA provenance attestation says
-// the artifact was built by the given builder from the given source.
+// the artifact was built by the given builder from the given source, and,
+// when a certificate signed it, that the certificate binds that builder.
 type provenanceVerifier struct {
 	o        Options
 	auths    []*authority
@@ -69,8 +72,13 @@ func (v *provenanceVerifier) Verify(ctx context.Context, art *pipeline.Artifact)
 				reasons = append(reasons, fmt.Sprintf("%s (signed by %s): %s", e.source, a.name, why))
 				break
 			}
+			bound, why := v.bound(a, st.cert)
+			if why != "" {
+				reasons = append(reasons, fmt.Sprintf("%s (signed by %s): %s", e.source, a.name, why))
+				break
+			}
 			c.Status = pipeline.CheckPass
-			c.Detail = fmt.Sprintf("%s provenance in %s, signed by %s: built by %s from %s", st.PredicateType, e.source, a.name, p.builderID, p.sourceURI)
+			c.Detail = fmt.Sprintf("%s provenance in %s, signed by %s: built by %s (%s) from %s", st.PredicateType, e.source, a.name, p.builderID, bound, p.sourceURI)
 			if p.ref != "" {
 				c.Detail += " at " + p.ref
 			}
@@ -172,6 +180,69 @@ func (v *provenanceVerifier) mismatch(p *provenance) string {
 		return fmt.Sprintf("the source ref is %q, want tag %q", p.ref, v.o.SourceTag)
 	}
 	return ""
+}
+
+// Where a Fulcio certificate binds the builder that signed: the workflow
+// identity in its SAN, and for reusable and delegated workflows the Build
+// Signer URI (the instructions that signed) and Build Config URI (the
+// top-level instructions that called them).
+const (
+	fieldSAN            = "SAN"
+	fieldBuildSignerURI = "Build Signer URI (1.3.6.1.4.1.57264.1.9)"
+	fieldBuildConfigURI = "Build Config URI (1.3.6.1.4.1.57264.1.18)"
+)
+
+// certBuilder is one builder identity a certificate binds, and where.
+type certBuilder struct{ field, uri string }
+
+// certBuilders are the builder identities a verified certificate binds:
+// only URIs (an e-mail SAN names a person, not a builder). The deprecated
+// GitHub Workflow extensions (1.3.6.1.4.1.57264.1.2 to .6) name a
+// workflow's display name, not its path, and bind no builder id.
+func certBuilders(s *certificate.Summary) []certBuilder {
+	var out []certBuilder
+	for _, b := range []certBuilder{
+		{fieldSAN, s.SubjectAlternativeName},
+		{fieldBuildSignerURI, s.BuildSignerURI},
+		{fieldBuildConfigURI, s.BuildConfigURI},
+	} {
+		if strings.Contains(b.uri, "://") {
+			out = append(out, b)
+		}
+	}
+	return out
+}
+
+// bound says how the builder asked for is bound to the signer, or why it
+// is not. The predicate's builder id is what the signer claims; the
+// builder that counts is the one the signing certificate binds, as
+// slsa-verifier has it: a certificate issued to another workflow does not
+// vouch for a predicate that names a trusted builder. A key binds no
+// builder: the key holder is trusted to say which builder ran, and the
+// result says so.
+func (v *provenanceVerifier) bound(a *authority, cert *certificate.Summary) (string, string) {
+	switch {
+	case v.o.BuilderID == "":
+		return "the builder is not checked: no --builder-id", ""
+	case a.key != nil:
+		return "the builder is only claimed by the key holder: a key binds no builder", ""
+	case cert == nil:
+		return "", fmt.Sprintf("--builder-id %q is not bound: the signature has no certificate", v.o.BuilderID)
+	}
+	bs := certBuilders(cert)
+	for _, b := range bs {
+		if builderMatches(v.o.BuilderID, b.uri) {
+			return fmt.Sprintf("bound by the certificate's %s %s", b.field, b.uri), ""
+		}
+	}
+	binds := make([]string, 0, len(bs))
+	for _, b := range bs {
+		binds = append(binds, fmt.Sprintf("%s %q", b.field, b.uri))
+	}
+	if len(binds) == 0 {
+		binds = append(binds, fmt.Sprintf("no builder (its SAN %q is not a URI and it has no Build Signer or Build Config URI)", cert.SubjectAlternativeName))
+	}
+	return "", fmt.Sprintf("--builder-id %q is not bound by the signing certificate, which binds %s: the predicate's builder id is only the signer's claim", v.o.BuilderID, strings.Join(binds, ", "))
 }
 
 // builderMatches: the same id; the id with a version ("…@refs/tags/v1.2"

@@ -10,6 +10,7 @@ import (
 	"os"
 	"strings"
 
+	"github.com/sigstore/sigstore-go/pkg/fulcio/certificate"
 	"github.com/sigstore/sigstore-go/pkg/verify"
 
 	"github.com/fwvet/fwvet/pipeline"
@@ -37,6 +38,9 @@ type statement struct {
 		Digest map[string]string `json:"digest"`
 	} `json:"subject"`
 	Predicate json.RawMessage `json:"predicate"`
+	// cert is the summary of the certificate sigstore-go verified the
+	// statement's signature with; nil when a key signed it.
+	cert *certificate.Summary
 }
 
 // names reports whether the statement's subjects include the digest.
@@ -208,7 +212,8 @@ func verifyEvidence(ctx context.Context, a *authority, e evidence, art *pipeline
 	return nil, errors.New("empty evidence")
 }
 
-// statementOf is the in-toto statement sigstore-go verified, if any.
+// statementOf is the in-toto statement sigstore-go verified, if any, with
+// the certificate it verified it with.
 func statementOf(res *verify.VerificationResult) (*statement, error) {
 	if res.Statement == nil {
 		return nil, nil
@@ -222,6 +227,9 @@ func statementOf(res *verify.VerificationResult) (*statement, error) {
 	}
 	var st statement
 	json.Unmarshal(b, &st)
+	if res.Signature != nil {
+		st.cert = res.Signature.Certificate
+	}
 	st.Predicate, err = res.Statement.Predicate.MarshalJSON()
 	if err != nil {
 		return nil, err

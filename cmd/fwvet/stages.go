@@ -51,7 +51,7 @@ func (v *verifyFlags) register(cmd *cobra.Command) {
 	f.StringVar(&v.o.CertIdentityRegexp, "certificate-identity-regexp", "", "a regular expression the keyless signing identity must match")
 	f.StringVar(&v.o.CertOIDCIssuer, "certificate-oidc-issuer", "", "the OIDC issuer a keyless signing certificate must name")
 	f.StringVar(&v.o.CertOIDCIssuerRegexp, "certificate-oidc-issuer-regexp", "", "a regular expression the keyless OIDC issuer must match")
-	f.StringVar(&v.o.BuilderID, "builder-id", "", "the SLSA builder id the provenance must name (exact, the same id at any version, or a prefix ending in *)")
+	f.StringVar(&v.o.BuilderID, "builder-id", "", "the SLSA builder id the provenance must name and a keyless signing certificate must bind (its SAN, Build Signer or Build Config URI): exact, the same id at any version, or a prefix ending in *")
 	f.StringVar(&v.o.SourceURI, "source-uri", "", "the source repository the provenance must name (e.g. github.com/org/repo)")
 	f.StringVar(&v.o.SourceBranch, "source-branch", "", "the branch the provenance must name")
 	f.StringVar(&v.o.SourceTag, "source-tag", "", "the tag the provenance must name")
