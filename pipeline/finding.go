@@ -67,6 +67,7 @@ const (
 	IDHighEntropyBlobAdded = "high-entropy-blob-added"
 	IDDowngrade            = "downgrade"
 	IDUnsafeEntry          = "unsafe-entry"
+	IDHardeningRegressed   = "hardening-regressed"
 )
 
 // DefaultSeverity is the severity DESIGN.md gives each id.
@@ -88,6 +89,7 @@ var DefaultSeverity = map[string]Severity{
 	IDHighEntropyBlobAdded: SeverityMedium,
 	IDDowngrade:            SeverityCritical,
 	IDUnsafeEntry:          SeverityHigh,
+	IDHardeningRegressed:   SeverityMedium,
 }
 
 // Finding is one thing a reviewer should look at.

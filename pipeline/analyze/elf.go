@@ -17,8 +17,10 @@ import (
 
 // ELF compares each modified ELF binary and shared library with its
 // previous version: dynamic imports and exports, NEEDED libraries,
-// interpreter, build id and sections. New imports from the exec, shell and
-// network families give elf-import-added. Statically linked and stripped
+// interpreter, build id, sections and hardening. New imports from the
+// exec, shell and network families give elf-import-added; a lost stack
+// protector, NX, RELRO, PIE or FORTIFY gives hardening-regressed (see
+// hardening.go), from the same parse. Statically linked and stripped
 // binaries, which import nothing, are compared by the symbols and strings
 // they do have.
 type ELF struct{}
@@ -50,6 +52,11 @@ type elfInfo struct {
 	// symbols are the function symbols of an unstripped static binary.
 	symbols  map[string]bool
 	sections map[string]elfSection
+	// machine is the architecture ("EM_MIPS"); hardened is false for an
+	// object hardening does not apply to.
+	machine  string
+	hard     hardening
+	hardened bool
 }
 
 type elfSection struct {
@@ -94,6 +101,8 @@ func readELF(r io.ReaderAt, hashSections bool) (*elfInfo, error) {
 			}
 		}
 	}
+	info.machine = f.Machine.String()
+	info.hard, info.hardened = readHardening(f, info)
 	for _, s := range f.Sections {
 		sec := elfSection{off: int64(s.Offset), size: int64(s.Size)}
 		if s.Name == ".note.gnu.build-id" && s.Size < 1024 {
@@ -129,7 +138,7 @@ func (ELF) Analyze(ctx context.Context, in *pipeline.AnalysisInput) ([]pipeline.
 			bins = append(bins, ch)
 		}
 	}
-	found := make([]*pipeline.Finding, len(bins))
+	found := make([][]pipeline.Finding, len(bins))
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(jobs(in))
 	for i, ch := range bins {
@@ -143,15 +152,16 @@ func (ELF) Analyze(ctx context.Context, in *pipeline.AnalysisInput) ([]pipeline.
 		return nil, err
 	}
 	var out []pipeline.Finding
-	for _, f := range found {
-		if f != nil {
-			out = append(out, *f)
-		}
+	for _, fs := range found {
+		out = append(out, fs...)
 	}
 	return out, nil
 }
 
-func elfChange(ctx context.Context, in *pipeline.AnalysisInput, ch *pipeline.Change, s *pipeline.Scan) (*pipeline.Finding, error) {
+// elfChange compares one modified binary with its previous version: what
+// it newly imports (elf-import-added) and what hardening it lost
+// (hardening-regressed).
+func elfChange(ctx context.Context, in *pipeline.AnalysisInput, ch *pipeline.Change, s *pipeline.Scan) ([]pipeline.Finding, error) {
 	read := func(e *pipeline.Entry, hash bool) (*elfInfo, error) {
 		ra, done, err := openAt(ctx, e, in.WorkDir)
 		if err != nil {
@@ -174,6 +184,21 @@ func elfChange(ctx context.Context, in *pipeline.AnalysisInput, ch *pipeline.Cha
 	if err != nil || cur == nil {
 		return nil, err
 	}
+	var out []pipeline.Finding
+	if old.hardened && cur.hardened {
+		if f := hardeningFinding(ch, cur.machine, old.hard, cur.hard); f != nil {
+			out = append(out, *f)
+		}
+	}
+	if f := importFinding(ctx, in, ch, s, old, cur); f != nil {
+		out = append(out, *f)
+	}
+	return out, nil
+}
+
+// importFinding is the elf-import-added finding of a modified binary, or
+// nil.
+func importFinding(ctx context.Context, in *pipeline.AnalysisInput, ch *pipeline.Change, s *pipeline.Scan, old, cur *elfInfo) *pipeline.Finding {
 	ev := map[string]any{}
 	var risky []string
 	if added := newKeys(old.imports, cur.imports); len(added) > 0 {
@@ -227,7 +252,7 @@ func elfChange(ctx context.Context, in *pipeline.AnalysisInput, ch *pipeline.Cha
 	interpMoved := old.interpreter != cur.interpreter && cur.interpreter != "" &&
 		!strings.HasPrefix(cur.interpreter, "/lib") && !strings.HasPrefix(cur.interpreter, "/usr/lib")
 	if len(risky) == 0 && !interpMoved {
-		return nil, nil
+		return nil
 	}
 	ev["linking"] = map[bool]string{true: "static", false: "dynamic"}[cur.static]
 	f := finding(pipeline.IDELFImportAdded, ch, "", ev)
@@ -242,7 +267,7 @@ func elfChange(ctx context.Context, in *pipeline.AnalysisInput, ch *pipeline.Cha
 		f.Severity = pipeline.SeverityHigh
 		ev["inspect"] = fmt.Sprintf("fwvet unpack REF DIR && readelf -l DIR%s", ch.Path)
 	}
-	return &f, nil
+	return &f
 }
 
 // changedSections names the sections of a static binary whose bytes

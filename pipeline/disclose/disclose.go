@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 	"path"
+	"slices"
 	"strings"
 
 	"github.com/bmatcuk/doublestar/v4"
@@ -32,6 +33,24 @@ type Manifest struct {
 	Added           []string `json:"added"`
 	Removed         []string `json:"removed"`
 	ReleaseNotes    string   `json:"release_notes"`
+	// Allow declares findings themselves: the binary-level ids are
+	// disclosed only this way, never by a path listed under Changed.
+	Allow []Allow `json:"allow,omitempty"`
+}
+
+// Allow declares that the findings of the given ids at a path (a glob, as
+// elsewhere in the manifest) are intended, and why.
+type Allow struct {
+	Path   string   `json:"path"`
+	IDs    []string `json:"ids"`
+	Reason string   `json:"reason"`
+}
+
+// findingLevel are the ids whose findings judge what a change does, not
+// that it happened: a binary that lost its hardening is still a binary
+// declared changed. Only an Allow naming the id discloses them.
+var findingLevel = map[string]bool{
+	pipeline.IDHardeningRegressed: true,
 }
 
 // Load reads and checks a manifest file.
@@ -91,6 +110,19 @@ func (m *Manifest) validate() error {
 			}
 		}
 	}
+	for i, a := range m.Allow {
+		if !strings.HasPrefix(a.Path, "/") || !doublestar.ValidatePattern(a.Path) {
+			return fmt.Errorf("allow[%d]: path %q is not an absolute path or valid glob", i, a.Path)
+		}
+		if len(a.IDs) == 0 {
+			return fmt.Errorf("allow[%d] (%s): no finding ids", i, a.Path)
+		}
+		for _, id := range a.IDs {
+			if _, ok := pipeline.DefaultSeverity[id]; !ok {
+				return fmt.Errorf("allow[%d] (%s): unknown finding id %q", i, a.Path, id)
+			}
+		}
+	}
 	if m.ImageSHA256 != "" {
 		h := strings.TrimPrefix(m.ImageSHA256, "sha256:")
 		if len(h) != 64 || strings.Trim(strings.ToLower(h), "0123456789abcdef") != "" {
@@ -144,6 +176,8 @@ func (m *Manifest) Apply(s Subject, changes []*pipeline.Change, findings []pipel
 			// A hostile entry is never an intended change.
 		case f.ID == pipeline.IDDowngrade:
 			f.Disclosed = m.declaresRollback(s)
+		case findingLevel[f.ID]:
+			f.Disclosed = m.allows(f.ID, f.Path)
 		case f.Key != "":
 			f.Disclosed = disclosed[f.Key]
 		}
@@ -213,6 +247,19 @@ func (m *Manifest) belongs(s Subject) error {
 		}
 	}
 	return nil
+}
+
+// allows reports whether an Allow of the manifest names the id for path.
+func (m *Manifest) allows(id, p string) bool {
+	for _, a := range m.Allow {
+		if !slices.Contains(a.IDs, id) {
+			continue
+		}
+		if ok, _ := doublestar.Match(a.Path, p); ok {
+			return true
+		}
+	}
+	return false
 }
 
 // declaresRollback reports whether the manifest itself says this release

@@ -482,3 +482,48 @@ func TestApplyHeaders(t *testing.T) {
 		})
 	}
 }
+
+// TestAllow: a finding that judges what a binary's change does is
+// disclosed only by an allow entry naming its id for its path, never by the
+// path being declared changed.
+func TestAllow(t *testing.T) {
+	for _, tt := range []struct {
+		name  string
+		allow string
+		want  bool
+	}{
+		{"path declared changed only", ``, false},
+		{"allowed", `, "allow": [{"path": "/usr/sbin/httpd", "ids": ["hardening-regressed"], "reason": "built without PIE for the old bootloader"}]`, true},
+		{"allowed by glob", `, "allow": [{"path": "/usr/sbin/*", "ids": ["file-modified", "hardening-regressed"]}]`, true},
+		{"another id allowed", `, "allow": [{"path": "/usr/sbin/httpd", "ids": ["file-modified"]}]`, false},
+		{"another path allowed", `, "allow": [{"path": "/usr/sbin/dropbear", "ids": ["hardening-regressed"]}]`, false},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			m, err := Parse(strings.NewReader(`{"changed": ["/usr/sbin/httpd"]` + tt.allow + `}`))
+			if err != nil {
+				t.Fatal(err)
+			}
+			ch := change(pipeline.ChangeModified, "/usr/sbin/httpd")
+			findings := []pipeline.Finding{
+				{ID: pipeline.IDHardeningRegressed, Path: "/usr/sbin/httpd", Key: "/usr/sbin/httpd"},
+				{ID: pipeline.IDFileModified, Path: "/usr/sbin/httpd", Key: "/usr/sbin/httpd"},
+			}
+			m.Apply(Subject{}, []*pipeline.Change{ch}, findings)
+			if findings[0].Disclosed != tt.want {
+				t.Errorf("hardening-regressed disclosed = %v, want %v", findings[0].Disclosed, tt.want)
+			}
+			if !findings[1].Disclosed || !ch.Disclosed {
+				t.Errorf("the declared change itself is not disclosed")
+			}
+		})
+	}
+	for _, bad := range []string{
+		`{"allow": [{"path": "usr/sbin/httpd", "ids": ["hardening-regressed"]}]}`,
+		`{"allow": [{"path": "/usr/sbin/httpd", "ids": []}]}`,
+		`{"allow": [{"path": "/usr/sbin/httpd", "ids": ["no-such-id"]}]}`,
+	} {
+		if _, err := Parse(strings.NewReader(bad)); err == nil || !strings.Contains(err.Error(), "allow[0]") {
+			t.Errorf("Parse(%s) = %v, want an error naming allow[0]", bad, err)
+		}
+	}
+}

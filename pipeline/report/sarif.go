@@ -80,6 +80,7 @@ var ruleDescriptions = map[string]string{
 	pipeline.IDHighEntropyBlobAdded: "A new opaque, encrypted or packed blob.",
 	pipeline.IDDowngrade:            "The candidate's version is older than the baseline's.",
 	pipeline.IDUnsafeEntry:          "An archive entry that escapes, collides or exceeds limits.",
+	pipeline.IDHardeningRegressed:   "A binary lost stack protector, NX, RELRO, PIE or FORTIFY.",
 }
 
 // sarifSecuritySeverity is the rules' properties.security-severity, which
