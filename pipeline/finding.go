@@ -108,6 +108,11 @@ type Finding struct {
 	// Key is the key of the change the finding is about; the finding is
 	// disclosed when that change is. Empty for findings about no one change.
 	Key string `json:"-"`
+	// AllowOnly marks a finding that judges what a change does, not that
+	// it happened (a binary that lost its hardening, an account unlocked):
+	// declaring the path changed does not declare it; only a manifest's
+	// allow entry naming its id does.
+	AllowOnly bool `json:"-"`
 }
 
 // MarshalJSON keeps container and evidence as [] and {} rather than null.

@@ -203,8 +203,9 @@ func accountFinding(ch *pipeline.Change, msg string, ev map[string]any, why stri
 	return finding(pipeline.IDAccountAdded, ch, msg, ev)
 }
 
-// secretChange reports a password hash that changed (credential-changed) or
-// a locked account that gained one (account-added).
+// secretChange reports a password hash that changed, or a locked or empty
+// one that became a usable hash: both credential-changed, the second
+// disclosed only by an allow entry.
 func secretChange(ch *pipeline.Change, r dbRules, name string, prev, a account) []pipeline.Finding {
 	sf := r.secretField
 	if len(prev.fields) <= sf || len(a.fields) <= sf {
@@ -225,7 +226,11 @@ func secretChange(ch *pipeline.Change, r dbRules, name string, prev, a account) 
 		f := finding(pipeline.IDCredentialChanged, ch, fmt.Sprintf("password hash of user %s now in world-readable passwd", name), ev)
 		return []pipeline.Finding{f}
 	}
-	return []pipeline.Finding{accountFinding(ch, fmt.Sprintf("locked %s %s was given a password", r.kind, name), ev, "unlocked")}
+	// Declaring the file changed does not declare unlocking an account.
+	ev["reason"] = "unlocked"
+	f := finding(pipeline.IDCredentialChanged, ch, fmt.Sprintf("locked %s %s was given a password", r.kind, name), ev)
+	f.AllowOnly = true
+	return []pipeline.Finding{f}
 }
 
 // isHash reports a crypt(3) hash: "$id$…" or the 13 characters of DES crypt.

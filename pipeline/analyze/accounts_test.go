@@ -204,7 +204,9 @@ func TestAccounts(t *testing.T) {
 			path: "/etc/shadow",
 			old:  baseShadow,
 			new:  strings.Replace(baseShadow, "daemon:*:", "daemon:"+newHash+":", 1),
-			want: []wantAccount{{reason: "unlocked", account: "daemon", msg: []string{"locked", "password"}}},
+			// Unlocking is credential-changed, and a declared /etc/shadow
+			// does not declare it (AllowOnly, checked below).
+			want: []wantAccount{{id: pipeline.IDCredentialChanged, reason: "unlocked", account: "daemon", msg: []string{"locked", "password"}}},
 		},
 		{
 			name: "login shell enabled",
@@ -324,8 +326,12 @@ func checkAccountFindings(t *testing.T, got []pipeline.Finding, want []wantAccou
 		if f.Path != path || f.Key != path {
 			t.Errorf("finding %d path %q key %q, want %q", i, f.Path, f.Key, path)
 		}
-		if w.id == "" && f.Evidence["reason"] != w.reason {
+		if (w.id == "" || w.reason != "") && f.Evidence["reason"] != w.reason {
 			t.Errorf("finding %d reason = %v, want %s", i, f.Evidence["reason"], w.reason)
+		}
+		// Only an unlocked account is beyond what declaring the file says.
+		if f.AllowOnly != (w.reason == "unlocked") {
+			t.Errorf("finding %d (%s) AllowOnly = %v", i, w.reason, f.AllowOnly)
 		}
 		kind := "user"
 		if path == "/etc/group" || path == "/etc/gshadow" {

@@ -126,5 +126,6 @@ func hardeningFinding(ch *pipeline.Change, machine string, old, cur hardening) *
 		"lost": lost, "old": old, "new": cur, "machine": machine,
 		"inspect": fmt.Sprintf("fwvet unpack REF DIR && readelf -lWd --dyn-syms DIR%s", ch.Path),
 	})
+	f.AllowOnly = true
 	return &f
 }

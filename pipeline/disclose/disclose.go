@@ -33,7 +33,7 @@ type Manifest struct {
 	Added           []string `json:"added"`
 	Removed         []string `json:"removed"`
 	ReleaseNotes    string   `json:"release_notes"`
-	// Allow declares findings themselves: the binary-level ids are
+	// Allow declares findings themselves: a finding marked AllowOnly is
 	// disclosed only this way, never by a path listed under Changed.
 	Allow []Allow `json:"allow,omitempty"`
 }
@@ -46,12 +46,6 @@ type Allow struct {
 	Reason string   `json:"reason"`
 }
 
-// findingLevel are the ids whose findings judge what a change does, not
-// that it happened: a binary that lost its hardening is still a binary
-// declared changed. Only an Allow naming the id discloses them.
-var findingLevel = map[string]bool{
-	pipeline.IDHardeningRegressed: true,
-}
 
 // Load reads and checks a manifest file.
 func Load(file string) (*Manifest, error) {
@@ -176,7 +170,7 @@ func (m *Manifest) Apply(s Subject, changes []*pipeline.Change, findings []pipel
 			// A hostile entry is never an intended change.
 		case f.ID == pipeline.IDDowngrade:
 			f.Disclosed = m.declaresRollback(s)
-		case findingLevel[f.ID]:
+		case f.AllowOnly:
 			f.Disclosed = m.allows(f.ID, f.Path)
 		case f.Key != "":
 			f.Disclosed = disclosed[f.Key]

@@ -505,7 +505,7 @@ func TestAllow(t *testing.T) {
 			}
 			ch := change(pipeline.ChangeModified, "/usr/sbin/httpd")
 			findings := []pipeline.Finding{
-				{ID: pipeline.IDHardeningRegressed, Path: "/usr/sbin/httpd", Key: "/usr/sbin/httpd"},
+				{ID: pipeline.IDHardeningRegressed, Path: "/usr/sbin/httpd", Key: "/usr/sbin/httpd", AllowOnly: true},
 				{ID: pipeline.IDFileModified, Path: "/usr/sbin/httpd", Key: "/usr/sbin/httpd"},
 			}
 			m.Apply(Subject{}, []*pipeline.Change{ch}, findings)
