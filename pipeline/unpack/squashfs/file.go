@@ -13,17 +13,33 @@ import (
 
 // fileData locates a regular file's bytes: whole blocks from blocksStart
 // and, optionally, a tail in a fragment block.
+//
+// The block list of a large file is not kept: a walk keeps every file's
+// fileData until the tree is closed, and a sparse file of 1 GiB lists 8,192
+// blocks in a few bytes of image, so many such files (or many links to
+// one) would hold memory that the input, not the image size, decides. It
+// is checked when the walk meets the inode, and read again from the inode
+// table each time the file is opened.
 type fileData struct {
 	img     *Image
 	start   int64
 	size    int64
-	blocks  []uint32
+	nblocks int
 	frag    uint32
 	fragOff uint32
+	number  uint32
 
-	offsOnce sync.Once
-	offs     []int64
+	// listBlock and listOff locate the block list in the inode table.
+	listBlock int64
+	listOff   int
+	// blocks is the block list of a file of at most inlineBlocks blocks,
+	// kept as read; nil for a larger one.
+	blocks []uint32
 }
+
+// inlineBlocks is the longest block list kept with the walk: a file of 2
+// MiB at the default block size, for 64 bytes.
+const inlineBlocks = 16
 
 // fileData reads the block list of a file inode and checks it against the image.
 func (img *Image) fileData(in *inode) (*fileData, error) {
@@ -41,24 +57,16 @@ func (img *Image) fileData(in *inode) (*fileData, error) {
 	if n*4 > (img.sb.DirectoryTableStart-img.sb.InodeTableStart)/3*metaBlockSize+metaBlockSize {
 		return nil, corrupt("file inode %d needs %d blocks, more than the inode table can list", in.number, n)
 	}
-	f := &fileData{img: img, start: int64(in.blocksStart), size: int64(in.size), frag: in.frag, fragOff: in.fragOffset}
-	raw := make([]byte, n*4)
-	if err := in.blockList.read(raw); err != nil {
+	f := &fileData{img: img, start: int64(in.blocksStart), size: int64(in.size), nblocks: int(n), frag: in.frag, fragOff: in.fragOffset,
+		number: in.number, listBlock: in.listBlock, listOff: in.listOff}
+	var list []uint32
+	if n <= inlineBlocks && n > 0 {
+		list = make([]uint32, n)
+	}
+	if err := f.readList(list); err != nil {
 		return nil, err
 	}
-	f.blocks = make([]uint32, n)
-	end := uint64(in.blocksStart)
-	for i := range f.blocks {
-		f.blocks[i] = binary.LittleEndian.Uint32(raw[i*4:])
-		c := uint64(f.blocks[i] &^ blockUncomp)
-		if f.blocks[i]&^(blockUncomp|0xffffff) != 0 || c > bs {
-			return nil, corrupt("file inode %d block %d has bad size word %#x", in.number, i, f.blocks[i])
-		}
-		end += c
-	}
-	if end > img.sb.BytesUsed {
-		return nil, corrupt("file inode %d has data up to %d, past the %d used bytes", in.number, end, img.sb.BytesUsed)
-	}
+	f.blocks = list
 	if hasFrag {
 		if int(in.frag) >= len(img.frags) {
 			return nil, corrupt("file inode %d names fragment %d of %d", in.number, in.frag, len(img.frags))
@@ -70,35 +78,77 @@ func (img *Image) fileData(in *inode) (*fileData, error) {
 	return f, nil
 }
 
-func (f *fileData) opener() pipeline.OpenFunc {
-	return func(context.Context) (io.ReadCloser, error) {
-		return &fileReader{f: f, remaining: f.size}, nil
+// readList reads the file's block list from the inode table and checks
+// every size word, storing them in dst unless it is nil. It reads in
+// chunks, so that checking a long list allocates nothing.
+func (f *fileData) readList(dst []uint32) error {
+	img := f.img
+	bs := uint64(img.sb.BlockSize)
+	mr := img.meta.reader(f.listBlock, f.listOff, int64(img.sb.DirectoryTableStart))
+	var raw [4096]byte
+	end := uint64(f.start)
+	for i := 0; i < f.nblocks; {
+		k := min(f.nblocks-i, len(raw)/4)
+		if err := mr.read(raw[:k*4]); err != nil {
+			return err
+		}
+		for j := range k {
+			w := binary.LittleEndian.Uint32(raw[j*4:])
+			c := uint64(w &^ blockUncomp)
+			if w&^(blockUncomp|0xffffff) != 0 || c > bs {
+				return corrupt("file inode %d block %d has bad size word %#x", f.number, i+j, w)
+			}
+			end += c
+			if dst != nil {
+				dst[i+j] = w
+			}
+		}
+		i += k
 	}
+	if end > img.sb.BytesUsed {
+		return corrupt("file inode %d has data up to %d, past the %d used bytes", f.number, end, img.sb.BytesUsed)
+	}
+	return nil
 }
 
-// blockOffset is the disk offset of block i: blocks are stored back to back.
-func (f *fileData) blockOffset(i int) int64 {
-	f.offsOnce.Do(func() {
-		f.offs = make([]int64, len(f.blocks)+1)
-		f.offs[0] = f.start
-		for j, w := range f.blocks {
-			f.offs[j+1] = f.offs[j] + int64(w&^blockUncomp)
+// blockList returns the file's block list: the one kept, or else read again.
+func (f *fileData) blockList() ([]uint32, error) {
+	if f.blocks != nil || f.nblocks == 0 {
+		return f.blocks, nil
+	}
+	list := make([]uint32, f.nblocks)
+	if err := f.readList(list); err != nil {
+		return nil, err
+	}
+	return list, nil
+}
+
+func (f *fileData) opener() pipeline.OpenFunc {
+	return func(context.Context) (io.ReadCloser, error) {
+		blocks, err := f.blockList()
+		if err != nil {
+			return nil, err
 		}
-	})
-	return f.offs[i]
+		return &fileReader{f: f, blocks: blocks, at: f.start, remaining: f.size}, nil
+	}
 }
 
 // fileReader streams a file's bytes, one block at a time. It is also an
 // io.ReaderAt with a Size, so a container nested in the image, or a binary
 // an analyzer parses, is read in place.
 type fileReader struct {
-	f         *fileData
-	next      int // next block index
+	f *fileData
+	// blocks is the file's block list, read for this reader.
+	blocks    []uint32
+	next      int   // next block index
+	at        int64 // disk offset of block next
 	remaining int64
 	buf       []byte // bytes of the current block not yet read
 	bufs      *blockBufs
 
-	atMu     sync.Mutex
+	atMu sync.Mutex
+	// offs holds the disk offset of each block, made on the first ReadAt.
+	offs     []int64
 	atBlocks [4]struct {
 		i    int
 		data []byte
@@ -147,7 +197,7 @@ func (r *fileReader) cachedBlock(i int) ([]byte, error) {
 			return b.data, nil
 		}
 	}
-	data, err := r.f.block(i)
+	data, err := r.block(i)
 	if err != nil {
 		return nil, err
 	}
@@ -159,21 +209,29 @@ func (r *fileReader) cachedBlock(i int) ([]byte, error) {
 
 // block returns the bytes of block i of the file (the tail for the last
 // block of a file with a fragment), in a buffer of its own.
-func (f *fileData) block(i int) ([]byte, error) {
+func (r *fileReader) block(i int) ([]byte, error) {
+	f := r.f
 	img := f.img
 	bs := int64(img.sb.BlockSize)
 	want := min(bs, f.size-int64(i)*bs)
-	if i < len(f.blocks) {
+	if i < len(r.blocks) {
+		if r.offs == nil {
+			r.offs = make([]int64, len(r.blocks)+1)
+			r.offs[0] = f.start
+			for j, w := range r.blocks {
+				r.offs[j+1] = r.offs[j] + int64(w&^blockUncomp)
+			}
+		}
 		bufs := img.bufPool.Get().(*blockBufs)
 		defer img.bufPool.Put(bufs)
-		data, err := f.decodeBlock(i, bufs)
+		data, err := f.decodeBlock(i, r.blocks[i], r.offs[i], bufs)
 		if err != nil {
 			return nil, err
 		}
 		return append([]byte(nil), data...), nil
 	}
-	if f.frag == noFragment || i != len(f.blocks) {
-		return nil, corrupt("block %d past the end of a file of %d blocks", i, len(f.blocks))
+	if f.frag == noFragment || i != len(r.blocks) {
+		return nil, corrupt("block %d past the end of a file of %d blocks", i, len(r.blocks))
 	}
 	frag, err := img.fragment(f.frag)
 	if err != nil {
@@ -236,15 +294,17 @@ func (r *fileReader) Close() error {
 
 func (r *fileReader) load() error {
 	img := r.f.img
-	if r.next < len(r.f.blocks) {
+	if r.next < len(r.blocks) {
 		if r.bufs == nil {
 			r.bufs = img.bufPool.Get().(*blockBufs)
 		}
-		data, err := r.f.decodeBlock(r.next, r.bufs)
+		w := r.blocks[r.next]
+		data, err := r.f.decodeBlock(r.next, w, r.at, r.bufs)
 		if err != nil {
 			return err
 		}
 		r.next++
+		r.at += int64(w &^ blockUncomp)
 		r.buf = data
 		return nil
 	}
@@ -263,14 +323,13 @@ func (r *fileReader) load() error {
 	return nil
 }
 
-// decodeBlock returns the bytes of data block i, decompressed into bufs.
-func (f *fileData) decodeBlock(i int, bufs *blockBufs) ([]byte, error) {
+// decodeBlock returns the bytes of data block i, of size word at disk
+// offset off, decompressed into bufs.
+func (f *fileData) decodeBlock(i int, word uint32, off int64, bufs *blockBufs) ([]byte, error) {
 	img := f.img
 	bs := int64(img.sb.BlockSize)
 	want := min(bs, f.size-int64(i)*bs)
-	word := f.blocks[i]
 	c := int64(word &^ blockUncomp)
-	off := f.blockOffset(i)
 	plain := bufs.plain[:want]
 	switch {
 	case c == 0: // a hole

@@ -22,12 +22,14 @@ type inode struct {
 	dirOffset uint16
 	dirSize   uint32
 
-	// regular files; the block size list follows the inode at blockList
+	// regular files; the block size list follows the inode in the inode
+	// table, in the metadata block at listBlock from listOff
 	blocksStart uint64
 	size        uint64
 	frag        uint32
 	fragOffset  uint32
-	blockList   *metaReader
+	listBlock   int64
+	listOff     int
 
 	target       string
 	major, minor uint32
@@ -103,7 +105,7 @@ func (img *Image) inode(ref uint64) (*inode, error) {
 		if in.size > 1<<62 {
 			return nil, corrupt("file inode %d declares %d bytes", in.number, in.size)
 		}
-		in.blockList = mr
+		in.listBlock, in.listOff = mr.pos()
 	case pipeline.TypeSymlink:
 		d, err := read(8)
 		if err != nil {

@@ -82,3 +82,6 @@ func (m *metaReader) read(p []byte) error {
 	}
 	return nil
 }
+
+// pos is where the next read starts: a metadata block and an offset in it.
+func (m *metaReader) pos() (int64, int) { return m.block, m.off }

@@ -298,7 +298,7 @@ func (img *Image) Walk(ctx context.Context, lim pipeline.Limits, visit func(*pip
 	if root.typ != pipeline.TypeDir {
 		return corrupt("root inode is a %s, not a directory", root.typ)
 	}
-	w := &walker{img: img, lim: lim, visit: visit, seen: map[uint64]bool{img.sb.RootInode: true}}
+	w := &walker{img: img, lim: lim, visit: visit, seen: map[uint64]bool{img.sb.RootInode: true}, files: map[uint64]*fileData{}}
 	if err := visit(img.header(".", root), nil); err != nil {
 		return err
 	}
@@ -312,6 +312,11 @@ type walker struct {
 	// seen holds directory inode references, so a directory that lists one
 	// of its ancestors cannot send the walk round in circles.
 	seen map[uint64]bool
+	// files holds the files with a block list too long to keep, by inode
+	// reference: the entries naming one inode (hard links) share its
+	// fileData, and its list is checked once. Its size is bounded by the
+	// entries, each of which costs more than its slot here.
+	files map[uint64]*fileData
 }
 
 type dirent struct {
@@ -341,7 +346,7 @@ func (w *walker) dir(ctx context.Context, dirPath string, d *inode) error {
 		h := w.img.header(p, in)
 		var open pipeline.OpenFunc
 		if in.typ == pipeline.TypeFile && int64(in.size) <= w.lim.MaxFileSize {
-			f, err := w.img.fileData(in)
+			f, err := w.fileData(de.ref, in)
 			if err != nil {
 				return fmt.Errorf("%s: %w", "/"+p, err)
 			}
@@ -361,6 +366,22 @@ func (w *walker) dir(ctx context.Context, dirPath string, d *inode) error {
 		}
 	}
 	return nil
+}
+
+// fileData returns the fileData of the file inode in at ref, shared with
+// the earlier entries naming the same inode when its block list is long.
+func (w *walker) fileData(ref uint64, in *inode) (*fileData, error) {
+	if f, ok := w.files[ref]; ok {
+		return f, nil
+	}
+	f, err := w.img.fileData(in)
+	if err != nil {
+		return nil, err
+	}
+	if f.blocks == nil && f.nblocks > 0 {
+		w.files[ref] = f
+	}
+	return f, nil
 }
 
 func displayDir(p string) string { return "/" + p }

@@ -1,0 +1,235 @@
+package unpack_test
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/fwvet/fwvet/pipeline"
+	"github.com/fwvet/fwvet/pipeline/unpack"
+)
+
+// memoryImageEnv names, in the child process of TestMemoryBound, the image
+// the child unpacks.
+const memoryImageEnv = "FWVET_MEMORY_IMAGE"
+
+// memoryBound is the memory DESIGN allows one input: the peak RSS of a
+// whole unpack, runtime and test binary included.
+const memoryBound = 256 << 20
+
+// TestMemoryBound unpacks hostile squashfs shapes, made by the real
+// mksquashfs, each in a child process with the default limits, and holds
+// the child's peak RSS under memoryBound. Each shape is small on disk and
+// cheap to make; what it costs the reader is what the input controls.
+func TestMemoryBound(t *testing.T) {
+	if img := os.Getenv(memoryImageEnv); img != "" {
+		memoryChild(t, img)
+		return
+	}
+	if testing.Short() {
+		t.Skip("builds images with mksquashfs and unpacks each in a child process")
+	}
+	if runtime.GOOS != "linux" {
+		t.Skip("reads peak RSS as Linux reports it, in KiB")
+	}
+	if _, err := exec.LookPath("mksquashfs"); err != nil {
+		t.Skip("mksquashfs is not installed")
+	}
+	shapes := []struct {
+		name  string
+		build func(t *testing.T, dir string)
+		args  []string
+	}{
+		// 20,000 hard links of one 1 GiB sparse file: 20,000 directory
+		// entries naming one inode with a block list of 8,192 words.
+		{"hardlinks", func(t *testing.T, dir string) {
+			sparse(t, filepath.Join(dir, "sparse"), 1<<30)
+			for i := range 20000 {
+				if err := os.Link(filepath.Join(dir, "sparse"), filepath.Join(dir, fmt.Sprintf("l%d", i))); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}, nil},
+		// The same with 4 KiB blocks and a file of 256 MiB: 65,536 words,
+		// 256 KiB of list for each of the 20,000 entries, 5 GiB if each
+		// entry kept its own (the child's watchdog stops it at 1 GiB).
+		{"hardlinks-4k", func(t *testing.T, dir string) {
+			sparse(t, filepath.Join(dir, "sparse"), 256<<20)
+			for i := range 20000 {
+				if err := os.Link(filepath.Join(dir, "sparse"), filepath.Join(dir, fmt.Sprintf("l%d", i))); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}, []string{"-b", "4096"}},
+		// Distinct sparse inodes with 4 KiB blocks: a block list of 32,768
+		// words each. mksquashfs reads every byte it declares (0.3 to 3 s a
+		// GiB), so this shape stays small; its lists are read lazily like
+		// those of the hard links.
+		{"sparse-distinct", func(t *testing.T, dir string) {
+			for i := range 16 {
+				sparse(t, filepath.Join(dir, fmt.Sprintf("s%d", i)), 128<<20)
+			}
+		}, []string{"-b", "4096"}},
+		{"empty-files", func(t *testing.T, dir string) {
+			for i := range 100000 {
+				if err := os.WriteFile(filepath.Join(dir, fmt.Sprintf("f%d", i)), nil, 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}, nil},
+		{"symlinks", func(t *testing.T, dir string) {
+			target := strings.Repeat("t", 100)
+			for i := range 100000 {
+				if err := os.Symlink(target, filepath.Join(dir, fmt.Sprintf("s%d", i))); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}, nil},
+		// 1,000 nested directories, a path of 2,000 bytes at the bottom.
+		// (At 2,000 the unpacker's check of every entry's parents takes
+		// seconds: time, not memory, that the depth controls.)
+		{"deep", func(t *testing.T, dir string) {
+			p := dir
+			for range 1000 {
+				p += "/d"
+				if err := os.Mkdir(p, 0o755); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}, nil},
+	}
+	for _, s := range shapes {
+		t.Run(s.name, func(t *testing.T) {
+			dir := scratchDir(t)
+			t0 := time.Now()
+			s.build(t, dir)
+			img := filepath.Join(t.TempDir(), s.name+".sqfs")
+			t1 := time.Now()
+			args := append([]string{dir, img, "-noappend", "-comp", "gzip", "-no-progress", "-quiet"}, s.args...)
+			if out, err := exec.Command("mksquashfs", args...).CombinedOutput(); err != nil {
+				t.Fatalf("mksquashfs: %v\n%s", err, out)
+			}
+			if err := os.RemoveAll(dir); err != nil {
+				t.Fatal(err)
+			}
+			st, err := os.Stat(img)
+			if err != nil {
+				t.Fatal(err)
+			}
+			t2 := time.Now()
+			cmd := exec.Command(os.Args[0], "-test.run=^TestMemoryBound$", "-test.count=1", "-test.v")
+			cmd.Env = append(os.Environ(), memoryImageEnv+"="+img)
+			out, err := cmd.CombinedOutput()
+			if err != nil {
+				t.Fatalf("child: %v\n%s", err, out)
+			}
+			ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage)
+			if !ok {
+				t.Skip("no rusage on this platform")
+			}
+			peak := ru.Maxrss << 10 // KiB on Linux
+			t.Logf("%s: image of %d bytes, peak RSS %.1f MiB, %s; tree %v, mksquashfs %v, unpack %v", s.name, st.Size(), float64(peak)/(1<<20), childSummary(out),
+				t1.Sub(t0).Round(time.Millisecond), t2.Sub(t1).Round(time.Millisecond), time.Since(t2).Round(time.Millisecond))
+			if peak > memoryBound {
+				t.Errorf("%s: peak RSS %.1f MiB is over the %d MiB bound", s.name, float64(peak)/(1<<20), memoryBound>>20)
+			}
+		})
+	}
+}
+
+// scratchDir is an empty directory for a tree to pack: in /dev/shm when
+// there is one, where making 100,000 files takes a second rather than the
+// ten a disk's file system may take, else in the test's temporary directory.
+func scratchDir(t *testing.T) string {
+	t.Helper()
+	if st, err := os.Stat("/dev/shm"); err == nil && st.IsDir() {
+		if dir, err := os.MkdirTemp("/dev/shm", "fwvet-memory-"); err == nil {
+			t.Cleanup(func() { os.RemoveAll(dir) })
+			return dir
+		}
+	}
+	return t.TempDir()
+}
+
+// sparse makes a file of size bytes with no data: a hole.
+func sparse(t *testing.T, name string, size int64) {
+	t.Helper()
+	f, err := os.Create(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Truncate(size); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Close(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// memoryChild unpacks img with the default limits and prints what came of
+// it. A limit hit is the expected end of a hostile shape, not a failure.
+func memoryChild(t *testing.T, img string) {
+	st, err := os.Stat(img)
+	if err != nil {
+		t.Fatal(err)
+	}
+	go watchRSS(1 << 30)
+	u, err := unpack.New(unpack.Options{Limits: pipeline.DefaultLimits(), WorkDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tree, err := u.Unpack(context.Background(), &pipeline.Artifact{Name: filepath.Base(img), Path: img, Size: st.Size()})
+	if err != nil {
+		fmt.Printf("memory-child: error: %v\n", err)
+		return
+	}
+	defer tree.Close()
+	reason := ""
+	if len(tree.Problems) > 0 {
+		reason = tree.Problems[0].Reason
+	}
+	fmt.Printf("memory-child: %d entries, %d problems %q\n", len(tree.Entries), len(tree.Problems), reason)
+}
+
+// watchRSS ends the process when its resident memory passes max, so that a
+// shape that breaks the bound fails its test rather than the machine.
+func watchRSS(max int64) {
+	page := int64(os.Getpagesize())
+	for {
+		b, err := os.ReadFile("/proc/self/statm")
+		if err != nil {
+			return
+		}
+		f := strings.Fields(string(b))
+		if len(f) < 2 {
+			return
+		}
+		pages, err := strconv.ParseInt(f[1], 10, 64)
+		if err != nil {
+			return
+		}
+		if pages*page > max {
+			fmt.Printf("memory-child: resident memory of %d MiB, over %d MiB: stopped\n", pages*page>>20, max>>20)
+			os.Exit(3)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// childSummary is the line memoryChild printed.
+func childSummary(out []byte) string {
+	for _, l := range strings.Split(string(out), "\n") {
+		if s, ok := strings.CutPrefix(l, "memory-child: "); ok {
+			return s
+		}
+	}
+	return "no summary"
+}
