@@ -46,7 +46,6 @@ type Allow struct {
 	Reason string   `json:"reason"`
 }
 
-
 // Load reads and checks a manifest file.
 func Load(file string) (*Manifest, error) {
 	f, err := os.Open(file)
