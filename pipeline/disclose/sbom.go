@@ -134,7 +134,10 @@ func loadSBOM(file string, lim sbomLimits) (*sbom, error) {
 
 // readSPDX reads an SPDX 2.x JSON document into the v2.3 model. A file
 // belongs to a package that CONTAINS it (the reader turns a package's
-// hasFiles into CONTAINS too), or that it is CONTAINED_BY.
+// hasFiles into CONTAINS too), that it is CONTAINED_BY, or that is evident
+// by it: syft's OTHER relationship from a package to a file commented
+// "evident-by: ...", which names the files a package was found by (the
+// binary a classifier read its version from, a package database's entry).
 func (s *sbom) readSPDX(data []byte) error {
 	var doc v2_3.Document
 	if err := spdxjson.ReadInto(bytes.NewReader(data), &doc); err != nil {
@@ -179,6 +182,10 @@ func (s *sbom) readSPDX(data []byte) error {
 			contains = append(contains, containment{a, b})
 		case spdxcommon.TypeRelationshipContainedBy:
 			contains = append(contains, containment{b, a})
+		case spdxcommon.TypeRelationshipOther:
+			if strings.HasPrefix(strings.TrimSpace(r.RelationshipComment), evidentBy) {
+				contains = append(contains, containment{a, b})
+			}
 		}
 	}
 	// One described package is the firmware. A document that describes
@@ -188,16 +195,17 @@ func (s *sbom) readSPDX(data []byte) error {
 		firmware = byID[described[0]]
 	}
 	if firmware != nil {
-		s.product, s.version = firmware.PackageName, firmware.PackageVersion
+		var digest string
 		for _, c := range firmware.PackageChecksums {
 			if c.Algorithm == spdxcommon.SHA256 {
 				h, err := sha256Digest(c.Value)
 				if err != nil {
 					return fmt.Errorf("described package %s: %w", firmware.PackageName, err)
 				}
-				s.sha256 = h
+				digest = h
 			}
 		}
+		s.describe(firmware.PackageName, firmware.PackageVersion, digest)
 	}
 	owned := map[spdxcommon.ElementID]*sbomPackage{}
 	for _, p := range doc.Packages {
@@ -246,7 +254,7 @@ func (s *sbom) readCycloneDX(data []byte) error {
 	}
 	if md := bom.Metadata; md != nil && md.Component != nil {
 		fw := md.Component
-		s.product, s.version = fw.Name, fw.Version
+		var digest string
 		if fw.Hashes != nil {
 			for _, h := range *fw.Hashes {
 				if h.Algorithm == cdx.HashAlgoSHA256 {
@@ -254,10 +262,11 @@ func (s *sbom) readCycloneDX(data []byte) error {
 					if err != nil {
 						return fmt.Errorf("metadata.component %s: %w", fw.Name, err)
 					}
-					s.sha256 = d
+					digest = d
 				}
 			}
 		}
+		s.describe(fw.Name, fw.Version, digest)
 		// The firmware's own file components are the whole image, not a
 		// package's: only the packages nested in it are read.
 		if err := s.addComponents(fw.Components); err != nil {
@@ -268,7 +277,9 @@ func (s *sbom) readCycloneDX(data []byte) error {
 }
 
 // addComponents adds every component that is not a file, at any depth, as a
-// package. A file component outside any package belongs to none.
+// package, owning its nested file components, its evidence's occurrences and
+// the locations syft gives it (properties syft:location:N:path: the files
+// it was found by). A file component outside any package belongs to none.
 func (s *sbom) addComponents(list *[]cdx.Component) error {
 	if list == nil {
 		return nil
@@ -303,11 +314,51 @@ func (s *sbom) addComponents(list *[]cdx.Component) error {
 				}
 			}
 		}
+		if c.Properties != nil {
+			for _, prop := range *c.Properties {
+				if !syftLocation(prop.Name) {
+					continue
+				}
+				if err := s.addFile(p, prop.Value); err != nil {
+					return fmt.Errorf("component %s: property %s: %w", where, prop.Name, err)
+				}
+			}
+		}
 		if err := s.addComponents(c.Components); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// evidentBy starts the comment of syft's SPDX relationship from a package
+// to a file it was found by ("evident-by: indicates the package's existence
+// is evident by the given file"). SPDX 2.3 has no such type, so syft writes
+// OTHER.
+const evidentBy = "evident-by"
+
+// syftLocation reports whether a CycloneDX property name is syft's
+// syft:location:N:path, a file the component was found by.
+func syftLocation(name string) bool {
+	n, ok := strings.CutPrefix(name, "syft:location:")
+	if !ok {
+		return false
+	}
+	n, ok = strings.CutSuffix(n, ":path")
+	return ok && n != "" && strings.Trim(n, "0123456789") == ""
+}
+
+// describe records the firmware the SBOM describes, unless the described
+// element says nothing that identifies a firmware: the directory syft
+// scanned (SPDX's DocumentRoot-Directory, CycloneDX's metadata.component of
+// type file) is named after the directory, with no version and no digest,
+// and is no release of anything. Given --source-name and --source-version,
+// syft gives it the firmware's name and version.
+func (s *sbom) describe(name, version, sha256 string) {
+	if version == "" && sha256 == "" {
+		return
+	}
+	s.product, s.version, s.sha256 = name, version, sha256
 }
 
 func (s *sbom) addPackage(name, version string) (*sbomPackage, error) {

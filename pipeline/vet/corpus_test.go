@@ -124,6 +124,8 @@ func runVet(t *testing.T, log *logrus.Logger, base, cand string, manifests []str
 	return runVetPolicy(t, log, base, cand, manifests, policy.Default())
 }
 
+// runVetPolicy vets cand against base under pol, with every change in the
+// report.
 func runVetPolicy(t *testing.T, log *logrus.Logger, base, cand string, manifests []string, pol *policy.Policy) *pipeline.Report {
 	t.Helper()
 	c, err := cache.Open(t.TempDir())
@@ -140,7 +142,7 @@ func runVetPolicy(t *testing.T, log *logrus.Logger, base, cand string, manifests
 		t.Fatal(err)
 	}
 	res, err := vet.Run(context.Background(), vet.Options{Candidate: cand, Baseline: base, Manifest: manifests, Policy: pol,
-		Fetcher: &source.Local{Cache: c}, Unpacker: u, Analyzers: analyze.Default(), WorkDir: work, Log: log})
+		Fetcher: &source.Local{Cache: c}, Unpacker: u, Analyzers: analyze.Default(), WorkDir: work, Log: log, WithChanges: true})
 	if err != nil {
 		t.Fatal(err)
 	}
