@@ -5,7 +5,9 @@ import (
 	"crypto/sha256"
 	"encoding/binary"
 	"encoding/hex"
+	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -22,6 +24,8 @@ type Record struct {
 	PolicyDigest    string    `json:"policy_digest"`
 	// CandidateVersion and Platform come from the report, kept beside it
 	// so that an audit can find the previous version without reading it.
+	// RecordHash covers them (records hashed before it did are accepted
+	// only while they equal what the hashed report says; see RecordHashV1).
 	CandidateVersion string `json:"candidate_version,omitempty"`
 	Platform         string `json:"platform,omitempty"`
 	// Report is the full JSON report.
@@ -32,16 +36,85 @@ type Record struct {
 	Hash     string `json:"hash"`
 }
 
+// VerdictSegment is the verdict of a segment start: a record, hashed like
+// any other, that a user wrote to carry on appending after a broken chain.
+// Its report (SegmentSchema) names the break it follows.
+const VerdictSegment Verdict = "segment"
+
+// SegmentSchema is the schema of a segment start's report.
+const SegmentSchema = "fwvet/segment/v1"
+
+// SegmentStart is the report of a segment start record.
+type SegmentStart struct {
+	Schema   string `json:"schema"`
+	BrokenID int64  `json:"broken_id"`
+	Reason   string `json:"reason"`
+}
+
+// ChainHead names a chain's newest record, to be held outside the store
+// (as transparency logs hold checkpoints): a store cut back to fewer records
+// no longer contains it. Its text form is "ID:sha256:HEX".
+type ChainHead struct {
+	ID   int64  `json:"id"`
+	Hash string `json:"hash"`
+}
+
+// String implements fmt.Stringer.
+func (h ChainHead) String() string { return fmt.Sprintf("%d:sha256:%s", h.ID, h.Hash) }
+
+// ParseChainHead parses the text form of a ChainHead.
+func ParseChainHead(s string) (ChainHead, error) {
+	id, hash, ok := strings.Cut(s, ":")
+	n, err := strconv.ParseInt(id, 10, 64)
+	hash, hasAlg := strings.CutPrefix(hash, "sha256:")
+	if _, herr := hex.DecodeString(hash); !ok || err != nil || n <= 0 || !hasAlg || herr != nil || len(hash) != 64 {
+		return ChainHead{}, fmt.Errorf("chain head %q: want ID:sha256:HEX (as verdicts verify prints it)", s)
+	}
+	return ChainHead{ID: n, Hash: hash}, nil
+}
+
 // ChainStatus is what verifying a store's chain found.
 type ChainStatus struct {
+	// Records is how many records verify before the first break.
 	Records int `json:"records"`
 	// BrokenID is the first record that does not verify, 0 when all do.
 	BrokenID int64  `json:"broken_id,omitempty"`
 	Reason   string `json:"reason,omitempty"`
+	// Head is the newest record of the last segment when that segment
+	// verifies; zero otherwise.
+	Head ChainHead `json:"head"`
+	// Segments counts the segments: 1 plus the segment starts that follow
+	// a break (0 for an empty store).
+	Segments int `json:"segments"`
+	// SegmentStart is the id of the last segment start, 0 when none.
+	SegmentStart int64 `json:"segment_start,omitempty"`
+	// TailBrokenID and TailReason name the first break in the last
+	// segment, which writers must not extend.
+	TailBrokenID int64  `json:"tail_broken_id,omitempty"`
+	TailReason   string `json:"tail_reason,omitempty"`
 }
 
 // OK reports whether the whole chain verified.
 func (c ChainStatus) OK() bool { return c.Reason == "" }
+
+// Writable reports whether the last segment verified, so that a record may
+// be appended to it.
+func (c ChainStatus) Writable() bool { return c.TailReason == "" }
+
+// ErrNoStore is returned when a reading command names a store that does
+// not exist or is empty.
+var ErrNoStore = errors.New("no verdict store")
+
+// BrokenChainError is returned when a write would extend a broken chain.
+type BrokenChainError struct {
+	Path     string
+	BrokenID int64
+	Reason   string
+}
+
+func (e *BrokenChainError) Error() string {
+	return fmt.Sprintf("verdict store %s: the chain is broken at record %d (%s); refusing to append to it (start a new segment with --store-new-segment to carry on, after looking at what changed)", e.Path, e.BrokenID, e.Reason)
+}
 
 // Store keeps verdicts in an append-only, tamper-evident chain.
 type Store interface {
@@ -54,6 +127,9 @@ type Store interface {
 	Get(ctx context.Context, id int64) (*Record, error)
 	// Verify walks the chain from the first record.
 	Verify(ctx context.Context) (ChainStatus, error)
+	// StartSegment appends a segment start that names the break it
+	// follows, so that appends may carry on after a broken chain.
+	StartSegment(ctx context.Context, brokenID int64, reason string) (*Record, error)
 	// Lookup returns the newest record of a candidate (by digest and
 	// platform) vetted under a policy, or nil.
 	Lookup(ctx context.Context, candidateDigest, platform, policyDigest string) (*Record, error)
@@ -66,12 +142,21 @@ type Store interface {
 // Genesis is the PrevHash of the first record.
 var Genesis = strings.Repeat("0", 64)
 
-// RecordHash computes a record's hash over its fields, its report and the
-// previous hash. Each field is length-prefixed so that no two different
-// records encode alike.
+// RecordHash computes a record's hash over every stored field, its report
+// and the previous hash. Each field is length-prefixed so that no two
+// different records encode alike.
 func RecordHash(r *Record) string {
+	return recordHash(r, "fwvet/verdict/v2\x00", r.CandidateVersion, r.Platform)
+}
+
+// RecordHashV1 is the hash of records written before RecordHash covered
+// CandidateVersion and Platform. A store accepts it only when those two
+// columns equal what the record's (hashed) report says.
+func RecordHashV1(r *Record) string { return recordHash(r, "fwvet/verdict/v1\x00") }
+
+func recordHash(r *Record, domain string, extra ...string) string {
 	h := sha256.New()
-	h.Write([]byte("fwvet/verdict/v1\x00"))
+	h.Write([]byte(domain))
 	var n [8]byte
 	field := func(b []byte) {
 		binary.BigEndian.PutUint64(n[:], uint64(len(b)))
@@ -85,5 +170,8 @@ func RecordHash(r *Record) string {
 	}
 	field(r.Report)
 	field([]byte(r.PrevHash))
+	for _, s := range extra {
+		field([]byte(s))
+	}
 	return hex.EncodeToString(h.Sum(nil))
 }

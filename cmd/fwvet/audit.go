@@ -30,6 +30,7 @@ func newAuditCmd(g *globals) *cobra.Command {
 		repository string
 		dsn        string
 		force      bool
+		newSeg     bool
 	)
 	cmd := &cobra.Command{
 		Use:   "audit REF... | --from FILE | --repository HOST/REPO",
@@ -73,7 +74,7 @@ could not be vetted, then 2 for a fail, 3 for a review, 0 when all pass).`,
 			if len(refs) == 0 {
 				return fmt.Errorf("audit: no candidates (give references, --from FILE or --repository HOST/REPO)")
 			}
-			st, err := openStore(ctx, dsn)
+			st, err := openStoreForWriting(ctx, dsn, newSeg, g.log)
 			if err != nil {
 				return err
 			}
@@ -109,6 +110,7 @@ could not be vetted, then 2 for a fail, 3 for a review, 0 when all pass).`,
 	f.StringVar(&from, "from", "", "read candidate references from this file, one a line (# starts a comment)")
 	f.StringVar(&repository, "repository", "", "audit every tag of this repository (HOST/REPO)")
 	f.StringVar(&dsn, "store", "", "verdict store DSN, sqlite:PATH (default: sqlite:$XDG_DATA_HOME/fwvet/verdicts.db)")
+	f.BoolVar(&newSeg, "store-new-segment", false, "when the store's chain is broken, start a new segment (a hashed record naming the break) instead of refusing to write")
 	f.BoolVar(&force, "force", false, "vet again what the store has a verdict for under this policy")
 	return cmd
 }

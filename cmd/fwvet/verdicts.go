@@ -1,14 +1,19 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strconv"
 	"text/tabwriter"
 
+	"github.com/sirupsen/logrus"
 	"github.com/spf13/cobra"
 
 	"github.com/fwvet/fwvet/pipeline"
+	"github.com/fwvet/fwvet/pipeline/store"
+	"github.com/fwvet/fwvet/pipeline/store/sqlite"
 )
 
 func newVerdictsCmd(g *globals) *cobra.Command {
@@ -78,24 +83,61 @@ func newVerdictsCmd(g *globals) *cobra.Command {
 	}
 	show.Flags().StringVar(&showFormat, "format", "text", "text or json (the report exactly as stored)")
 
+	var head string
 	verify := &cobra.Command{
 		Use:   "verify",
 		Short: "Check that no stored verdict was edited or deleted",
-		Long:  "Verify walks the hash chain from the first verdict and reports the first broken one. Exits 2 when the chain is broken.",
-		Args:  cobra.NoArgs,
+		Long: `Verify walks the hash chain from the first verdict and reports the first broken one,
+and every segment a user started after a break (--store-new-segment). It prints the
+chain's head (ID:sha256:HASH); keep it outside the store and pass it back with --head
+to detect records cut from the end. Exits 2 when the chain is broken or no longer
+contains the head, 1 when the store does not exist or holds no verdicts.`,
+		Args: cobra.NoArgs,
 		RunE: withStore(&dsn, func(cmd *cobra.Command, st pipeline.Store, _ []string) error {
+			var want pipeline.ChainHead
+			if head != "" {
+				var err error
+				if want, err = pipeline.ParseChainHead(head); err != nil {
+					return fmt.Errorf("--head: %w", err)
+				}
+			}
 			res, err := st.Verify(cmd.Context())
 			if err != nil {
 				return err
 			}
-			if res.OK() {
-				fmt.Fprintf(g.stdout, "ok: %d verdicts, chain intact\n", res.Records)
-				return nil
+			if res.Records == 0 && res.OK() {
+				return fmt.Errorf("verifying the store %s: %w: it holds no verdicts", storeName(dsn), pipeline.ErrNoStore)
 			}
-			fmt.Fprintf(g.stdout, "BROKEN at verdict %d: %s (%d verdicts before it verify)\n", res.BrokenID, res.Reason, res.Records)
-			return verdictResult(pipeline.VerdictFail)
+			if res.Segments > 1 {
+				fmt.Fprintf(g.stdout, "%d segments: the last starts at verdict %d\n", res.Segments, res.SegmentStart)
+			}
+			broken := false
+			if !res.OK() {
+				fmt.Fprintf(g.stdout, "BROKEN at verdict %d: %s (%d verdicts before it verify)\n", res.BrokenID, res.Reason, res.Records)
+				broken = true
+			}
+			if res.TailReason != "" && res.TailBrokenID != res.BrokenID {
+				fmt.Fprintf(g.stdout, "BROKEN in the last segment at verdict %d: %s\n", res.TailBrokenID, res.TailReason)
+			}
+			if want.ID != 0 {
+				rec, err := st.Get(cmd.Context(), want.ID)
+				if err != nil && !errors.Is(err, sqlite.ErrNotFound) {
+					return err
+				}
+				// Every record up to the head verified, so its stored hash is its hash.
+				if err != nil || rec.Hash != want.Hash || res.Head.ID < want.ID {
+					fmt.Fprintf(g.stdout, "HEAD MISSING: the chain no longer contains head %s (its head is %s)\n", want, headText(res.Head))
+					broken = true
+				}
+			}
+			if broken {
+				return verdictResult(pipeline.VerdictFail)
+			}
+			fmt.Fprintf(g.stdout, "ok: %d verdicts, chain intact, head %s\n", res.Records, res.Head)
+			return nil
 		}),
 	}
+	verify.Flags().StringVar(&head, "head", "", "fail unless the chain still contains this head (ID:sha256:HASH, as an earlier verify printed it)")
 	cmd.AddCommand(list, show, verify)
 	return cmd
 }
@@ -103,13 +145,74 @@ func newVerdictsCmd(g *globals) *cobra.Command {
 // withStore opens the store the --store flag names for the command's run.
 func withStore(dsn *string, run func(*cobra.Command, pipeline.Store, []string) error) func(*cobra.Command, []string) error {
 	return func(cmd *cobra.Command, args []string) error {
-		st, err := openStore(cmd.Context(), *dsn)
+		st, err := openExistingStore(cmd.Context(), *dsn)
 		if err != nil {
 			return err
 		}
 		defer st.Close()
 		return run(cmd, st, args)
 	}
+}
+
+// openExistingStore opens, for reading, the store a --store flag names or
+// the default one; it never creates a store.
+func openExistingStore(ctx context.Context, dsn string) (pipeline.Store, error) {
+	if dsn == "" {
+		var err error
+		if dsn, err = store.DefaultDSN(); err != nil {
+			return nil, err
+		}
+	}
+	return store.OpenExisting(ctx, dsn)
+}
+
+// openStoreForWriting opens (creating if needed) the store a writer records
+// verdicts in, and walks its chain: a broken last segment is refused with a
+// *pipeline.BrokenChainError unless newSegment, which then starts a segment
+// that names the break.
+func openStoreForWriting(ctx context.Context, dsn string, newSegment bool, log *logrus.Logger) (pipeline.Store, error) {
+	st, err := openStore(ctx, dsn)
+	if err != nil {
+		return nil, err
+	}
+	res, err := st.Verify(ctx)
+	if err != nil {
+		st.Close()
+		return nil, fmt.Errorf("checking the chain of the store %s before writing: %w", storeName(dsn), err)
+	}
+	if res.Writable() {
+		if newSegment {
+			log.Info("--store-new-segment: the chain verifies, no new segment needed")
+		}
+		return st, nil
+	}
+	if !newSegment {
+		st.Close()
+		return nil, &pipeline.BrokenChainError{Path: storeName(dsn), BrokenID: res.TailBrokenID, Reason: res.TailReason}
+	}
+	rec, err := st.StartSegment(ctx, res.TailBrokenID, res.TailReason)
+	if err != nil {
+		st.Close()
+		return nil, fmt.Errorf("starting a new segment in the store %s: %w", storeName(dsn), err)
+	}
+	log.WithField("id", rec.ID).WithField("broken_id", res.TailBrokenID).Warn("the store's chain is broken; started a new segment")
+	return st, nil
+}
+
+func storeName(dsn string) string {
+	if dsn == "" {
+		if d, err := store.DefaultDSN(); err == nil {
+			return d
+		}
+	}
+	return dsn
+}
+
+func headText(h pipeline.ChainHead) string {
+	if h.ID == 0 {
+		return "none (the last segment does not verify)"
+	}
+	return h.String()
 }
 
 func shortDigest(d string) string {

@@ -12,6 +12,7 @@ func newVetCmd(g *globals) *cobra.Command {
 		baseline string
 		dsn      string
 		noStore  bool
+		newSeg   bool
 	)
 	cmd := &cobra.Command{
 		Use:   "vet CANDIDATE [--baseline REF] [--manifest FILE]",
@@ -33,7 +34,7 @@ registry:REF). A multi-platform image is vetted platform by platform unless
 			defer cleanup()
 			o.Candidate, o.Baseline = args[0], baseline
 			if !noStore {
-				st, err := openStore(cmd.Context(), dsn)
+				st, err := openStoreForWriting(cmd.Context(), dsn, newSeg, g.log)
 				if err != nil {
 					return err
 				}
@@ -60,6 +61,8 @@ registry:REF). A multi-platform image is vetted platform by platform unless
 	cmd.Flags().StringVar(&baseline, "baseline", "", "the known-good firmware to compare against")
 	cmd.Flags().StringVar(&dsn, "store", "", "verdict store DSN, sqlite:PATH (default: sqlite:$XDG_DATA_HOME/fwvet/verdicts.db)")
 	cmd.Flags().BoolVar(&noStore, "no-store", false, "do not record the verdict")
+	cmd.Flags().BoolVar(&newSeg, "store-new-segment", false, "when the store's chain is broken, start a new segment (a hashed record naming the break) instead of refusing to write")
 	cmd.MarkFlagsMutuallyExclusive("store", "no-store")
+	cmd.MarkFlagsMutuallyExclusive("store-new-segment", "no-store")
 	return cmd
 }

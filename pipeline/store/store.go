@@ -51,6 +51,19 @@ func Open(ctx context.Context, dsn string) (pipeline.Store, error) {
 	}
 }
 
+// OpenExisting opens, for reading, the store a DSN names; it never creates
+// one, and a missing or empty store is an error wrapping pipeline.ErrNoStore.
+func OpenExisting(ctx context.Context, dsn string) (pipeline.Store, error) {
+	switch {
+	case strings.HasPrefix(dsn, "sqlite:"):
+		return sqlite.OpenExisting(ctx, strings.TrimPrefix(dsn, "sqlite:"))
+	case strings.Contains(dsn, "://"):
+		return Open(ctx, dsn) // no other type is supported: Open says why
+	default:
+		return sqlite.OpenExisting(ctx, dsn)
+	}
+}
+
 // redact hides passwords in a URL-style DSN, in the user info and in the
 // query ("?password=").
 func redact(dsn string) string {
