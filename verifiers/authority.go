@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"crypto"
 	"crypto/sha256"
+	"crypto/x509"
 	"encoding/asn1"
 	"encoding/base64"
 	"encoding/hex"
@@ -54,7 +55,7 @@ func authorities(o Options, identity bool) ([]*authority, error) {
 		if err != nil {
 			return nil, fmt.Errorf("key %s: %w", p, err)
 		}
-		der, err := cryptoutils.MarshalPublicKeyToDER(pub)
+		der, err := x509.MarshalPKIXPublicKey(pub)
 		if err != nil {
 			return nil, fmt.Errorf("key %s: %w", p, err)
 		}
