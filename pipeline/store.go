@@ -2,8 +2,6 @@ package pipeline
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/binary"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -24,8 +22,8 @@ type Record struct {
 	PolicyDigest    string    `json:"policy_digest"`
 	// CandidateVersion and Platform come from the report, kept beside it
 	// so that an audit can find the previous version without reading it.
-	// RecordHash covers them (records hashed before it did are accepted
-	// only while they equal what the hashed report says; see RecordHashV1).
+	// The hash covers them (records hashed before it did are accepted only
+	// while they equal what the hashed report says; see chain.HashOK).
 	CandidateVersion string `json:"candidate_version,omitempty"`
 	Platform         string `json:"platform,omitempty"`
 	// Report is the full JSON report.
@@ -137,41 +135,4 @@ type Store interface {
 	// a pass verdict whose candidate reference starts with refPrefix.
 	Passing(ctx context.Context, refPrefix string) ([]Record, error)
 	Close() error
-}
-
-// Genesis is the PrevHash of the first record.
-var Genesis = strings.Repeat("0", 64)
-
-// RecordHash computes a record's hash over every stored field, its report
-// and the previous hash. Each field is length-prefixed so that no two
-// different records encode alike.
-func RecordHash(r *Record) string {
-	return recordHash(r, "fwvet/verdict/v2\x00", r.CandidateVersion, r.Platform)
-}
-
-// RecordHashV1 is the hash of records written before RecordHash covered
-// CandidateVersion and Platform. A store accepts it only when those two
-// columns equal what the record's (hashed) report says.
-func RecordHashV1(r *Record) string { return recordHash(r, "fwvet/verdict/v1\x00") }
-
-func recordHash(r *Record, domain string, extra ...string) string {
-	h := sha256.New()
-	h.Write([]byte(domain))
-	var n [8]byte
-	field := func(b []byte) {
-		binary.BigEndian.PutUint64(n[:], uint64(len(b)))
-		h.Write(n[:])
-		h.Write(b)
-	}
-	field([]byte(fmt.Sprint(r.ID)))
-	field([]byte(r.CreatedAt.UTC().Format(time.RFC3339Nano)))
-	for _, s := range []string{r.CandidateRef, r.CandidateDigest, r.BaselineRef, r.BaselineDigest, string(r.Verdict), r.PolicyDigest} {
-		field([]byte(s))
-	}
-	field(r.Report)
-	field([]byte(r.PrevHash))
-	for _, s := range extra {
-		field([]byte(s))
-	}
-	return hex.EncodeToString(h.Sum(nil))
 }

@@ -5,7 +5,6 @@ package sqlite
 import (
 	"context"
 	"database/sql"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net/url"
@@ -17,6 +16,7 @@ import (
 	"modernc.org/sqlite" // also registers the database/sql driver "sqlite"
 
 	"github.com/fwvet/fwvet/pipeline"
+	"github.com/fwvet/fwvet/pipeline/store/chain"
 )
 
 const schema = `
@@ -37,7 +37,7 @@ CREATE INDEX IF NOT EXISTS verdicts_candidate ON verdicts (candidate_digest, pol
 `
 
 // columnsAdded are columns later versions added; a store made before them
-// gains them when opened. RecordHash covers them; records hashed before it
+// gains them when opened. chain.Hash covers them; records hashed before it
 // did verify only while they equal what the hashed report says.
 var columnsAdded = []string{
 	"candidate_version TEXT NOT NULL DEFAULT ''",
@@ -179,92 +179,33 @@ func isBusy(err error) bool {
 func (s *Store) Close() error { return s.db.Close() }
 
 // Append implements pipeline.Store. Reading the chain head and inserting the
-// new record happen in one immediate transaction. The last record is checked
-// first (its hash against its contents, its link to the record before it,
-// the id sequence): a write onto a broken tail fails with a
-// *pipeline.BrokenChainError.
+// new record happen in one immediate transaction; chain.Append links it.
 func (s *Store) Append(ctx context.Context, r *pipeline.Report) (*pipeline.Record, error) {
-	report, err := json.Marshal(r)
+	rec, err := chain.NewRecord(r)
 	if err != nil {
-		return nil, fmt.Errorf("encoding report: %w", err)
+		return nil, err
 	}
-	rec := &pipeline.Record{
-		CandidateRef:    r.Candidate.Ref,
-		CandidateDigest: r.Candidate.Digest,
-		Verdict:         r.Verdict,
-		PolicyDigest:    r.PolicyDigest,
-		Report:          report,
-	}
-	if r.Baseline != nil {
-		rec.BaselineRef, rec.BaselineDigest = r.Baseline.Ref, r.Baseline.Digest
-	}
-	rec.CandidateVersion, rec.Platform = r.Candidate.Version, r.Candidate.Platform
-	return s.insert(ctx, rec, false)
+	return s.insert(ctx, rec)
 }
 
 // StartSegment implements pipeline.Store: it appends, even after a broken
 // tail, a record that says a new segment starts here and names the break.
 func (s *Store) StartSegment(ctx context.Context, brokenID int64, reason string) (*pipeline.Record, error) {
-	report, err := json.Marshal(pipeline.SegmentStart{Schema: pipeline.SegmentSchema, BrokenID: brokenID, Reason: reason})
+	rec, err := chain.NewSegmentStart(brokenID, reason)
 	if err != nil {
-		return nil, fmt.Errorf("encoding segment start: %w", err)
+		return nil, err
 	}
-	return s.insert(ctx, &pipeline.Record{Verdict: pipeline.VerdictSegment, Report: report}, true)
+	return s.insert(ctx, rec)
 }
 
-func (s *Store) insert(ctx context.Context, rec *pipeline.Record, segment bool) (*pipeline.Record, error) {
-	rec.CreatedAt = time.Now().UTC().Truncate(time.Microsecond)
+func (s *Store) insert(ctx context.Context, rec *pipeline.Record) (*pipeline.Record, error) {
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
 		return nil, fmt.Errorf("storing verdict in %s: %w", s.path, err)
 	}
 	defer tx.Rollback()
-	// The highest id ever used: records deleted from the end leave it above
-	// the last id, and the new record's id keeps that gap for Verify to see.
-	var seq sql.NullInt64
-	if serr := tx.QueryRowContext(ctx, `SELECT seq FROM sqlite_sequence WHERE name = 'verdicts'`).Scan(&seq); serr != nil && !errors.Is(serr, sql.ErrNoRows) {
-		return nil, fmt.Errorf("storing verdict in %s: reading the id sequence: %w", s.path, serr)
-	}
-	// The last record in full, and only the id and hash of the one before.
-	var tail []pipeline.Record
-	var last pipeline.Record
-	err = scanRecord(tx.QueryRowContext(ctx, `SELECT `+columns+`, report FROM verdicts ORDER BY id DESC LIMIT 1`), &last, &last.Report)
-	switch {
-	case errors.Is(err, sql.ErrNoRows):
-	case err != nil:
-		return nil, fmt.Errorf("storing verdict in %s: reading the chain head: %w", s.path, err)
-	default:
-		tail = append(tail, last)
-		var before pipeline.Record
-		err = tx.QueryRowContext(ctx, `SELECT id, hash FROM verdicts WHERE id < ? ORDER BY id DESC LIMIT 1`, last.ID).Scan(&before.ID, &before.Hash)
-		switch {
-		case errors.Is(err, sql.ErrNoRows):
-		case err != nil:
-			return nil, fmt.Errorf("storing verdict in %s: reading the record before the chain head: %w", s.path, err)
-		default:
-			tail = append(tail, before)
-		}
-	}
-	if len(tail) == 0 {
-		if seq.Int64 > 0 && !segment {
-			return nil, fmt.Errorf("storing verdict in %s: the store held %d records and is now empty; refusing to start a new chain over a deleted one", s.path, seq.Int64)
-		}
-		rec.ID, rec.PrevHash = seq.Int64+1, pipeline.Genesis
-	} else {
-		if !segment {
-			if id, reason := checkTail(tail, seq.Int64); reason != "" {
-				return nil, &pipeline.BrokenChainError{Path: s.path, BrokenID: id, Reason: reason}
-			}
-		}
-		rec.ID, rec.PrevHash = max(tail[0].ID, seq.Int64)+1, tail[0].Hash
-	}
-	rec.Hash = pipeline.RecordHash(rec)
-	_, err = tx.ExecContext(ctx, `INSERT INTO verdicts (id, created_at, candidate_ref, candidate_digest, baseline_ref, baseline_digest, verdict, policy_digest, report, prev_hash, hash, candidate_version, platform)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-		rec.ID, rec.CreatedAt.Format(time.RFC3339Nano), rec.CandidateRef, rec.CandidateDigest, rec.BaselineRef, rec.BaselineDigest,
-		string(rec.Verdict), rec.PolicyDigest, rec.Report, rec.PrevHash, rec.Hash, rec.CandidateVersion, rec.Platform)
-	if err != nil {
-		return nil, fmt.Errorf("storing verdict in %s: %w", s.path, err)
+	if err := chain.Append(ctx, sqlTx{tx}, rec, s.path); err != nil {
+		return nil, err
 	}
 	if err := tx.Commit(); err != nil {
 		return nil, fmt.Errorf("storing verdict in %s: commit: %w", s.path, err)
@@ -272,45 +213,45 @@ func (s *Store) insert(ctx context.Context, rec *pipeline.Record, segment bool) 
 	return rec, nil
 }
 
-// checkTail checks the newest record (tail[0]) against its contents, its
-// link to the one before it (tail[1], only its id and hash, when there is
-// one) and the id
-// sequence. It returns the broken record and why, or "" when it holds.
-func checkTail(tail []pipeline.Record, seq int64) (int64, string) {
-	last := &tail[0]
-	switch {
-	case seq > last.ID:
-		return last.ID + 1, fmt.Sprintf("the store once held record %d but now ends at %d: records were deleted", seq, last.ID)
-	case !hashOK(last):
-		return last.ID, "its contents do not match its hash: the record was edited"
-	case len(tail) == 1 && last.Verdict != pipeline.VerdictSegment && (last.ID != 1 || last.PrevHash != pipeline.Genesis):
-		return last.ID, "it is the only record but does not start the chain"
-	case len(tail) == 2 && last.Verdict != pipeline.VerdictSegment && last.ID != tail[1].ID+1:
-		return last.ID, fmt.Sprintf("records %d to %d are missing", tail[1].ID+1, last.ID-1)
-	case len(tail) == 2 && last.PrevHash != tail[1].Hash:
-		return last.ID, "its previous hash does not match the record before it"
+// sqlTx is a chain.Tx over an immediate transaction, which holds the
+// database's write lock from its first statement.
+type sqlTx struct{ tx *sql.Tx }
+
+func (t sqlTx) Seq(ctx context.Context) (int64, error) {
+	var seq sql.NullInt64
+	err := t.tx.QueryRowContext(ctx, `SELECT seq FROM sqlite_sequence WHERE name = 'verdicts'`).Scan(&seq)
+	if errors.Is(err, sql.ErrNoRows) {
+		err = nil
 	}
-	return 0, ""
+	return seq.Int64, err
 }
 
-// hashOK reports whether a record hashes to its stored hash: the current
-// form, or the form from before the hash covered CandidateVersion and
-// Platform provided that those columns equal what the hashed report says.
-func hashOK(r *pipeline.Record) bool {
-	if pipeline.RecordHash(r) == r.Hash {
-		return true
+func (t sqlTx) Tail(ctx context.Context) ([]pipeline.Record, error) {
+	var last pipeline.Record
+	err := scanRecord(t.tx.QueryRowContext(ctx, `SELECT `+columns+`, report FROM verdicts ORDER BY id DESC LIMIT 1`), &last, &last.Report)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		return nil, nil
+	case err != nil:
+		return nil, err
 	}
-	if pipeline.RecordHashV1(r) != r.Hash {
-		return false
+	var before pipeline.Record
+	err = t.tx.QueryRowContext(ctx, `SELECT id, hash FROM verdicts WHERE id < ? ORDER BY id DESC LIMIT 1`, last.ID).Scan(&before.ID, &before.Hash)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		return []pipeline.Record{last}, nil
+	case err != nil:
+		return nil, fmt.Errorf("reading the record before the chain head: %w", err)
 	}
-	var rep struct {
-		Candidate struct {
-			Version  string `json:"version"`
-			Platform string `json:"platform"`
-		} `json:"candidate"`
-	}
-	return json.Unmarshal(r.Report, &rep) == nil &&
-		rep.Candidate.Version == r.CandidateVersion && rep.Candidate.Platform == r.Platform
+	return []pipeline.Record{last, before}, nil
+}
+
+func (t sqlTx) Insert(ctx context.Context, rec *pipeline.Record) error {
+	_, err := t.tx.ExecContext(ctx, `INSERT INTO verdicts (id, created_at, candidate_ref, candidate_digest, baseline_ref, baseline_digest, verdict, policy_digest, report, prev_hash, hash, candidate_version, platform)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		rec.ID, rec.CreatedAt.Format(time.RFC3339Nano), rec.CandidateRef, rec.CandidateDigest, rec.BaselineRef, rec.BaselineDigest,
+		string(rec.Verdict), rec.PolicyDigest, rec.Report, rec.PrevHash, rec.Hash, rec.CandidateVersion, rec.Platform)
+	return err
 }
 
 const columns = `id, created_at, candidate_ref, candidate_digest, baseline_ref, baseline_digest, verdict, policy_digest, prev_hash, hash, candidate_version, platform`
@@ -369,82 +310,39 @@ func (s *Store) Get(ctx context.Context, id int64) (*pipeline.Record, error) {
 	return &rec, nil
 }
 
-// Verify implements pipeline.Store: every record must follow the previous
-// one by id, name its hash, and hash to what it holds; and the store must
-// not have held more records than it holds now. A segment start (a record
-// with the segment verdict whose own hash verifies and that links to the
-// stored hash of the record before it) begins a new segment: breaks before
-// it are still reported, but do not count against the last segment.
+// Verify implements pipeline.Store: chain.Verifier walks every record, in
+// id order, and the id sequence tells whether records were deleted from
+// the end.
 func (s *Store) Verify(ctx context.Context) (pipeline.ChainStatus, error) {
-	var st pipeline.ChainStatus
 	rows, err := s.db.QueryContext(ctx, `SELECT `+columns+`, report FROM verdicts ORDER BY id`)
 	if err != nil {
-		return st, fmt.Errorf("verifying %s: %w", s.path, err)
+		return pipeline.ChainStatus{}, fmt.Errorf("verifying %s: %w", s.path, err)
 	}
 	defer rows.Close()
-	brk := func(id int64, reason string) {
-		if st.Reason == "" {
-			st.BrokenID, st.Reason = id, reason
-		}
-		if st.TailReason == "" {
-			st.TailBrokenID, st.TailReason = id, reason
-		}
-	}
-	prevID, prevHash := int64(0), pipeline.Genesis
+	v := chain.NewVerifier()
 	for rows.Next() {
 		var rec pipeline.Record
 		if err := scanRecord(rows, &rec, &rec.Report); err != nil {
-			brk(prevID+1, fmt.Sprintf("unreadable record after %d: %v", prevID, err))
-			st.Head = pipeline.ChainHead{}
-			return st, nil
+			v.Unreadable(err)
+			return v.Status(0), nil
 		}
-		if st.Segments == 0 {
-			st.Segments = 1
-		}
-		if rec.Verdict == pipeline.VerdictSegment && rec.ID > prevID && rec.PrevHash == prevHash && hashOK(&rec) {
-			if rec.ID != prevID+1 {
-				brk(prevID+1, fmt.Sprintf("records %d to %d are missing", prevID+1, rec.ID-1))
-			}
-			if prevID != 0 {
-				st.Segments++
-			}
-			st.SegmentStart, st.TailBrokenID, st.TailReason = rec.ID, 0, ""
-		} else {
-			switch {
-			case rec.ID != prevID+1:
-				brk(rec.ID, fmt.Sprintf("records %d to %d are missing", prevID+1, rec.ID-1))
-			case rec.PrevHash != prevHash:
-				brk(rec.ID, "its previous hash does not match the record before it")
-			case !hashOK(&rec):
-				brk(rec.ID, "its contents do not match its hash: the record was edited")
-			}
-		}
-		if st.Reason == "" {
-			st.Records++
-		}
-		if st.TailReason == "" {
-			st.Head = pipeline.ChainHead{ID: rec.ID, Hash: rec.Hash}
-		}
-		prevID, prevHash = rec.ID, rec.Hash
+		v.Add(&rec)
 	}
 	if err := rows.Err(); err != nil {
-		return st, fmt.Errorf("verifying %s: %w", s.path, err)
+		return pipeline.ChainStatus{}, fmt.Errorf("verifying %s: %w", s.path, err)
 	}
 	var seq sql.NullInt64
-	if err := s.db.QueryRowContext(ctx, `SELECT seq FROM sqlite_sequence WHERE name = 'verdicts'`).Scan(&seq); err == nil && seq.Int64 > prevID {
-		brk(prevID+1, fmt.Sprintf("the store once held record %d but now ends at %d: records were deleted", seq.Int64, prevID))
+	if err := s.db.QueryRowContext(ctx, `SELECT seq FROM sqlite_sequence WHERE name = 'verdicts'`).Scan(&seq); err != nil && !errors.Is(err, sql.ErrNoRows) {
+		return pipeline.ChainStatus{}, fmt.Errorf("verifying %s: reading the id sequence: %w", s.path, err)
 	}
-	if st.TailReason != "" {
-		st.Head = pipeline.ChainHead{}
-	}
-	return st, nil
+	return v.Status(seq.Int64), nil
 }
 
 // Lookup implements pipeline.Store.
 func (s *Store) Lookup(ctx context.Context, candidateDigest, platform, policyDigest string) (*pipeline.Record, error) {
 	var rec pipeline.Record
 	err := scanRecord(s.db.QueryRowContext(ctx, `SELECT `+columns+` FROM verdicts
-		WHERE candidate_digest = ? AND platform = ? AND policy_digest = ? ORDER BY id DESC LIMIT 1`, candidateDigest, platform, policyDigest), &rec)
+		WHERE candidate_digest = ? AND platform = ? AND policy_digest = ? AND verdict IN ('pass', 'review', 'fail') ORDER BY id DESC LIMIT 1`, candidateDigest, platform, policyDigest), &rec)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, nil
 	}
