@@ -102,6 +102,9 @@ type Finding struct {
 	Container []string `json:"container"`
 	Message   string   `json:"message"`
 	Disclosed bool     `json:"disclosed"`
+	// Waived: a recorded waiver covers the finding (the report's waivers
+	// name it), so that the policy passes over it as over a disclosed one.
+	Waived bool `json:"waived,omitempty"`
 	// Evidence is what a reviewer can check by hand.
 	Evidence map[string]any `json:"evidence"`
 

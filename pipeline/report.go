@@ -19,6 +19,24 @@ const (
 	VerdictFail   Verdict = "fail"
 )
 
+// Worst is the worst of verdicts: fail, then review, then pass; pass for
+// none. A verdict it does not know counts as a fail.
+func Worst(vs ...Verdict) Verdict {
+	w := VerdictPass
+	for _, v := range vs {
+		switch {
+		case v == VerdictPass:
+		case v == VerdictReview:
+			if w == VerdictPass {
+				w = VerdictReview
+			}
+		default:
+			return VerdictFail
+		}
+	}
+	return w
+}
+
 // Tool names the program that wrote a report.
 type Tool struct {
 	Name    string `json:"name"`
@@ -50,6 +68,11 @@ type Report struct {
 	PolicyDigest string `json:"policy_digest,omitempty"`
 	// Changes lists every change, for reviewers and for diff output.
 	Changes []*Change `json:"changes,omitempty"`
+	// Waivers are the recorded waivers that covered findings of this vet.
+	Waivers []Waiver `json:"waivers,omitempty"`
+	// PolicyMode is "warn" when the policy only warns: the verdict is
+	// recorded and the command exits 0. Empty means enforce.
+	PolicyMode string `json:"policy_mode,omitempty"`
 }
 
 // MarshalJSON keeps empty lists as [] so consumers need not check for null.

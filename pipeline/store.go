@@ -103,6 +103,10 @@ func (c ChainStatus) Writable() bool { return c.TailReason == "" }
 // not exist or is empty.
 var ErrNoStore = errors.New("no verdict store")
 
+// ErrNotDecidable is wrapped by AppendDecision's error for a record that
+// is not a verdict a person may decide (see Decidable).
+var ErrNotDecidable = errors.New("not a decidable verdict")
+
 // BrokenChainError is returned when a write would extend a broken chain.
 type BrokenChainError struct {
 	Path     string
@@ -134,5 +138,22 @@ type Store interface {
 	// Passing returns, newest first and without reports, the records with
 	// a pass verdict whose candidate reference starts with refPrefix.
 	Passing(ctx context.Context, refPrefix string) ([]Record, error)
+	// AppendDecision appends a person's decision on the verdict record
+	// d.VerdictID, built by chain.NewDecision: that record must be a
+	// review or a fail (Decidable) whose hash verifies, or the decision is
+	// refused with an error wrapping ErrNotDecidable (or, for an id the
+	// store does not hold, the backend's not-found error). The record's
+	// digest, hash and computed verdict are copied into the decision, and
+	// At is set to now when zero.
+	AppendDecision(ctx context.Context, d Decision) (*Record, error)
+	// Decision returns the latest decision on a verdict record, or nil
+	// when no one decided it.
+	Decision(ctx context.Context, verdictID int64) (*Decision, error)
+	// AppendWaiver appends a waiver, built by chain.NewWaiver (which
+	// validates it and sets At to now when zero).
+	AppendWaiver(ctx context.Context, w Waiver) (*Record, error)
+	// Waivers returns every waiver of the chain, oldest first, expired
+	// ones included: the deviation register.
+	Waivers(ctx context.Context) ([]Waiver, error)
 	Close() error
 }

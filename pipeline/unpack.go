@@ -91,11 +91,12 @@ type Decompressor interface {
 	NewReader(r io.Reader) (io.ReadCloser, error)
 }
 
-// Archive is a format that holds entries: an archive or a file system image.
-type Archive interface {
+// Container is a format that holds entries: an archive or a file system
+// image.
+type Container interface {
 	Format
-	// Walk lists the entries of the archive held in r, calling visit for each
-	// in archive order; an error from visit stops the walk and is returned.
+	// Walk lists the entries of the container held in r, calling visit for each
+	// in their stored order; an error from visit stops the walk and is returned.
 	// The OpenFunc passed with a regular file may be called after Walk
 	// returns and from several goroutines, for as long as r stays open.
 	Walk(ctx context.Context, r io.ReaderAt, size int64, lim Limits, visit func(*Header, OpenFunc) error) error

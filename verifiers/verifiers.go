@@ -56,10 +56,11 @@ type Registry interface {
 
 // Requested reports whether any signature or provenance check was asked for.
 func (o Options) Requested() bool {
-	return len(o.Keys) > 0 || o.Signature != "" || o.Bundle != "" || o.TrustedRoot != "" || o.wantsProvenance() || o.wantsIdentity()
+	return len(o.Keys) > 0 || o.Signature != "" || o.Bundle != "" || o.TrustedRoot != "" || o.wantsProvenance() || o.WantsIdentity()
 }
 
-func (o Options) wantsIdentity() bool {
+// WantsIdentity reports whether a keyless signing identity was asked for.
+func (o Options) WantsIdentity() bool {
 	return o.CertIdentity != "" || o.CertIdentityRegexp != "" || o.CertOIDCIssuer != "" || o.CertOIDCIssuerRegexp != ""
 }
 
@@ -75,7 +76,7 @@ func New(o Options) ([]pipeline.Verifier, error) {
 	if !o.Requested() {
 		return nil, nil
 	}
-	identity := o.wantsIdentity()
+	identity := o.WantsIdentity()
 	switch {
 	case identity && o.TrustedRoot == "":
 		return nil, errors.New("--certificate-identity and --certificate-oidc-issuer need --trusted-root to check the certificate against")

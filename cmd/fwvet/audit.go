@@ -18,8 +18,6 @@ import (
 
 	"github.com/fwvet/fwvet/pipeline"
 	"github.com/fwvet/fwvet/pipeline/audit"
-	"github.com/fwvet/fwvet/pipeline/source"
-	"github.com/fwvet/fwvet/pipeline/vet"
 )
 
 func newAuditCmd(g *globals) *cobra.Command {
@@ -56,14 +54,17 @@ could not be vetted, then 2 for a fail, 3 for a review, 0 when all pass).`,
 				}
 				refs = append(refs, more...)
 			}
-			o, cleanup, err := g.stages(&pf)
+			st, err := openStoreForWriting(ctx, dsn, newSeg, g.log)
 			if err != nil {
 				return err
 			}
-			cleanup()
-			res := o.Fetcher.(*source.Resolver)
+			defer st.Close()
+			p, err := g.pipeline(cmd.Context(), &pf, st)
+			if err != nil {
+				return err
+			}
 			if repository != "" {
-				tags, err := res.Tags(ctx, repository)
+				tags, err := p.Resolver().Tags(ctx, repository)
 				if err != nil {
 					return &pipeline.InputError{Role: "repository", Ref: repository, Err: err}
 				}
@@ -74,37 +75,29 @@ could not be vetted, then 2 for a fail, 3 for a review, 0 when all pass).`,
 			if len(refs) == 0 {
 				return fmt.Errorf("audit: no candidates (give references, --from FILE or --repository HOST/REPO)")
 			}
-			st, err := openStoreForWriting(ctx, dsn, newSeg, g.log)
+			sum, err := audit.Run(ctx, audit.Options{Refs: refs, Baseline: baseline, Jobs: auditJobs, Force: force,
+				Pipeline: p, Progress: newProgress(g.stderr), Log: g.log})
 			if err != nil {
 				return err
 			}
-			defer st.Close()
-			sum, err := audit.Run(ctx, audit.Options{
-				Refs: refs, Baseline: baseline, Jobs: auditJobs, Force: force, Resolver: res,
-				Stages: func() (vet.Options, func(), error) {
-					vo, done, err := g.stages(&pf)
-					return vo, done, err
-				},
-				Store: st, PolicyDigest: o.Policy.Digest(), Progress: newProgress(g.stderr), Log: g.log,
-			})
-			if err != nil {
+			if err := pf.attest.write(sum.Attestations()); err != nil {
 				return err
 			}
 			if err := writeSummary(g, sum, pf.format, pf.output); err != nil {
 				return err
 			}
-			switch sum.Worst() {
-			case "error":
+			if sum.Errors > 0 {
 				return fmt.Errorf("%d of %d candidates could not be vetted (see the summary)", sum.Errors, sum.Total)
-			case string(pipeline.VerdictFail):
-				return verdictResult(pipeline.VerdictFail)
-			case string(pipeline.VerdictReview):
-				return verdictResult(pipeline.VerdictReview)
 			}
-			return nil
+			if p.Policy().Warn() {
+				// The policy only warns: the verdicts are recorded.
+				return nil
+			}
+			return verdictResult(sum.Worst())
 		},
 	}
 	pf.register(cmd, "candidates vetted at once")
+	pf.attest.register(cmd)
 	f := cmd.Flags()
 	f.StringVar(&baseline, "baseline", "", "the baseline of every candidate: a reference, or \"previous\" (the newest earlier version of the same repository with a pass verdict)")
 	f.StringVar(&from, "from", "", "read candidate references from this file, one a line (# starts a comment)")

@@ -2,8 +2,6 @@ package main
 
 import (
 	"github.com/spf13/cobra"
-
-	"github.com/fwvet/fwvet/pipeline/vet"
 )
 
 func newDiffCmd(g *globals) *cobra.Command {
@@ -16,13 +14,12 @@ verdict the policy gives them; nothing is recorded. The JSON report also
 lists every change under "changes".`,
 		Args: cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			o, cleanup, err := g.stages(&pf)
+			pf.withChanges = true
+			p, err := g.pipeline(cmd.Context(), &pf, nil)
 			if err != nil {
 				return err
 			}
-			defer cleanup()
-			o.Baseline, o.Candidate, o.WithChanges = args[0], args[1], true
-			res, err := vet.RunPlatforms(cmd.Context(), o)
+			res, err := p.Vet(cmd.Context(), args[1], args[0])
 			if err != nil {
 				return err
 			}
@@ -30,7 +27,7 @@ lists every change under "changes".`,
 			if err := g.writeReport(reps, pf.format, pf.output); err != nil {
 				return err
 			}
-			return verdictResult(worst(reps))
+			return verdictResult(enforced(res))
 		},
 	}
 	pf.register(cmd, "files hashed at once")

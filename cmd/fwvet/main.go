@@ -47,7 +47,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	return exitCode(root.ExecuteContext(ctx), stderr)
 }
 
-// verdictError carries a verdict that is not a pass out of a command.
+// verdictError carries a verdict that is not a pass out of a command. The
+// report says why; a command that has no report wraps it with the reason,
+// which is then printed.
 type verdictError struct{ verdict pipeline.Verdict }
 
 func (v *verdictError) Error() string { return "verdict " + string(v.verdict) }
@@ -60,6 +62,9 @@ func exitCode(err error, stderr io.Writer) int {
 	case err == nil:
 		return exitPass
 	case errors.As(err, &ve):
+		if err != error(ve) {
+			fmt.Fprintf(stderr, "fwvet: %v\n", err)
+		}
 		switch ve.verdict {
 		case pipeline.VerdictFail:
 			return exitFail

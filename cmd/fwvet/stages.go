@@ -1,7 +1,10 @@
 package main
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -10,11 +13,9 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/fwvet/fwvet/pipeline"
-	"github.com/fwvet/fwvet/pipeline/analyze"
-	"github.com/fwvet/fwvet/pipeline/cache"
+	"github.com/fwvet/fwvet/pipeline/attest"
 	"github.com/fwvet/fwvet/pipeline/policy"
 	"github.com/fwvet/fwvet/pipeline/report"
-	"github.com/fwvet/fwvet/pipeline/source"
 	"github.com/fwvet/fwvet/pipeline/store"
 	"github.com/fwvet/fwvet/pipeline/unpack"
 	"github.com/fwvet/fwvet/pipeline/vet"
@@ -35,6 +36,58 @@ type pipelineFlags struct {
 	// hashing them and the artifact (fwvet unpack, which only extracts).
 	sink   unpack.Sink
 	noHash bool
+	// withChanges puts every change in the report (fwvet diff).
+	withChanges bool
+	attest      attestFlags
+}
+
+// attestFlags say how verdicts are signed (vet and audit).
+type attestFlags struct {
+	signKey string
+	attach  bool
+	out     string
+}
+
+func (a *attestFlags) register(cmd *cobra.Command) {
+	f := cmd.Flags()
+	f.StringVar(&a.signKey, "sign-key", "", "sign each verdict as a SLSA verification summary with this PEM private key (ECDSA, Ed25519, RSA, or cosign's encrypted key with COSIGN_PASSWORD) or KMS URI")
+	f.BoolVar(&a.attach, "attach", false, "push each signed verdict to the candidate's repository as an OCI referrer and cosign's .att image (needs --sign-key)")
+	f.StringVar(&a.out, "attestation-out", "", "write the signed verdicts (DSSE envelopes, one a line) to this file (needs --sign-key)")
+}
+
+// options loads the signing key the flags name, if any.
+func (a *attestFlags) options(ctx context.Context, policyURI string) (vet.Attestation, error) {
+	if a.signKey == "" {
+		if a.attach || a.out != "" {
+			return vet.Attestation{}, errors.New("--attach and --attestation-out need --sign-key")
+		}
+		return vet.Attestation{}, nil
+	}
+	s, err := attest.LoadSigner(ctx, a.signKey)
+	if err != nil {
+		return vet.Attestation{}, &pipeline.InputError{Role: "signing key", Ref: a.signKey, Err: err}
+	}
+	return vet.Attestation{Signer: s, Attach: a.attach, PolicyURI: policyURI}, nil
+}
+
+// write writes signed verdicts, one envelope a line.
+func (a *attestFlags) write(envs [][]byte) error {
+	if a.out == "" {
+		return nil
+	}
+	return writeAtomic(a.out, func(w io.Writer) error {
+		for _, env := range envs {
+			var line bytes.Buffer
+			if err := json.Compact(&line, env); err != nil {
+				return err
+			}
+			line.WriteByte('\n')
+			if _, err := w.Write(line.Bytes()); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
 }
 
 // verifyFlags are the signature and provenance flags, named as cosign and
@@ -55,14 +108,6 @@ func (v *verifyFlags) register(cmd *cobra.Command) {
 	f.StringVar(&v.o.SourceURI, "source-uri", "", "the source repository the provenance must name (e.g. github.com/org/repo)")
 	f.StringVar(&v.o.SourceBranch, "source-branch", "", "the branch the provenance must name")
 	f.StringVar(&v.o.SourceTag, "source-tag", "", "the tag the provenance must name")
-}
-
-// verifiers builds the verifiers the flags ask for.
-func (v *verifyFlags) verifiers(res *source.Resolver, pol *policy.Policy) ([]pipeline.Verifier, error) {
-	o := v.o
-	o.Registry = res
-	o.Threshold = pol.SignatureThreshold
-	return verifiers.New(o)
 }
 
 // fetchFlags say how references are fetched.
@@ -89,75 +134,52 @@ func (p *pipelineFlags) register(cmd *cobra.Command, jobsHelp string) {
 	p.verify.register(cmd)
 }
 
-// stages builds the pipeline's stages from the flags. cleanup removes the
-// run's work directory.
-func (g *globals) stages(p *pipelineFlags) (o vet.Options, cleanup func(), err error) {
+// pipeline builds the pipeline the flags describe, recording verdicts in
+// st when it is not nil.
+func (g *globals) pipeline(ctx context.Context, p *pipelineFlags, st pipeline.Store) (*vet.Pipeline, error) {
 	pol := policy.Default()
 	if p.policy != "" {
+		var err error
 		if pol, err = policy.Load(p.policy); err != nil {
-			return o, nil, &pipeline.InputError{Role: "policy", Ref: p.policy, Err: err}
+			return nil, &pipeline.InputError{Role: "policy", Ref: p.policy, Err: err}
 		}
 	}
 	if _, err := report.ForFormat(p.format); err != nil {
-		return o, nil, fmt.Errorf("--format: %w", err)
+		return nil, fmt.Errorf("--format: %w", err)
 	}
 	lim := pipeline.DefaultLimits()
 	for _, l := range p.limits {
 		if err := lim.Set(l); err != nil {
-			return o, nil, fmt.Errorf("--limit: %w", err)
+			return nil, fmt.Errorf("--limit: %w", err)
 		}
 	}
-	c, err := g.openCache()
-	if err != nil {
-		return o, nil, err
-	}
-	work, remove, err := c.WorkDir()
-	if err != nil {
-		return o, nil, err
-	}
-	cleanup = func() {
-		if err := remove(); err != nil {
-			g.log.WithError(err).Warn("removing work directory")
+	policyURI := "fwvet:default"
+	if p.policy != "" {
+		if abs, err := filepath.Abs(p.policy); err == nil {
+			policyURI = "file:" + abs
 		}
 	}
-	u, err := unpack.New(unpack.Options{Limits: lim, WorkDir: work, Jobs: p.jobs, Log: g.log, Sink: p.sink, NoHash: p.noHash})
+	att, err := p.attest.options(ctx, policyURI)
 	if err != nil {
-		cleanup()
-		return o, nil, err
+		return nil, err
 	}
-	res, err := source.NewResolver(source.Options{Cache: c, Insecure: p.fetch.insecure, Platform: p.fetch.platform, MaxRootfsBytes: lim.MaxTotalBytes, NoLocalDigest: p.noHash})
-	if err != nil {
-		cleanup()
-		return o, nil, fmt.Errorf("fetch flags: %w", err)
-	}
-	vs, err := p.verify.verifiers(res, pol)
-	if err != nil {
-		cleanup()
-		return o, nil, err
-	}
-	return vet.Options{
-		Manifest:  p.manifest,
-		Policy:    pol,
-		Fetcher:   res,
-		Unpacker:  u,
-		Analyzers: analyze.Default(),
-		Verifiers: vs,
-		WorkDir:   work,
-		Jobs:      p.jobs,
-		Tool:      pipeline.Tool{Name: "fwvet", Version: version},
-		Log:       g.log,
-	}, cleanup, nil
-}
-
-func (g *globals) openCache() (*cache.Cache, error) {
-	dir := g.cacheDir
-	if dir == "" {
-		var err error
-		if dir, err = cache.DefaultDir(); err != nil {
-			return nil, err
-		}
-	}
-	return cache.Open(dir)
+	return vet.New(vet.Config{
+		Attest:      att,
+		Manifest:    p.manifest,
+		Policy:      pol,
+		Verify:      p.verify.o,
+		Limits:      &lim,
+		CacheDir:    g.cacheDir,
+		Insecure:    p.fetch.insecure,
+		Platform:    p.fetch.platform,
+		Jobs:        p.jobs,
+		WithChanges: p.withChanges,
+		Store:       st,
+		Sink:        p.sink,
+		NoHash:      p.noHash,
+		Tool:        pipeline.Tool{Name: "fwvet", Version: version},
+		Log:         g.log,
+	})
 }
 
 // openStore opens the store a --store flag names, or the default one.
@@ -184,16 +206,27 @@ func (g *globals) writeReport(reps []*pipeline.Report, format, output string) er
 	return writeAtomic(output, func(w io.Writer) error { return report.EncodeAll(enc, w, reps) })
 }
 
-// worst is the verdict of several reports: the worst of theirs.
-func worst(reps []*pipeline.Report) pipeline.Verdict {
-	rank := map[pipeline.Verdict]int{pipeline.VerdictPass: 0, pipeline.VerdictReview: 1, pipeline.VerdictFail: 2}
-	v := pipeline.VerdictPass
-	for _, r := range reps {
-		if rank[r.Verdict] > rank[v] {
-			v = r.Verdict
+// enforced is the worst verdict of the results whose policy enforces it:
+// a policy in warn mode records its verdict, and the command exits 0.
+func enforced(res []*vet.Result) pipeline.Verdict {
+	var vs []pipeline.Verdict
+	for _, r := range res {
+		if r.Report.PolicyMode != policy.ModeWarn {
+			vs = append(vs, r.Report.Verdict)
 		}
 	}
-	return v
+	return pipeline.Worst(vs...)
+}
+
+// attestations collects the signed verdicts of results.
+func attestations(res []*vet.Result) [][]byte {
+	var out [][]byte
+	for _, r := range res {
+		if r.Attestation != nil {
+			out = append(out, r.Attestation)
+		}
+	}
+	return out
 }
 
 // reports collects the reports of results.

@@ -32,20 +32,16 @@ Exits 2 when hostile entries were refused or a limit was hit.`,
 			}
 			defer x.Close()
 			pf.sink, pf.noHash = x, true
-			o, cleanup, err := g.stages(&pf)
+			p, err := g.pipeline(cmd.Context(), &pf, nil)
 			if err != nil {
 				return err
 			}
-			defer cleanup()
-			art, err := o.Fetcher.Fetch(ctx, args[0])
+			u, err := p.Unpack(ctx, "image", args[0])
 			if err != nil {
-				return &pipeline.InputError{Role: "image", Ref: args[0], Err: err}
+				return err
 			}
-			tree, err := o.Unpacker.Unpack(ctx, art)
-			if err != nil {
-				return &pipeline.InputError{Role: "image", Ref: args[0], Err: err}
-			}
-			defer tree.Close()
+			defer u.Close()
+			art, tree := u.Artifact, u.Tree
 			st, err := x.Finish(ctx, tree)
 			if err != nil {
 				return err

@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"slices"
 
 	"github.com/spf13/cobra"
 
@@ -23,46 +24,21 @@ Exits 0 when every requested check passes, 2 when one fails, 1 when one could
 not complete.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			ctx := cmd.Context()
-			o, cleanup, err := g.stages(&pf)
+			p, err := g.pipeline(cmd.Context(), &pf, nil)
 			if err != nil {
 				return err
 			}
-			defer cleanup()
-			if len(o.Verifiers) == 0 {
-				return fmt.Errorf("nothing to verify: give --key, or --trusted-root with --certificate-identity and --certificate-oidc-issuer")
-			}
-			art, err := o.Fetcher.Fetch(ctx, args[0])
+			rep, err := p.Verify(cmd.Context(), args[0])
 			if err != nil {
-				return &pipeline.InputError{Role: "artifact", Ref: args[0], Err: err}
-			}
-			rep := &pipeline.Report{Schema: pipeline.ReportSchema, Tool: o.Tool,
-				Candidate: pipeline.Subject{Ref: args[0], Digest: art.Digest, Size: art.Size, Platform: art.Platform}}
-			worst := pipeline.CheckPass
-			for _, v := range o.Verifiers {
-				c := v.Verify(ctx, art)
-				rep.Checks = append(rep.Checks, c)
-				switch {
-				case c.Status == pipeline.CheckError:
-					worst = pipeline.CheckError
-				case c.Status != pipeline.CheckPass && worst == pipeline.CheckPass:
-					worst = pipeline.CheckFail
-				}
-			}
-			rep.Verdict, rep.Reasons = o.Policy.Decide(rep.Checks, nil, pipeline.Summary{}, true)
-			if rep.Verdict == pipeline.VerdictPass {
-				rep.Reasons = []string{"every requested check passed"}
+				return err
 			}
 			if err := g.writeReport([]*pipeline.Report{rep}, pf.format, pf.output); err != nil {
 				return err
 			}
-			switch worst {
-			case pipeline.CheckError:
+			if slices.ContainsFunc(rep.Checks, func(c pipeline.Check) bool { return c.Status == pipeline.CheckError }) {
 				return fmt.Errorf("a check could not complete (see the report)")
-			case pipeline.CheckFail:
-				return verdictResult(pipeline.VerdictFail)
 			}
-			return nil
+			return verdictResult(rep.Verdict)
 		},
 	}
 	pf.register(cmd, "files hashed at once")

@@ -3,7 +3,7 @@ package main
 import (
 	"github.com/spf13/cobra"
 
-	"github.com/fwvet/fwvet/pipeline/vet"
+	"github.com/fwvet/fwvet/pipeline"
 )
 
 func newVetCmd(g *globals) *cobra.Command {
@@ -27,21 +27,19 @@ registry:REF). A multi-platform image is vetted platform by platform unless
 --platform picks one; the exit code is the worst verdict.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			o, cleanup, err := g.stages(&pf)
-			if err != nil {
-				return err
-			}
-			defer cleanup()
-			o.Candidate, o.Baseline = args[0], baseline
+			var st pipeline.Store
 			if !noStore {
-				st, err := openStoreForWriting(cmd.Context(), dsn, newSeg, g.log)
-				if err != nil {
+				var err error
+				if st, err = openStoreForWriting(cmd.Context(), dsn, newSeg, g.log); err != nil {
 					return err
 				}
 				defer st.Close()
-				o.Store = st
 			}
-			res, err := vet.RunPlatforms(cmd.Context(), o)
+			p, err := g.pipeline(cmd.Context(), &pf, st)
+			if err != nil {
+				return err
+			}
+			res, err := p.Vet(cmd.Context(), args[0], baseline)
 			if err != nil {
 				return err
 			}
@@ -50,14 +48,18 @@ registry:REF). A multi-platform image is vetted platform by platform unless
 					g.log.WithField("id", r.Record.ID).Info("verdict stored")
 				}
 			}
+			if err := pf.attest.write(attestations(res)); err != nil {
+				return err
+			}
 			reps := reports(res)
 			if err := g.writeReport(reps, pf.format, pf.output); err != nil {
 				return err
 			}
-			return verdictResult(worst(reps))
+			return verdictResult(enforced(res))
 		},
 	}
 	pf.register(cmd, "files hashed at once")
+	pf.attest.register(cmd)
 	cmd.Flags().StringVar(&baseline, "baseline", "", "the known-good firmware to compare against")
 	cmd.Flags().StringVar(&dsn, "store", "", "verdict store DSN, sqlite:PATH (default: sqlite:$XDG_DATA_HOME/fwvet/verdicts.db)")
 	cmd.Flags().BoolVar(&noStore, "no-store", false, "do not record the verdict")

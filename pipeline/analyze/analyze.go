@@ -57,7 +57,10 @@ func Run(ctx context.Context, analyzers []pipeline.Analyzer, in *pipeline.Analys
 			log.WithError(err).Error("reading changed files failed")
 			failures = append(failures, Failure{Analyzer: "scan", Err: err})
 		}
-		in.Scans = scans
+		// The analyzers see the scans; the caller's input stays as given.
+		withScans := *in
+		withScans.Scans = scans
+		in = &withScans
 	}
 	for _, a := range analyzers {
 		start := time.Now()

@@ -36,16 +36,11 @@ type Options struct {
 	Jobs int
 	// Force vets candidates the store already has a verdict for.
 	Force bool
-	// Resolver fetches the candidates and baselines.
-	Resolver *source.Resolver
-	// Stages makes the stages of one vet (its own work directory); done
-	// releases them.
-	Stages func() (o vet.Options, done func(), err error)
-	Store  pipeline.Store
-	// PolicyDigest identifies the policy, for skipping what was vetted.
-	PolicyDigest string
-	Progress     Progress
-	Log          logrus.FieldLogger
+	// Pipeline vets each candidate and records its verdict in its store,
+	// which also tells what was vetted before under its policy.
+	Pipeline *vet.Pipeline
+	Progress Progress
+	Log      logrus.FieldLogger
 }
 
 // Progress hears about the audit as it goes.
@@ -68,6 +63,8 @@ type Outcome struct {
 	// Top is the worst undisclosed finding, for a verdict that is not a pass.
 	Top *pipeline.Finding `json:"top_finding,omitempty"`
 	Err string            `json:"error,omitempty"`
+	// Attestation is the signed verdict, when the pipeline signs them.
+	Attestation []byte `json:"-"`
 }
 
 // Summary is the audit's result.
@@ -80,32 +77,39 @@ type Summary struct {
 	Took     time.Duration            `json:"took_ns"`
 }
 
-// Worst is the worst outcome: "error", then fail, review, pass.
-func (s *Summary) Worst() string {
-	switch {
-	case s.Errors > 0:
-		return "error"
-	case s.Counts[pipeline.VerdictFail] > 0:
-		return string(pipeline.VerdictFail)
-	case s.Counts[pipeline.VerdictReview] > 0:
-		return string(pipeline.VerdictReview)
+// Worst is the worst verdict reached; the candidates that could not be
+// vetted are counted in Errors, not here.
+func (s *Summary) Worst() pipeline.Verdict {
+	var vs []pipeline.Verdict
+	for v, n := range s.Counts {
+		if n > 0 {
+			vs = append(vs, v)
+		}
 	}
-	return string(pipeline.VerdictPass)
+	return pipeline.Worst(vs...)
+}
+
+// Attestations are the signed verdicts of this audit's vets.
+func (s *Summary) Attestations() [][]byte {
+	var out [][]byte
+	for _, oc := range s.Outcomes {
+		if oc.Attestation != nil {
+			out = append(out, oc.Attestation)
+		}
+	}
+	return out
 }
 
 // unit is one candidate: a reference and, for a multi-platform image, one
 // of its platforms.
-type unit struct {
-	ref, platform string
-	fetcher       *source.Resolver
-}
+type unit = vet.Target
 
 // Run audits every candidate. An error returned means the audit itself
 // could not go on (a cancelled context, a store that fails); a candidate
 // that cannot be vetted is an outcome with an error.
 func Run(ctx context.Context, o Options) (*Summary, error) {
-	if o.Resolver == nil || o.Stages == nil || o.Store == nil || o.Log == nil {
-		return nil, errors.New("audit: resolver, stages, store and log are required")
+	if o.Pipeline == nil || o.Pipeline.Store() == nil || o.Log == nil {
+		return nil, errors.New("audit: a pipeline with a store, and a log, are required")
 	}
 	start := time.Now()
 	units, outcomes := expand(ctx, o)
@@ -185,20 +189,12 @@ func expand(ctx context.Context, o Options) ([]unit, []Outcome) {
 	for i, ref := range refs {
 		g.Go(func() error {
 			e := &out[i]
-			plats, err := o.Resolver.Platforms(ctx, ref)
-			switch {
-			case err != nil:
+			plats, err := o.Pipeline.Platforms(ctx, ref)
+			if err != nil {
 				e.bad = append(e.bad, Outcome{Ref: ref, Err: err.Error()})
-			case len(plats) == 0:
-				e.units = append(e.units, unit{ref: ref, fetcher: o.Resolver})
 			}
 			for _, p := range plats {
-				f, err := o.Resolver.ForPlatform(p)
-				if err != nil {
-					e.bad = append(e.bad, Outcome{Ref: ref, Platform: p, Err: err.Error()})
-					continue
-				}
-				e.units = append(e.units, unit{ref: ref, platform: p, fetcher: f.(*source.Resolver)})
+				e.units = append(e.units, unit{Candidate: ref, Platform: p, Baseline: o.Baseline})
 			}
 			return nil
 		})
@@ -250,16 +246,16 @@ func (f *flight) land(oc Outcome) {
 // another reference of this run vets the same digest. Only a failure of
 // the audit itself is returned as an error.
 func vetOne(ctx context.Context, o Options, u unit, fs *flights) (oc Outcome, err error) {
-	oc = Outcome{Ref: u.ref, Platform: u.platform}
-	log := o.Log.WithFields(logrus.Fields{"ref": u.ref, "platform": u.platform})
-	desc, err := u.fetcher.Describe(ctx, u.ref)
+	oc = Outcome{Ref: u.Candidate, Platform: u.Platform}
+	log := o.Log.WithFields(logrus.Fields{"ref": u.Candidate, "platform": u.Platform})
+	desc, err := o.Pipeline.Describe(ctx, u)
 	if err != nil {
 		oc.Err = err.Error()
 		return oc, ctx.Err()
 	}
 	oc.Digest = desc.Digest
 	if desc.Digest != "" {
-		f, lead := fs.claim(u.ref, desc.Digest, u.platform)
+		f, lead := fs.claim(u.Candidate, desc.Digest, u.Platform)
 		if !lead {
 			select {
 			case <-f.done:
@@ -279,7 +275,7 @@ func vetOne(ctx context.Context, o Options, u unit, fs *flights) (oc Outcome, er
 		defer func() { f.land(oc) }()
 	}
 	if !o.Force && desc.Digest != "" {
-		rec, err := o.Store.Lookup(ctx, desc.Digest, u.platform, o.PolicyDigest)
+		rec, err := o.Pipeline.Store().Lookup(ctx, desc.Digest, u.Platform, o.Pipeline.Policy().Digest())
 		if err != nil {
 			return oc, err
 		}
@@ -289,22 +285,14 @@ func vetOne(ctx context.Context, o Options, u unit, fs *flights) (oc Outcome, er
 			return oc, nil
 		}
 	}
-	baseline := o.Baseline
-	if baseline == PreviousBaseline {
-		if baseline, err = previous(ctx, o.Store, u.ref, desc); err != nil {
+	if u.Baseline == PreviousBaseline {
+		if u.Baseline, err = previous(ctx, o.Pipeline.Store(), u.Candidate, desc); err != nil {
 			oc.Err = err.Error()
 			return oc, ctx.Err()
 		}
 	}
-	oc.Baseline = baseline
-	vo, done, err := o.Stages()
-	if err != nil {
-		return oc, err
-	}
-	defer done()
-	vo.Candidate, vo.Baseline, vo.Fetcher, vo.Store = u.ref, baseline, u.fetcher, o.Store
-	vo.Log = log
-	res, err := vet.Run(ctx, vo)
+	oc.Baseline = u.Baseline
+	res, err := o.Pipeline.VetTarget(ctx, u, log)
 	if err != nil {
 		if ctx.Err() != nil {
 			return oc, ctx.Err()
@@ -318,6 +306,7 @@ func vetOne(ctx context.Context, o Options, u unit, fs *flights) (oc Outcome, er
 		oc.Record = res.Record.ID
 	}
 	oc.Top = top(res.Report.Findings)
+	oc.Attestation = res.Attestation
 	return oc, nil
 }
 

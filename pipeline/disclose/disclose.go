@@ -134,19 +134,31 @@ type Subject struct {
 	BaselineVersion  *pipeline.Version
 }
 
-// Apply checks that the manifest belongs to the candidate and, if it does,
-// marks every change and finding it declares as disclosed. A manifest for
-// another image discloses nothing.
-func (m *Manifest) Apply(s Subject, changes []*pipeline.Change, findings []pipeline.Finding) pipeline.Check {
-	check := pipeline.Check{Name: "manifest"}
+// Disclosure is what a manifest discloses: its check, and the changes and
+// findings as disclosed. Changes it discloses are copies; the ones it
+// leaves are the caller's, unchanged.
+type Disclosure struct {
+	Check    pipeline.Check
+	Changes  []*pipeline.Change
+	Findings []pipeline.Finding
+}
+
+// Disclose checks that the manifest belongs to the candidate and, if it
+// does, returns every change and finding it declares as disclosed. A
+// manifest for another image discloses nothing. The arguments are left as
+// they were given.
+func (m *Manifest) Disclose(s Subject, changes []*pipeline.Change, findings []pipeline.Finding) Disclosure {
+	d := Disclosure{Check: pipeline.Check{Name: "manifest"}, Changes: changes, Findings: findings}
 	if err := m.belongs(s); err != nil {
-		check.Status, check.Detail = pipeline.CheckFail, err.Error()+"; the manifest discloses nothing"
-		return check
+		d.Check.Status, d.Check.Detail = pipeline.CheckFail, err.Error()+"; the manifest discloses nothing"
+		return d
 	}
+	d.Changes = make([]*pipeline.Change, len(changes))
+	copy(d.Changes, changes)
 	added, removed, changed := newPatternSet(m.Added), newPatternSet(m.Removed), newPatternSet(m.Changed)
 	disclosed := map[string]bool{}
 	n := 0
-	for _, ch := range changes {
+	for i, ch := range d.Changes {
 		// Content and metadata changes are both declared under "changed".
 		set := changed
 		switch ch.Kind {
@@ -156,14 +168,16 @@ func (m *Manifest) Apply(s Subject, changes []*pipeline.Change, findings []pipel
 			set = removed
 		}
 		if set.covers(ch.Path) {
-			ch.Disclosed = true
+			d.Changes[i] = disclose(ch)
 			disclosed[ch.Key] = true
 			n++
 		}
 	}
-	n += explainHeaders(changes, disclosed)
-	for i := range findings {
-		f := &findings[i]
+	n += explainHeaders(d.Changes, disclosed)
+	d.Findings = make([]pipeline.Finding, len(findings))
+	copy(d.Findings, findings)
+	for i := range d.Findings {
+		f := &d.Findings[i]
 		switch {
 		case f.ID == pipeline.IDUnsafeEntry:
 			// A hostile entry is never an intended change.
@@ -175,19 +189,26 @@ func (m *Manifest) Apply(s Subject, changes []*pipeline.Change, findings []pipel
 			f.Disclosed = disclosed[f.Key]
 		}
 	}
-	check.Status = pipeline.CheckPass
+	d.Check.Status = pipeline.CheckPass
 	name := strings.TrimSpace(strings.TrimSpace(m.Product) + " " + m.Version)
 	if name == "" {
 		name = "the release manifest"
 	} else {
 		name = "release manifest for " + name
 	}
-	check.Detail = fmt.Sprintf("%s discloses %d of %d changes", name, n, len(changes))
+	d.Check.Detail = fmt.Sprintf("%s discloses %d of %d changes", name, n, len(changes))
 	if m.ImageSHA256 == "" {
-		check.Status = pipeline.CheckSkip
-		check.Detail += "; it names no image_sha256, so it is not bound to this image"
+		d.Check.Status = pipeline.CheckSkip
+		d.Check.Detail += "; it names no image_sha256, so it is not bound to this image"
 	}
-	return check
+	return d
+}
+
+// disclose is a disclosed copy of a change.
+func disclose(ch *pipeline.Change) *pipeline.Change {
+	c := *ch
+	c.Disclosed = true
+	return &c
 }
 
 // explainHeaders discloses each header-only change (a container's own
@@ -195,7 +216,8 @@ func (m *Manifest) Apply(s Subject, changes []*pipeline.Change, findings []pipel
 // container holds no undisclosed change: a new timestamp, name or CRC in a
 // header around the same or declared contents is not a change of its own.
 // Changes come in key order, so what a container holds follows it; inner
-// containers are decided first.
+// containers are decided first. It replaces what it discloses in changes
+// with disclosed copies.
 func explainHeaders(changes []*pipeline.Change, disclosed map[string]bool) int {
 	n := 0
 	for i := len(changes) - 1; i >= 0; i-- {
@@ -215,7 +237,7 @@ func explainHeaders(changes []*pipeline.Change, disclosed map[string]bool) int {
 			}
 		}
 		if explained {
-			ch.Disclosed = true
+			changes[i] = disclose(ch)
 			disclosed[ch.Key] = true
 			n++
 		}

@@ -168,7 +168,7 @@ func TestApplyCoverage(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(string(tt.kind)+tt.path, func(t *testing.T) {
 			ch := change(tt.kind, tt.path)
-			check := m.Apply(Subject{}, []*pipeline.Change{ch}, nil)
+			check := disclosed(m, Subject{}, []*pipeline.Change{ch}, nil)
 			if check.Status != pipeline.CheckSkip {
 				t.Errorf("check = %+v, want skip (no image_sha256)", check)
 			}
@@ -282,7 +282,7 @@ func TestApplyCheck(t *testing.T) {
 			tt.m.Changed = []string{"/etc/fw-release"}
 			ch := change(pipeline.ChangeModified, "/etc/fw-release")
 			findings := []pipeline.Finding{{ID: pipeline.IDFileModified, Path: "/etc/fw-release", Key: "/etc/fw-release"}}
-			check := tt.m.Apply(tt.subject, []*pipeline.Change{ch}, findings)
+			check := disclosed(&tt.m, tt.subject, []*pipeline.Change{ch}, findings)
 			if check.Name != "manifest" {
 				t.Errorf("check name = %q, want manifest", check.Name)
 			}
@@ -324,7 +324,7 @@ func TestApplyFindings(t *testing.T) {
 		{ID: pipeline.IDEndpointAdded, Path: "/usr/sbin/tool"}, // no key: about no one change
 	}
 	want := []bool{true, true, true, false, false, false, false}
-	check := m.Apply(Subject{Digests: []string{"sha256:" + digest}}, changes, findings)
+	check := disclosed(m, Subject{Digests: []string{"sha256:" + digest}}, changes, findings)
 	if check.Status != pipeline.CheckPass {
 		t.Fatalf("check = %+v, want pass", check)
 	}
@@ -370,7 +370,7 @@ func TestApplyDowngrade(t *testing.T) {
 			// The change to the release file is not disclosed, so only the
 			// rollback declaration can disclose the downgrade finding.
 			changes := []*pipeline.Change{change(pipeline.ChangeModified, "/etc/os-release")}
-			check := m.Apply(Subject{Digests: []string{"sha256:" + digest}, BaselineVersion: tt.baseline}, changes, findings)
+			check := disclosed(m, Subject{Digests: []string{"sha256:" + digest}, BaselineVersion: tt.baseline}, changes, findings)
 			if check.Status != pipeline.CheckPass {
 				t.Fatalf("check = %+v, want pass", check)
 			}
@@ -386,7 +386,7 @@ func TestApplyDowngradeNotDisclosedByPath(t *testing.T) {
 	m := &Manifest{ImageSHA256: digest, Version: "1.0.0", PreviousVersion: "0.9", Changed: []string{"/etc/os-release"}}
 	changes := []*pipeline.Change{change(pipeline.ChangeModified, "/etc/os-release")}
 	findings := []pipeline.Finding{{ID: pipeline.IDDowngrade, Path: "/etc/os-release", Key: "/etc/os-release"}}
-	m.Apply(Subject{Digests: []string{"sha256:" + digest}, BaselineVersion: &pipeline.Version{Value: "1.0.1"}}, changes, findings)
+	disclosed(m, Subject{Digests: []string{"sha256:" + digest}, BaselineVersion: &pipeline.Version{Value: "1.0.1"}}, changes, findings)
 	if !changes[0].Disclosed {
 		t.Error("release file change not disclosed")
 	}
@@ -414,7 +414,7 @@ func TestApplyMismatchDisclosesNothing(t *testing.T) {
 		{ID: pipeline.IDFileAdded, Key: "/b"},
 		{ID: pipeline.IDDowngrade, Key: "/etc/os-release"},
 	}
-	check := m.Apply(Subject{Digests: []string{"sha256:" + digest}, BaselineVersion: &pipeline.Version{Value: "1.0.1"}}, changes, findings)
+	check := disclosed(m, Subject{Digests: []string{"sha256:" + digest}, BaselineVersion: &pipeline.Version{Value: "1.0.1"}}, changes, findings)
 	if check.Status != pipeline.CheckFail {
 		t.Errorf("check = %+v, want fail", check)
 	}
@@ -470,7 +470,7 @@ func TestApplyHeaders(t *testing.T) {
 				ch.Disclosed = false
 			}
 			findings := []pipeline.Finding{{ID: pipeline.IDFileModified, Path: tt.changes[0].Path, Key: tt.changes[0].Key}}
-			m.Apply(Subject{}, tt.changes, findings)
+			disclosed(m, Subject{}, tt.changes, findings)
 			for i, ch := range tt.changes {
 				if ch.Disclosed != tt.want[i] {
 					t.Errorf("change %q disclosed = %v, want %v", ch.Key, ch.Disclosed, tt.want[i])
@@ -508,7 +508,7 @@ func TestAllow(t *testing.T) {
 				{ID: pipeline.IDHardeningRegressed, Path: "/usr/sbin/httpd", Key: "/usr/sbin/httpd", AllowOnly: true},
 				{ID: pipeline.IDFileModified, Path: "/usr/sbin/httpd", Key: "/usr/sbin/httpd"},
 			}
-			m.Apply(Subject{}, []*pipeline.Change{ch}, findings)
+			disclosed(m, Subject{}, []*pipeline.Change{ch}, findings)
 			if findings[0].Disclosed != tt.want {
 				t.Errorf("hardening-regressed disclosed = %v, want %v", findings[0].Disclosed, tt.want)
 			}
@@ -525,5 +525,42 @@ func TestAllow(t *testing.T) {
 		if _, err := Parse(strings.NewReader(bad)); err == nil || !strings.Contains(err.Error(), "allow[0]") {
 			t.Errorf("Parse(%s) = %v, want an error naming allow[0]", bad, err)
 		}
+	}
+}
+
+// disclosed runs Disclose and copies its answers into the arguments, so
+// that the tables above read the way they always have.
+func disclosed(m *Manifest, s Subject, changes []*pipeline.Change, findings []pipeline.Finding) pipeline.Check {
+	d := m.Disclose(s, changes, findings)
+	for i := range changes {
+		*changes[i] = *d.Changes[i]
+	}
+	copy(findings, d.Findings)
+	return d.Check
+}
+
+func TestDiscloseLeavesItsInput(t *testing.T) {
+	const digest = "1111111111111111111111111111111111111111111111111111111111111111"
+	m := &Manifest{ImageSHA256: digest, Changed: []string{"/etc/fw-release"}, Added: []string{"/usr/share/doc/*"}}
+	changes := []*pipeline.Change{
+		{Kind: pipeline.ChangeModified, Path: "/etc/fw-release", Key: "/etc/fw-release"},
+		{Kind: pipeline.ChangeAdded, Path: "/usr/share/doc/README", Key: "/usr/share/doc/README"},
+		{Kind: pipeline.ChangeAdded, Path: "/usr/sbin/telnetd", Key: "/usr/sbin/telnetd"},
+	}
+	findings := []pipeline.Finding{{ID: pipeline.IDFileModified, Path: "/etc/fw-release", Key: "/etc/fw-release"}}
+	d := m.Disclose(Subject{Digests: []string{"sha256:" + digest}}, changes, findings)
+	if d.Check.Status != pipeline.CheckPass {
+		t.Fatalf("check %+v, want pass", d.Check)
+	}
+	for i, want := range []bool{true, true, false} {
+		if d.Changes[i].Disclosed != want {
+			t.Errorf("disclosure of %s = %v, want %v", d.Changes[i].Path, d.Changes[i].Disclosed, want)
+		}
+		if changes[i].Disclosed {
+			t.Errorf("the caller's change %s was marked disclosed", changes[i].Path)
+		}
+	}
+	if !d.Findings[0].Disclosed || findings[0].Disclosed {
+		t.Errorf("finding disclosed %v in the result and %v in the caller's slice; want true and false", d.Findings[0].Disclosed, findings[0].Disclosed)
 	}
 }

@@ -156,7 +156,7 @@ func TestSBOMDisclosure(t *testing.T) {
 				f := pipeline.NewFinding(pipeline.IDFileModified, tt.path, nil, "x")
 				f.Key = ch.Key
 				findings := []pipeline.Finding{f}
-				check := m.Apply(Subject{Digests: []string{"sha256:" + rt3200Digest}}, []*pipeline.Change{ch}, findings)
+				check := disclosed(m, Subject{Digests: []string{"sha256:" + rt3200Digest}}, []*pipeline.Change{ch}, findings)
 				if check.Status != pipeline.CheckPass {
 					t.Fatalf("check %+v, want pass: the candidate's SBOM names this digest", check)
 				}
@@ -173,7 +173,7 @@ func TestSBOMDisclosure(t *testing.T) {
 			t.Fatal(err)
 		}
 		ch := change(pipeline.ChangeModified, "/usr/sbin/dropbear")
-		check := m.Apply(Subject{Digests: []string{"sha256:" + digest}}, []*pipeline.Change{ch}, nil)
+		check := disclosed(m, Subject{Digests: []string{"sha256:" + digest}}, []*pipeline.Change{ch}, nil)
 		if check.Status != pipeline.CheckFail || ch.Disclosed {
 			t.Errorf("another image: check %+v, disclosed %v; want fail and nothing disclosed", check, ch.Disclosed)
 		}

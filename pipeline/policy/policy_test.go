@@ -1,9 +1,11 @@
 package policy
 
 import (
+	"context"
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 
@@ -175,7 +177,11 @@ func TestDecide(t *testing.T) {
 			if tt.policy != nil {
 				tt.policy(p)
 			}
-			got, reasons := p.Decide(tt.checks, tt.findings, tt.summary, !tt.noBaseline)
+			d, err := p.Decide(context.Background(), Input{Report: &pipeline.Report{Checks: tt.checks, Findings: tt.findings, Summary: tt.summary}, HasBaseline: !tt.noBaseline})
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, reasons := d.Verdict, d.Reasons
 			if got != tt.want {
 				t.Errorf("Decide = %s %q, want %s", got, reasons, tt.want)
 			}
@@ -264,7 +270,7 @@ func TestLoad(t *testing.T) {
 	})
 }
 
-func TestRank(t *testing.T) {
+func TestRanked(t *testing.T) {
 	p := Default()
 	p.Severity = map[string]pipeline.Severity{
 		pipeline.IDEndpointAdded: pipeline.SeverityCritical,
@@ -278,7 +284,12 @@ func TestRank(t *testing.T) {
 		{ID: pipeline.IDSetuidAdded, Severity: pipeline.SeverityHigh},
 		{ID: pipeline.IDDowngrade, Severity: pipeline.SeverityMedium},
 	}
-	p.Rank(findings)
+	orig := slices.Clone(findings)
+	ranked := p.Ranked(findings)
+	if !reflect.DeepEqual(findings, orig) {
+		t.Errorf("Ranked changed its input: %v", findings)
+	}
+	findings = ranked
 	want := []pipeline.Severity{pipeline.SeverityCritical, pipeline.SeverityLow, pipeline.SeverityInfo, pipeline.SeverityHigh, pipeline.SeverityInfo}
 	for i, f := range findings {
 		if f.Severity != want[i] {
@@ -287,14 +298,14 @@ func TestRank(t *testing.T) {
 	}
 
 	// Ranking then deciding: an override to critical fails the verdict.
-	v, _ := p.Decide(nil, []pipeline.Finding{findings[0]}, pipeline.Summary{}, true)
-	if v != pipeline.VerdictFail {
-		t.Errorf("Decide after Rank = %s, want fail", v)
+	d, err := p.Decide(context.Background(), Input{Report: &pipeline.Report{Findings: []pipeline.Finding{findings[0]}}, HasBaseline: true})
+	if err != nil || d.Verdict != pipeline.VerdictFail {
+		t.Errorf("Decide after Ranked = %+v, %v, want fail", d, err)
 	}
 
 	// No overrides: nothing changes.
 	f := []pipeline.Finding{{ID: pipeline.IDEndpointAdded, Severity: pipeline.SeverityMedium}}
-	Default().Rank(f)
+	f = Default().Ranked(f)
 	if f[0].Severity != pipeline.SeverityMedium {
 		t.Errorf("Default().Rank changed severity to %s", f[0].Severity)
 	}

@@ -33,6 +33,12 @@ func (t Text) Encode(w io.Writer, r *pipeline.Report) error {
 	for _, reason := range r.Reasons {
 		p("  %s\n", reason)
 	}
+	if r.PolicyMode == "warn" {
+		p("  (the policy is in warn mode: this verdict is recorded, and the exit code is 0)\n")
+	}
+	for _, w := range r.Waivers {
+		p("  waiver %d applied: %s, until %s, by %s: %s\n", w.RecordID, w.Scope, w.Until, w.By, w.Reason)
+	}
 	if len(r.Checks) > 0 {
 		p("\nChecks\n")
 		for _, c := range r.Checks {
@@ -66,8 +72,11 @@ func (t Text) Encode(w io.Writer, r *pipeline.Report) error {
 				break
 			}
 			mark := " "
-			if f.Disclosed {
+			switch {
+			case f.Disclosed:
 				mark = "✓"
+			case f.Waived:
+				mark = "w"
 			}
 			p("  %s %-24s %s  %s\n", mark, f.ID, shownPath(f), f.Message)
 			if len(f.Container) > 2 {

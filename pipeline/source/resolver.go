@@ -115,7 +115,7 @@ func NewResolver(opts Options) (*Resolver, error) {
 }
 
 // ForPlatform returns a resolver like r that picks the given platform.
-func (r *Resolver) ForPlatform(p string) (pipeline.Fetcher, error) {
+func (r *Resolver) ForPlatform(p string) (*Resolver, error) {
 	o := r.opts
 	o.Platform = p
 	nr, err := NewResolver(o)
@@ -552,4 +552,32 @@ func (r *Resolver) Remote(ctx context.Context, ref string) (name.Reference, []re
 		return nil, nil, err
 	}
 	return nref, r.remoteOptions(ctx), nil
+}
+
+// ErrNotRegistry is returned for a reference that names no registry image.
+var ErrNotRegistry = errors.New("not an image in a registry")
+
+// IsRegistry reports whether a reference names an image in a registry
+// rather than something local.
+func IsRegistry(ref string) bool {
+	k, _ := kind(ref)
+	return k == "registry"
+}
+
+// Subject is the registry image a reference names, pinned to digest (the
+// digest it was vetted as), with the options to reach its registry: where
+// a signed verdict is attached.
+func (r *Resolver) Subject(ctx context.Context, ref, digest string) (name.Digest, []remote.Option, error) {
+	if !IsRegistry(ref) {
+		return name.Digest{}, nil, fmt.Errorf("%s: %w", ref, ErrNotRegistry)
+	}
+	nref, opts, err := r.Remote(ctx, ref)
+	if err != nil {
+		return name.Digest{}, nil, err
+	}
+	if _, err := v1.NewHash(digest); err != nil {
+		return name.Digest{}, nil, fmt.Errorf("%s: digest %q: %w", ref, digest, err)
+	}
+	// The repository keeps the reference's registry options (plain HTTP).
+	return nref.Context().Digest(digest), opts, nil
 }

@@ -4,7 +4,7 @@
 // anything; the only files it creates are spills of decompressed streams
 // inside its work directory, and what it hands to a Sink (an Extractor).
 //
-// A format only lists entries and opens one (pipeline.Archive) or turns one
+// A format only lists entries and opens one (pipeline.Container) or turns one
 // stream into another (pipeline.Decompressor); name checks, limits, hashing,
 // recursion and concurrency are done here, once, for all of them.
 package unpack
@@ -338,7 +338,7 @@ func (r *run) container(ctx context.Context, in input) error {
 	switch f := f.(type) {
 	case pipeline.Decompressor:
 		return r.decompress(ctx, f, in, chain)
-	case pipeline.Archive:
+	case pipeline.Container:
 		r.sawFormat(f.Name(), in)
 		walk := func(visit func(*pipeline.Header, pipeline.OpenFunc) error) error {
 			return f.Walk(ctx, in.ra, in.size, r.u.opts.Limits, visit)

@@ -18,6 +18,7 @@ import (
 	"github.com/fwvet/fwvet/pipeline/disclose"
 	"github.com/fwvet/fwvet/pipeline/policy"
 	"github.com/fwvet/fwvet/pipeline/version"
+	"github.com/fwvet/fwvet/pipeline/waiver"
 )
 
 // Unpacker turns an artifact into a tree.
@@ -54,10 +55,12 @@ type Options struct {
 	Log  logrus.FieldLogger
 }
 
-// Result is a report and, when stored, its record.
+// Result is a report and, when stored, its record; when signed, its
+// verification summary (a DSSE envelope).
 type Result struct {
-	Report *pipeline.Report
-	Record *pipeline.Record
+	Report      *pipeline.Report
+	Record      *pipeline.Record
+	Attestation []byte
 }
 
 // Run vets one candidate. It returns an error (an *pipeline.InputError for a
@@ -96,6 +99,15 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 		base = sides[1]
 	}
 
+	if manifest != nil {
+		// A version the image does not carry is the one its manifest declares.
+		if cand.version == nil && manifest.Version != "" {
+			cand.version = &pipeline.Version{Value: manifest.Version, Source: "manifest"}
+		}
+		if base != nil && base.version == nil && manifest.PreviousVersion != "" {
+			base.version = &pipeline.Version{Value: manifest.PreviousVersion, Source: "manifest"}
+		}
+	}
 	rep := &pipeline.Report{
 		Schema:       pipeline.ReportSchema,
 		Tool:         o.Tool,
@@ -106,22 +118,7 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 		s := base.subject()
 		rep.Baseline = &s
 	}
-	if manifest != nil {
-		if cand.version == nil && manifest.Version != "" {
-			cand.version = &pipeline.Version{Value: manifest.Version, Source: "manifest"}
-			rep.Candidate.Version = manifest.Version
-		}
-		if base != nil && base.version == nil && manifest.PreviousVersion != "" {
-			base.version = &pipeline.Version{Value: manifest.PreviousVersion, Source: "manifest"}
-			rep.Baseline.Version = manifest.PreviousVersion
-		}
-	}
-
-	for _, v := range o.Verifiers {
-		c := v.Verify(ctx, cand.art)
-		o.Log.WithFields(logrus.Fields{"check": c.Name, "status": c.Status}).Info(c.Detail)
-		rep.Checks = append(rep.Checks, c)
-	}
+	rep.Checks = check(ctx, o.Verifiers, cand.art, o.Log)
 	var pairing *diff.Pairing
 	if base != nil && !cand.tree.Incomplete {
 		pairing = diff.Pair(base.tree, cand.tree)
@@ -153,11 +150,29 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 		if base != nil {
 			subj.BaselineVersion = base.version
 		}
-		rep.Checks = append(rep.Checks, manifest.Apply(subj, changes, rep.Findings))
+		d := manifest.Disclose(subj, changes, rep.Findings)
+		rep.Checks = append(rep.Checks, d.Check)
+		changes, rep.Findings = d.Changes, d.Findings
 	}
-	o.Policy.Rank(rep.Findings)
+	rep.Findings = o.Policy.Ranked(rep.Findings)
+	if o.Store != nil {
+		product := ""
+		if manifest != nil {
+			product = manifest.Product
+		}
+		if rep.Findings, rep.Waivers, err = waive(ctx, o.Store, rep.Findings, cand.art.Digest, product); err != nil {
+			return nil, err
+		}
+	}
 	rep.Summary = pipeline.Summarize(changes)
-	rep.Verdict, rep.Reasons = o.Policy.Decide(rep.Checks, rep.Findings, rep.Summary, base != nil)
+	decision, err := o.Policy.Decide(ctx, policy.Input{Report: rep, Changes: changes, HasBaseline: base != nil})
+	if err != nil {
+		return nil, err
+	}
+	rep.Verdict, rep.Reasons = decision.Verdict, decision.Reasons
+	if decision.Mode == policy.ModeWarn {
+		rep.PolicyMode = policy.ModeWarn
+	}
 	if o.WithChanges {
 		rep.Changes = changes
 	}
@@ -171,6 +186,32 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	}
 	o.Log.WithFields(logrus.Fields{"verdict": rep.Verdict, "findings": len(rep.Findings), "changes": len(changes)}).Info("vetted")
 	return res, nil
+}
+
+// waive marks the findings that a waiver in the store covers, and returns
+// the waivers that applied, each once. The findings given are left as
+// they were.
+func waive(ctx context.Context, st pipeline.Store, findings []pipeline.Finding, digest, product string) ([]pipeline.Finding, []pipeline.Waiver, error) {
+	ws, err := st.Waivers(ctx)
+	if err != nil {
+		return nil, nil, fmt.Errorf("reading the store's waivers: %w", err)
+	}
+	applied := waiver.Apply(ws, findings, digest, product, time.Now())
+	if len(applied) == 0 {
+		return findings, nil, nil
+	}
+	out := make([]pipeline.Finding, len(findings))
+	copy(out, findings)
+	var used []pipeline.Waiver
+	seen := map[int64]bool{}
+	for _, a := range applied {
+		out[a.Finding].Waived = true
+		if !seen[a.Waiver.RecordID] {
+			seen[a.Waiver.RecordID] = true
+			used = append(used, a.Waiver)
+		}
+	}
+	return out, used, nil
 }
 
 // loadManifest reads the release manifest, or derives one from an SBOM
@@ -202,37 +243,51 @@ type side struct {
 }
 
 func (s *side) load(ctx context.Context, o Options) error {
+	if err := s.fetchUnpack(ctx, o); err != nil {
+		return err
+	}
+	if !s.tree.Incomplete {
+		v, err := version.FromTree(ctx, s.tree)
+		if err != nil {
+			return &pipeline.InputError{Role: s.role, Ref: s.ref, Err: fmt.Errorf("reading its version: %w", err)}
+		}
+		s.version = v
+	}
+	if s.version == nil && s.art.Annotations[pipeline.AnnotationVersion] != "" {
+		s.version = &pipeline.Version{Value: s.art.Annotations[pipeline.AnnotationVersion], Source: "annotation " + pipeline.AnnotationVersion}
+	}
+	return nil
+}
+
+// fetchUnpack fetches and unpacks the side's reference.
+func (s *side) fetchUnpack(ctx context.Context, o Options) error {
 	log := o.Log.WithFields(logrus.Fields{"role": s.role, "ref": s.ref})
 	start := time.Now()
 	art, err := o.Fetcher.Fetch(ctx, s.ref)
 	if err != nil {
 		return &pipeline.InputError{Role: s.role, Ref: s.ref, Err: err}
 	}
-	s.art = art
 	log.WithFields(logrus.Fields{"digest": art.Digest, "size": art.Size}).Debug("fetched")
 	tree, err := o.Unpacker.Unpack(ctx, art)
 	if err != nil {
 		return &pipeline.InputError{Role: s.role, Ref: s.ref, Err: err}
 	}
-	s.tree = tree
-	if art.Digest == "" {
-		// A local directory is named by what it holds.
-		art.Digest = tree.Digest()
-		art.Size = tree.Bytes
-	}
+	s.art, s.tree = named(art, tree), tree
 	log.WithFields(logrus.Fields{"entries": len(tree.Entries), "problems": len(tree.Problems), "formats": tree.Formats,
 		"took": time.Since(start).Round(time.Millisecond)}).Info("unpacked")
-	if !tree.Incomplete {
-		v, err := version.FromTree(ctx, tree)
-		if err != nil {
-			return &pipeline.InputError{Role: s.role, Ref: s.ref, Err: fmt.Errorf("reading its version: %w", err)}
-		}
-		s.version = v
-	}
-	if s.version == nil && art.Annotations[pipeline.AnnotationVersion] != "" {
-		s.version = &pipeline.Version{Value: art.Annotations[pipeline.AnnotationVersion], Source: "annotation " + pipeline.AnnotationVersion}
-	}
 	return nil
+}
+
+// named is the artifact with a digest: a local directory, which the
+// fetcher cannot name, is named by what it holds. The fetcher's artifact
+// is left as it was.
+func named(art *pipeline.Artifact, tree *pipeline.Tree) *pipeline.Artifact {
+	if art.Digest != "" {
+		return art
+	}
+	a := *art
+	a.Digest, a.Size = tree.Digest(), tree.Bytes
+	return &a
 }
 
 func (s *side) subject() pipeline.Subject {
@@ -340,53 +395,4 @@ func analyzeCheck(failures []analyze.Failure) pipeline.Check {
 		parts = append(parts, f.Analyzer+": "+strings.SplitN(f.Err.Error(), "\n", 2)[0])
 	}
 	return pipeline.Check{Name: "analyze", Status: pipeline.CheckError, Detail: strings.Join(parts, "; ")}
-}
-
-// PlatformFetcher is a fetcher that can tell the platforms of a
-// multi-platform image and be pinned to one of them.
-type PlatformFetcher interface {
-	pipeline.Fetcher
-	Platforms(ctx context.Context, ref string) ([]string, error)
-	ForPlatform(platform string) (pipeline.Fetcher, error)
-}
-
-// RunPlatforms vets a candidate that may be a multi-platform image: each
-// platform, baseline included, is vetted on its own. For anything else it
-// is Run.
-func RunPlatforms(ctx context.Context, o Options) ([]*Result, error) {
-	pf, ok := o.Fetcher.(PlatformFetcher)
-	if !ok {
-		res, err := Run(ctx, o)
-		if err != nil {
-			return nil, err
-		}
-		return []*Result{res}, nil
-	}
-	plats, err := pf.Platforms(ctx, o.Candidate)
-	if err != nil {
-		return nil, &pipeline.InputError{Role: "candidate", Ref: o.Candidate, Err: err}
-	}
-	if len(plats) == 0 {
-		res, err := Run(ctx, o)
-		if err != nil {
-			return nil, err
-		}
-		return []*Result{res}, nil
-	}
-	var out []*Result
-	for _, p := range plats {
-		f, err := pf.ForPlatform(p)
-		if err != nil {
-			return nil, err
-		}
-		po := o
-		po.Fetcher = f
-		po.Log = o.Log.WithField("platform", p)
-		res, err := Run(ctx, po)
-		if err != nil {
-			return nil, fmt.Errorf("platform %s: %w", p, err)
-		}
-		out = append(out, res)
-	}
-	return out, nil
 }

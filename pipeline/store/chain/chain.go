@@ -107,6 +107,89 @@ func NewSegmentStart(brokenID int64, reason string) (*pipeline.Record, error) {
 	return &pipeline.Record{Verdict: pipeline.VerdictSegment, Report: report}, nil
 }
 
+// NewDecision is the unlinked record of a person's decision on target,
+// the verdict record d.VerdictID names (read by the backend). It refuses a
+// target that is not Decidable or whose hash does not verify, with an
+// error wrapping pipeline.ErrNotDecidable, and a decision that does not
+// validate. It copies the target's candidate digest, hash and verdict into
+// the decision, and sets At to now when zero. The record carries the
+// target's candidate columns (for listings); its verdict kind keeps it out
+// of Lookup and Passing.
+func NewDecision(target *pipeline.Record, d pipeline.Decision) (*pipeline.Record, error) {
+	if err := d.Validate(); err != nil {
+		return nil, err
+	}
+	switch {
+	case target == nil || target.ID != d.VerdictID:
+		return nil, fmt.Errorf("deciding verdict %d: no such record", d.VerdictID)
+	case !pipeline.Decidable(target.Verdict):
+		why := "only a review or a fail verdict can be decided"
+		if target.Verdict == pipeline.VerdictPass {
+			why = "it passed: only a review or a fail verdict can be decided"
+		} else if !pipeline.IsVerdict(target.Verdict) {
+			why = fmt.Sprintf("it is a %s record, not a verdict", target.Verdict)
+		}
+		return nil, fmt.Errorf("deciding record %d: %w: %s", target.ID, pipeline.ErrNotDecidable, why)
+	case !HashOK(target):
+		return nil, fmt.Errorf("deciding record %d: %w: its contents do not match its hash (run verdicts verify)", target.ID, pipeline.ErrNotDecidable)
+	}
+	d.Schema, d.RecordID = pipeline.DecisionSchema, 0
+	d.CandidateDigest, d.VerdictHash, d.Computed = target.CandidateDigest, target.Hash, target.Verdict
+	if d.At.IsZero() {
+		d.At = time.Now()
+	}
+	d.At = d.At.UTC().Truncate(time.Second)
+	report, err := json.Marshal(d)
+	if err != nil {
+		return nil, fmt.Errorf("encoding decision: %w", err)
+	}
+	return &pipeline.Record{
+		Verdict:          pipeline.VerdictDecision,
+		CandidateRef:     target.CandidateRef,
+		CandidateDigest:  target.CandidateDigest,
+		CandidateVersion: target.CandidateVersion,
+		Platform:         target.Platform,
+		PolicyDigest:     target.PolicyDigest,
+		Report:           report,
+	}, nil
+}
+
+// NewWaiver is the unlinked record of a waiver. It validates the waiver
+// and sets At to now when zero. A digest waiver's record carries the
+// digest in its candidate digest column.
+func NewWaiver(w pipeline.Waiver) (*pipeline.Record, error) {
+	if err := w.Validate(); err != nil {
+		return nil, err
+	}
+	w.Schema, w.RecordID = pipeline.WaiverSchema, 0
+	if w.At.IsZero() {
+		w.At = time.Now()
+	}
+	w.At = w.At.UTC().Truncate(time.Second)
+	report, err := json.Marshal(w)
+	if err != nil {
+		return nil, fmt.Errorf("encoding waiver: %w", err)
+	}
+	return &pipeline.Record{Verdict: pipeline.VerdictWaiver, CandidateDigest: w.Scope.Digest, Report: report}, nil
+}
+
+// LatestDecision picks, from decision records in any order, the latest
+// decision on verdictID (the one with the highest record id), or nil.
+// Backends read the decision records and leave the choice to it.
+func LatestDecision(recs []pipeline.Record, verdictID int64) (*pipeline.Decision, error) {
+	var best *pipeline.Decision
+	for i := range recs {
+		d, err := pipeline.ParseDecision(&recs[i])
+		if err != nil {
+			return nil, err
+		}
+		if d.VerdictID == verdictID && (best == nil || d.RecordID > best.RecordID) {
+			best = d
+		}
+	}
+	return best, nil
+}
+
 // Tx is one write transaction of a backend, which holds the store's write
 // lock from before Tail is read until Insert commits, so that two writers
 // never link to the same record.

@@ -370,3 +370,71 @@ func (s *Store) Passing(ctx context.Context, refPrefix string) ([]pipeline.Recor
 	}
 	return out, rows.Err()
 }
+
+// AppendDecision implements pipeline.Store: chain.NewDecision checks the
+// verdict record and builds the decision's record.
+func (s *Store) AppendDecision(ctx context.Context, d pipeline.Decision) (*pipeline.Record, error) {
+	target, err := s.Get(ctx, d.VerdictID)
+	if err != nil {
+		return nil, err
+	}
+	rec, err := chain.NewDecision(target, d)
+	if err != nil {
+		return nil, err
+	}
+	return s.insert(ctx, rec)
+}
+
+// Decision implements pipeline.Store.
+func (s *Store) Decision(ctx context.Context, verdictID int64) (*pipeline.Decision, error) {
+	recs, err := s.kind(ctx, pipeline.VerdictDecision)
+	if err != nil {
+		return nil, err
+	}
+	return chain.LatestDecision(recs, verdictID)
+}
+
+// AppendWaiver implements pipeline.Store.
+func (s *Store) AppendWaiver(ctx context.Context, w pipeline.Waiver) (*pipeline.Record, error) {
+	rec, err := chain.NewWaiver(w)
+	if err != nil {
+		return nil, err
+	}
+	return s.insert(ctx, rec)
+}
+
+// Waivers implements pipeline.Store.
+func (s *Store) Waivers(ctx context.Context) ([]pipeline.Waiver, error) {
+	recs, err := s.kind(ctx, pipeline.VerdictWaiver)
+	if err != nil {
+		return nil, err
+	}
+	out := []pipeline.Waiver{}
+	for i := range recs {
+		w, err := pipeline.ParseWaiver(&recs[i])
+		if err != nil {
+			return nil, fmt.Errorf("reading the waivers of %s: %w", s.path, err)
+		}
+		out = append(out, *w)
+	}
+	return out, nil
+}
+
+// kind returns, oldest first and with their reports, the records of one
+// verdict kind.
+func (s *Store) kind(ctx context.Context, v pipeline.Verdict) ([]pipeline.Record, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT `+columns+`, report FROM verdicts WHERE verdict = ? ORDER BY id`, string(v))
+	if err != nil {
+		return nil, fmt.Errorf("reading %s records from %s: %w", v, s.path, err)
+	}
+	defer rows.Close()
+	var out []pipeline.Record
+	for rows.Next() {
+		var rec pipeline.Record
+		if err := scanRecord(rows, &rec, &rec.Report); err != nil {
+			return nil, fmt.Errorf("reading %s records from %s: %w", v, s.path, err)
+		}
+		out = append(out, rec)
+	}
+	return out, rows.Err()
+}

@@ -16,6 +16,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/fwvet/fwvet/pipeline"
 	"github.com/fwvet/fwvet/pipeline/store/chain"
@@ -60,6 +61,11 @@ func Run(t *testing.T, b Backend) {
 		{"HeadDetectsCutTail", testHeadDetectsCutTail},
 		{"AppendRefusesBrokenTail", testAppendRefusesBrokenTail},
 		{"ConcurrentAppends", testConcurrentAppends},
+		{"Decisions", testDecisions},
+		{"DecisionRefused", testDecisionRefused},
+		{"Waivers", testWaivers},
+		{"VerifyDetectsDeletedWaiver", testDeletedWaiver},
+		{"LookupAndPassingSkipDecisionsAndWaivers", testLookupSkipsDecisionsAndWaivers},
 	} {
 		t.Run(tc.name, func(t *testing.T) { tc.run(t, b) })
 	}
@@ -730,5 +736,317 @@ func testConcurrentAppends(t *testing.T, b Backend) {
 				t.Fatalf("List through handle %d: record %d has id %d, want %d", i, j, rec.ID, want)
 			}
 		}
+	}
+}
+
+// appendVerdict appends Report(i) with verdict v.
+func appendVerdict(t *testing.T, s pipeline.Store, i int, v pipeline.Verdict) *pipeline.Record {
+	t.Helper()
+	r := Report(i)
+	r.Verdict = v
+	rec, err := s.Append(context.Background(), r)
+	if err != nil {
+		t.Fatalf("Append: %v", err)
+	}
+	return rec
+}
+
+// testDecisions: a decision reads back with the decided record's digest,
+// hash and verdict; the latest decision on a verdict wins, both stay in
+// the chain, which still verifies.
+func testDecisions(t *testing.T, b Backend) {
+	ctx := context.Background()
+	open, raw := b.New(t)
+	s := handle(t, open)
+	review := appendVerdict(t, s, 1, pipeline.VerdictReview)
+	fail := appendVerdict(t, s, 2, pipeline.VerdictFail)
+	other := appendVerdict(t, s, 3, pipeline.VerdictReview)
+
+	if d, err := s.Decision(ctx, review.ID); err != nil || d != nil {
+		t.Fatalf("Decision before any = %+v, %v; want nil", d, err)
+	}
+	at := time.Date(2026, 5, 1, 10, 30, 0, 0, time.UTC)
+	first, err := s.AppendDecision(ctx, pipeline.Decision{VerdictID: review.ID, Approve: true, Reason: "checked by hand: the new account is the vendor's", By: "alice", At: at})
+	if err != nil {
+		t.Fatalf("AppendDecision: %v", err)
+	}
+	if first.Verdict != pipeline.VerdictDecision || first.ID != other.ID+1 || first.PrevHash != other.Hash || chain.Hash(first) != first.Hash {
+		t.Errorf("decision record = %+v, want a linked decision record after %d", *first, other.ID)
+	}
+	d, err := s.Decision(ctx, review.ID)
+	if err != nil || d == nil {
+		t.Fatalf("Decision = %v, %v", d, err)
+	}
+	want := pipeline.Decision{Schema: pipeline.DecisionSchema, RecordID: first.ID, VerdictID: review.ID,
+		CandidateDigest: review.CandidateDigest, VerdictHash: review.Hash, Computed: pipeline.VerdictReview,
+		Approve: true, Reason: "checked by hand: the new account is the vendor's", By: "alice", At: at}
+	if !d.At.Equal(want.At) || d.At.Location() != time.UTC {
+		t.Errorf("Decision at %v, want %v UTC", d.At, want.At)
+	}
+	d.At = want.At
+	if *d != want {
+		t.Errorf("Decision = %+v, want %+v", *d, want)
+	}
+	if d.Verdict() != pipeline.VerdictPass {
+		t.Errorf("approved decision's verdict = %s, want pass", d.Verdict())
+	}
+	got, err := s.Get(ctx, first.ID)
+	if err != nil || !sameRecord(got, first) {
+		t.Errorf("Get(%d) = %+v, %v; want the decision record", first.ID, got, err)
+	}
+
+	// A later decision overrides; the earlier one stays in the chain.
+	second, err := s.AppendDecision(ctx, pipeline.Decision{VerdictID: review.ID, Approve: false, Reason: "the account has a default password", By: "bob"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.AppendDecision(ctx, pipeline.Decision{VerdictID: fail.ID, Approve: true, Reason: "a known false positive", By: "carol"}); err != nil {
+		t.Fatalf("deciding a fail: %v", err)
+	}
+	d, err = s.Decision(ctx, review.ID)
+	if err != nil || d == nil || d.RecordID != second.ID || d.Approve || d.By != "bob" || d.Verdict() != pipeline.VerdictFail || d.At.IsZero() {
+		t.Errorf("Decision after an override = %+v, %v; want bob's rejection (record %d)", d, err, second.ID)
+	}
+	d, err = s.Decision(ctx, fail.ID)
+	if err != nil || d == nil || !d.Approve || d.Computed != pipeline.VerdictFail || d.By != "carol" {
+		t.Errorf("Decision on the fail = %+v, %v; want carol's approval", d, err)
+	}
+	if d, err := s.Decision(ctx, other.ID); err != nil || d != nil {
+		t.Errorf("Decision on an undecided verdict = %+v, %v; want nil", d, err)
+	}
+	if _, err := s.Get(ctx, first.ID); err != nil {
+		t.Errorf("the overridden decision is gone: %v", err)
+	}
+	if st := Verify(t, s); !st.OK() || st.Records != 6 {
+		t.Errorf("Verify = %+v, want OK with 6 records", st)
+	}
+	// A decision is hashed: turning an approval into a rejection breaks
+	// the chain at the decision.
+	raw.Exec(t, `UPDATE verdicts SET report = ? WHERE id = ?`, bytes.Replace(second.Report, []byte(`"approve":false`), []byte(`"approve":true`), 1), second.ID)
+	if st := Verify(t, s); st.OK() || st.BrokenID != second.ID {
+		t.Errorf("Verify after editing decision %d = %+v, want it named", second.ID, st)
+	}
+}
+
+// testDecisionRefused: a decision on a record the store does not hold, on
+// a pass, a segment start, a decision or a waiver, or without a reason or
+// a name is refused and appends nothing.
+func testDecisionRefused(t *testing.T, b Backend) {
+	ctx := context.Background()
+	open, raw := b.New(t)
+	s := handle(t, open)
+	pass := appendVerdict(t, s, 1, pipeline.VerdictPass)
+	review := appendVerdict(t, s, 2, pipeline.VerdictReview)
+	seg, err := s.StartSegment(ctx, 0, "not a verdict")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dec, err := s.AppendDecision(ctx, pipeline.Decision{VerdictID: review.ID, Approve: true, Reason: "ok", By: "alice"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	wv, err := s.AppendWaiver(ctx, pipeline.Waiver{Scope: pipeline.WaiverScope{Digest: Digest("waived")}, Reason: "r", By: "b"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	edited := appendVerdict(t, s, 3, pipeline.VerdictReview)
+	last := appendVerdict(t, s, 4, pipeline.VerdictReview)
+	raw.Exec(t, `UPDATE verdicts SET candidate_ref = 'elsewhere' WHERE id = ?`, edited.ID)
+	for _, tc := range []struct {
+		name string
+		d    pipeline.Decision
+		want error
+	}{
+		{"missing record", pipeline.Decision{VerdictID: 999, Approve: true, Reason: "r", By: "b"}, b.NotFound},
+		{"pass", pipeline.Decision{VerdictID: pass.ID, Approve: false, Reason: "r", By: "b"}, pipeline.ErrNotDecidable},
+		{"segment start", pipeline.Decision{VerdictID: seg.ID, Approve: true, Reason: "r", By: "b"}, pipeline.ErrNotDecidable},
+		{"decision", pipeline.Decision{VerdictID: dec.ID, Approve: true, Reason: "r", By: "b"}, pipeline.ErrNotDecidable},
+		{"waiver", pipeline.Decision{VerdictID: wv.ID, Approve: true, Reason: "r", By: "b"}, pipeline.ErrNotDecidable},
+		{"edited verdict", pipeline.Decision{VerdictID: edited.ID, Approve: true, Reason: "r", By: "b"}, pipeline.ErrNotDecidable},
+		{"no reason", pipeline.Decision{VerdictID: last.ID, Approve: true, Reason: " ", By: "b"}, nil},
+		{"no name", pipeline.Decision{VerdictID: last.ID, Approve: true, Reason: "r"}, nil},
+		{"long reason", pipeline.Decision{VerdictID: last.ID, Approve: true, Reason: strings.Repeat("x", pipeline.MaxReasonLen+1), By: "b"}, nil},
+		{"long name", pipeline.Decision{VerdictID: last.ID, Approve: true, Reason: "r", By: strings.Repeat("x", pipeline.MaxByLen+1)}, nil},
+		{"no id", pipeline.Decision{Approve: true, Reason: "r", By: "b"}, nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			before, err := s.List(ctx, 1)
+			if err != nil {
+				t.Fatal(err)
+			}
+			rec, err := s.AppendDecision(ctx, tc.d)
+			if err == nil {
+				t.Fatalf("AppendDecision = record %d, want it refused", rec.ID)
+			}
+			if tc.want != nil && !errors.Is(err, tc.want) {
+				t.Errorf("AppendDecision error = %v, want %v", err, tc.want)
+			}
+			after, err := s.List(ctx, 1)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if after[0].ID != before[0].ID {
+				t.Errorf("the refused decision appended record %d", after[0].ID)
+			}
+		})
+	}
+	if d, err := s.Decision(ctx, pass.ID); err != nil || d != nil {
+		t.Errorf("Decision on the pass = %+v, %v; want nil", d, err)
+	}
+}
+
+// testWaivers: waivers of both scopes read back in order, expired ones
+// included, and the chain verifies; a waiver that does not validate is
+// refused.
+func testWaivers(t *testing.T, b Backend) {
+	ctx := context.Background()
+	open, _ := b.New(t)
+	s := handle(t, open)
+	if ws, err := s.Waivers(ctx); err != nil || len(ws) != 0 {
+		t.Fatalf("Waivers on an empty store = %v, %v", ws, err)
+	}
+	AppendN(t, s, 2)
+	at := time.Date(2026, 4, 1, 8, 0, 0, 0, time.UTC)
+	in := []pipeline.Waiver{
+		{Scope: pipeline.WaiverScope{FindingID: pipeline.IDSetuidAdded, Path: "/usr/bin/diag", Product: "RT-3200"}, Until: "2026-06-30", Reason: "factory tool, removed in 1.1 (ticket 42)", By: "alice", At: at},
+		{Scope: pipeline.WaiverScope{Digest: Digest("candidate", 1)}, Reason: "accepted as is", By: "bob", At: at},
+		{Scope: pipeline.WaiverScope{FindingID: pipeline.IDFileAdded, Path: "/usr/share/doc/**"}, Until: "2020-01-01", Reason: "long expired", By: "carol"},
+	}
+	var recs []*pipeline.Record
+	for _, w := range in {
+		rec, err := s.AppendWaiver(ctx, w)
+		if err != nil {
+			t.Fatalf("AppendWaiver(%s): %v", w.Scope, err)
+		}
+		if rec.Verdict != pipeline.VerdictWaiver || chain.Hash(rec) != rec.Hash {
+			t.Errorf("waiver record = %+v, want a hashed waiver record", *rec)
+		}
+		recs = append(recs, rec)
+	}
+	AppendN(t, s, 1)
+	got, err := s.Waivers(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != len(in) {
+		t.Fatalf("Waivers = %d, want %d: %+v", len(got), len(in), got)
+	}
+	for i, w := range got {
+		want := in[i]
+		want.Schema, want.RecordID = pipeline.WaiverSchema, recs[i].ID
+		if want.At.IsZero() {
+			if w.At.IsZero() || w.At.Location() != time.UTC {
+				t.Errorf("waiver %d: at %v, want now in UTC", i, w.At)
+			}
+			want.At = w.At
+		}
+		if !w.At.Equal(want.At) {
+			t.Errorf("waiver %d: at %v, want %v", i, w.At, want.At)
+		}
+		w.At = want.At
+		if w != want {
+			t.Errorf("waiver %d = %+v, want %+v", i, w, want)
+		}
+	}
+	if !got[2].Expired(time.Now()) || got[0].Expired(time.Date(2026, 6, 30, 23, 0, 0, 0, time.UTC)) || got[1].Expired(time.Now()) {
+		t.Errorf("expiry of %+v is wrong", got)
+	}
+	for _, bad := range []pipeline.Waiver{
+		{Scope: pipeline.WaiverScope{FindingID: pipeline.IDSetuidAdded, Path: "/usr/bin/diag"}, Reason: "no date", By: "alice"},
+		{Scope: pipeline.WaiverScope{Digest: "sha256:short"}, Reason: "r", By: "alice"},
+		{Scope: pipeline.WaiverScope{Digest: Digest("x")}, Reason: "", By: "alice"},
+		{Scope: pipeline.WaiverScope{Digest: Digest("x")}, Reason: "r", By: ""},
+	} {
+		if rec, err := s.AppendWaiver(ctx, bad); err == nil {
+			t.Errorf("AppendWaiver(%+v) = record %d, want it refused", bad, rec.ID)
+		}
+	}
+	if st := Verify(t, s); !st.OK() || st.Records != 6 {
+		t.Errorf("Verify = %+v, want OK with 6 records", st)
+	}
+}
+
+// testDeletedWaiver: a waiver is a record of the chain, so deleting or
+// editing one is detected.
+func testDeletedWaiver(t *testing.T, b Backend) {
+	for _, tc := range []struct {
+		name   string
+		tamper func(t *testing.T, raw Raw, w *pipeline.Record)
+		reason string
+	}{
+		{"deleted", func(t *testing.T, raw Raw, w *pipeline.Record) {
+			raw.Exec(t, `DELETE FROM verdicts WHERE id = ?`, w.ID)
+		}, "missing"},
+		{"edited", func(t *testing.T, raw Raw, w *pipeline.Record) {
+			raw.Touch(t, w.ID, "report")
+		}, "edited"},
+		{"extended", func(t *testing.T, raw Raw, w *pipeline.Record) {
+			raw.Exec(t, `UPDATE verdicts SET report = ? WHERE id = ?`, []byte(strings.Replace(string(w.Report), "2026-06-30", "2099-12-31", 1)), w.ID)
+		}, "edited"},
+		{"turned into a verdict", func(t *testing.T, raw Raw, w *pipeline.Record) {
+			raw.Exec(t, `UPDATE verdicts SET verdict = 'pass' WHERE id = ?`, w.ID)
+		}, "edited"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx := context.Background()
+			open, raw := b.New(t)
+			s := handle(t, open)
+			AppendN(t, s, 2)
+			w, err := s.AppendWaiver(ctx, pipeline.Waiver{Scope: pipeline.WaiverScope{FindingID: pipeline.IDSetuidAdded, Path: "/usr/bin/diag", Product: "RT-3200"}, Until: "2026-06-30", Reason: "r", By: "alice"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			AppendN(t, s, 1)
+			if st := Verify(t, s); !st.OK() {
+				t.Fatalf("Verify before tampering = %+v", st)
+			}
+			tc.tamper(t, raw, w)
+			st := Verify(t, s)
+			if st.OK() || !strings.Contains(st.Reason, tc.reason) {
+				t.Fatalf("Verify after the waiver was %s = %+v, want it detected (%q)", tc.name, st, tc.reason)
+			}
+			if tc.name == "deleted" && (st.BrokenID != w.ID+1 || !strings.Contains(st.Reason, fmt.Sprintf("records %d to %d", w.ID, w.ID))) {
+				t.Errorf("Verify after deleting waiver %d = %+v, want the gap named", w.ID, st)
+			}
+			if tc.name != "deleted" && st.BrokenID != w.ID {
+				t.Errorf("Verify after editing waiver %d = %+v, want it named", w.ID, st)
+			}
+		})
+	}
+}
+
+// testLookupSkipsDecisionsAndWaivers: decision and waiver records carry a
+// candidate's columns (a decision those of the verdict it decides, a
+// digest waiver the digest), yet neither Lookup nor Passing returns them.
+func testLookupSkipsDecisionsAndWaivers(t *testing.T, b Backend) {
+	ctx := context.Background()
+	open, _ := b.New(t)
+	s := handle(t, open)
+	r := Report(1)
+	r.Verdict, r.Candidate.Platform = pipeline.VerdictReview, "linux/arm64"
+	review, err := s.Append(ctx, r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dec, err := s.AppendDecision(ctx, pipeline.Decision{VerdictID: review.ID, Approve: true, Reason: "looked", By: "alice"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if dec.CandidateDigest != review.CandidateDigest || dec.Platform != review.Platform || dec.PolicyDigest != review.PolicyDigest || dec.CandidateRef != review.CandidateRef {
+		t.Errorf("decision record %+v does not carry the columns of verdict %d", *dec, review.ID)
+	}
+	if _, err := s.AppendWaiver(ctx, pipeline.Waiver{Scope: pipeline.WaiverScope{Digest: review.CandidateDigest}, Reason: "r", By: "bob"}); err != nil {
+		t.Fatal(err)
+	}
+	rec, err := s.Lookup(ctx, review.CandidateDigest, review.Platform, review.PolicyDigest)
+	if err != nil || rec == nil || rec.ID != review.ID {
+		t.Errorf("Lookup = %+v, %v; want verdict %d, not a decision or waiver", rec, err, review.ID)
+	}
+	if rec, err := s.Lookup(ctx, review.CandidateDigest, "", ""); err != nil || rec != nil {
+		t.Errorf("Lookup of the waiver's columns = %+v, %v; want nothing", rec, err)
+	}
+	got, err := s.Passing(ctx, "")
+	if err != nil || len(got) != 0 {
+		t.Errorf("Passing = %+v, %v; want nothing (an approved review is still not a pass record)", got, err)
 	}
 }

@@ -17,9 +17,9 @@ import (
 type Cpio struct{}
 
 var (
-	_ pipeline.Archive  = Cpio{}
-	_ pipeline.Carvable = Cpio{}
-	_ pipeline.Spanner  = Cpio{}
+	_ pipeline.Container = Cpio{}
+	_ pipeline.Carvable  = Cpio{}
+	_ pipeline.Spanner   = Cpio{}
 )
 
 // Name implements pipeline.Format.
@@ -39,7 +39,7 @@ type cpioEntry struct {
 	nlink   uint64
 }
 
-// Walk implements pipeline.Archive. Hard links, which newc stores as entries
+// Walk implements pipeline.Container. Hard links, which newc stores as entries
 // of one inode with the data on one of them only, all get that data.
 func (Cpio) Walk(ctx context.Context, r io.ReaderAt, size int64, lim pipeline.Limits, visit func(*pipeline.Header, pipeline.OpenFunc) error) error {
 	var (

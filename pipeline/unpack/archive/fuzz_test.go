@@ -12,7 +12,7 @@ import (
 	"github.com/fwvet/fwvet/pipeline/unpack/archive"
 )
 
-func fuzzArchive(f *testing.F, a pipeline.Archive, seeds ...string) {
+func fuzzArchive(f *testing.F, a pipeline.Container, seeds ...string) {
 	for _, seed := range seeds {
 		b, err := os.ReadFile(fixture.Path(f, seed))
 		if err != nil {

@@ -15,7 +15,7 @@ import (
 // Tar reads POSIX, GNU and v7 tar archives.
 type Tar struct{}
 
-var _ pipeline.Archive = Tar{}
+var _ pipeline.Container = Tar{}
 
 // Name implements pipeline.Format.
 func (Tar) Name() string { return "tar" }
@@ -47,7 +47,7 @@ func (Tar) Match(head []byte) bool {
 	return h[156] == 0 || (h[156] >= '0' && h[156] <= '7')
 }
 
-// Walk implements pipeline.Archive. Entry data is opened in place from r;
+// Walk implements pipeline.Container. Entry data is opened in place from r;
 // a sparse entry is opened by reading the archive again up to it.
 func (Tar) Walk(ctx context.Context, r io.ReaderAt, size int64, lim pipeline.Limits, visit func(*pipeline.Header, pipeline.OpenFunc) error) error {
 	sr := io.NewSectionReader(r, 0, size)

@@ -16,7 +16,7 @@ import (
 // Zip reads zip archives.
 type Zip struct{}
 
-var _ pipeline.Archive = Zip{}
+var _ pipeline.Container = Zip{}
 
 // Name implements pipeline.Format.
 func (Zip) Name() string { return "zip" }
@@ -29,7 +29,7 @@ func (Zip) Match(head []byte) bool {
 
 const creatorUnix = 3
 
-// Walk implements pipeline.Archive. Unix modes, setuid included, are read
+// Walk implements pipeline.Container. Unix modes, setuid included, are read
 // from the external attributes; names are taken as they are, with
 // backslashes read as separators the way many extractors do, so that a
 // "..\" traversal is caught like a "../" one.

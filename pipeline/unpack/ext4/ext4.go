@@ -14,9 +14,9 @@ import (
 type Format struct{}
 
 var (
-	_ pipeline.Archive  = Format{}
-	_ pipeline.Carvable = Format{}
-	_ pipeline.Spanner  = Format{}
+	_ pipeline.Container = Format{}
+	_ pipeline.Carvable  = Format{}
+	_ pipeline.Spanner   = Format{}
 )
 
 // Name implements pipeline.Format. The one name covers ext2 and ext3,
@@ -58,7 +58,7 @@ func (Format) Span(r io.ReaderAt, size int64) (int64, error) {
 	return int64(sb.span()), nil
 }
 
-// Walk implements pipeline.Archive: the root first, then every directory
+// Walk implements pipeline.Container: the root first, then every directory
 // before its entries, in on-disk order.
 func (Format) Walk(ctx context.Context, r io.ReaderAt, size int64, lim pipeline.Limits, visit func(*pipeline.Header, pipeline.OpenFunc) error) error {
 	img, err := Open(r, size)

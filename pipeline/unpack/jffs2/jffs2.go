@@ -13,9 +13,9 @@ import (
 type Format struct{}
 
 var (
-	_ pipeline.Archive  = Format{}
-	_ pipeline.Carvable = Format{}
-	_ pipeline.Spanner  = Format{}
+	_ pipeline.Container = Format{}
+	_ pipeline.Carvable  = Format{}
+	_ pipeline.Spanner   = Format{}
 )
 
 // ErrCorrupt is wrapped by every error about malformed image contents.
@@ -40,7 +40,7 @@ func (Format) Signatures() []pipeline.Signature {
 	}
 }
 
-// Walk implements pipeline.Archive: the root ("."), then every entry
+// Walk implements pipeline.Container: the root ("."), then every entry
 // reachable from it, each directory before its entries.
 func (Format) Walk(ctx context.Context, r io.ReaderAt, size int64, lim pipeline.Limits, visit func(*pipeline.Header, pipeline.OpenFunc) error) error {
 	ix, err := scan(ctx, r, size, lim)

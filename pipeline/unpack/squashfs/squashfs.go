@@ -24,9 +24,9 @@ import (
 type Format struct{}
 
 var (
-	_ pipeline.Archive  = Format{}
-	_ pipeline.Carvable = Format{}
-	_ pipeline.Spanner  = Format{}
+	_ pipeline.Container = Format{}
+	_ pipeline.Carvable  = Format{}
+	_ pipeline.Spanner   = Format{}
 )
 
 // Name implements pipeline.Format.
@@ -60,7 +60,7 @@ func (Format) Span(r io.ReaderAt, size int64) (int64, error) {
 	return min(int64(used+4095)&^4095, size), nil
 }
 
-// Walk implements pipeline.Archive: every directory, file, link and node, the
+// Walk implements pipeline.Container: every directory, file, link and node, the
 // root first and each directory before its entries.
 func (Format) Walk(ctx context.Context, r io.ReaderAt, size int64, lim pipeline.Limits, visit func(*pipeline.Header, pipeline.OpenFunc) error) error {
 	img, err := Open(r, size)

@@ -14,9 +14,9 @@ import (
 type Format struct{}
 
 var (
-	_ pipeline.Archive  = Format{}
-	_ pipeline.Carvable = Format{}
-	_ pipeline.Spanner  = Format{}
+	_ pipeline.Container = Format{}
+	_ pipeline.Carvable  = Format{}
+	_ pipeline.Spanner   = Format{}
 )
 
 // Name implements pipeline.Format.
@@ -50,7 +50,7 @@ func (Format) Span(r io.ReaderAt, size int64) (int64, error) {
 	return span(r, size, g) * g.pebSize, nil
 }
 
-// Walk implements pipeline.Archive: one regular file per volume, named by
+// Walk implements pipeline.Container: one regular file per volume, named by
 // the volume, in volume id order.
 func (Format) Walk(ctx context.Context, r io.ReaderAt, size int64, lim pipeline.Limits, visit func(*pipeline.Header, pipeline.OpenFunc) error) error {
 	g, err := probe(r, size)

@@ -24,7 +24,7 @@ import (
 type Format struct{}
 
 var (
-	_ pipeline.Archive          = Format{}
+	_ pipeline.Container        = Format{}
 	_ pipeline.Carvable         = Format{}
 	_ pipeline.Spanner          = Format{}
 	_ pipeline.Format           = Format{}
@@ -72,7 +72,7 @@ func (Format) Span(r io.ReaderAt, size int64) (int64, error) {
 	return min(int64(sb.lebCnt)*int64(sb.lebSize), size), nil
 }
 
-// Walk implements pipeline.Archive: the root directory, then every entry
+// Walk implements pipeline.Container: the root directory, then every entry
 // depth first, each directory before its contents and in name order.
 func (Format) Walk(ctx context.Context, r io.ReaderAt, size int64, lim pipeline.Limits, visit func(*pipeline.Header, pipeline.OpenFunc) error) error {
 	v, err := open(ctx, r, size)

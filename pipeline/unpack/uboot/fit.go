@@ -29,9 +29,9 @@ import (
 type FIT struct{}
 
 var (
-	_ pipeline.Archive  = FIT{}
-	_ pipeline.Carvable = FIT{}
-	_ pipeline.Spanner  = FIT{}
+	_ pipeline.Container = FIT{}
+	_ pipeline.Carvable  = FIT{}
+	_ pipeline.Spanner   = FIT{}
 )
 
 // Name implements pipeline.Format.
@@ -132,7 +132,7 @@ func fitData(n *fdtNode, h *fdtHeader, r io.ReaderAt, size int64) (p payload, ok
 // fitTypeNames shortens the FIT image types whose names are long in paths.
 var fitTypeNames = map[string]string{"flat_dt": "fdt"}
 
-// Walk implements pipeline.Archive.
+// Walk implements pipeline.Container.
 func (FIT) Walk(ctx context.Context, r io.ReaderAt, size int64, lim pipeline.Limits, visit func(*pipeline.Header, pipeline.OpenFunc) error) error {
 	h, images, err := readFIT(ctx, r, size)
 	if err != nil {
@@ -258,9 +258,9 @@ func (f *fitHash) verify(image string) string {
 type DTB struct{}
 
 var (
-	_ pipeline.Archive  = DTB{}
-	_ pipeline.Carvable = DTB{}
-	_ pipeline.Spanner  = DTB{}
+	_ pipeline.Container = DTB{}
+	_ pipeline.Carvable  = DTB{}
+	_ pipeline.Spanner   = DTB{}
 )
 
 // Name implements pipeline.Format.
@@ -296,7 +296,7 @@ func (DTB) Span(r io.ReaderAt, size int64) (int64, error) {
 	return int64(h.totalSize), nil
 }
 
-// Walk implements pipeline.Archive.
+// Walk implements pipeline.Container.
 func (DTB) Walk(ctx context.Context, r io.ReaderAt, size int64, lim pipeline.Limits, visit func(*pipeline.Header, pipeline.OpenFunc) error) error {
 	n, err := DTB{}.Span(r, size)
 	if err != nil {

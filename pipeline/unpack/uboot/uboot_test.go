@@ -35,7 +35,7 @@ type got struct {
 	data []byte
 }
 
-func walk(t *testing.T, a pipeline.Archive, file string, lim pipeline.Limits) (map[string]got, []string, error) {
+func walk(t *testing.T, a pipeline.Container, file string, lim pipeline.Limits) (map[string]got, []string, error) {
 	t.Helper()
 	f, size := fixture.Open(t, "fw/"+file)
 	out := map[string]got{}

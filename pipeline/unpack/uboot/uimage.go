@@ -29,9 +29,9 @@ import (
 type UImage struct{}
 
 var (
-	_ pipeline.Archive  = UImage{}
-	_ pipeline.Carvable = UImage{}
-	_ pipeline.Spanner  = UImage{}
+	_ pipeline.Container = UImage{}
+	_ pipeline.Carvable  = UImage{}
+	_ pipeline.Spanner   = UImage{}
 )
 
 var uimageMagic = []byte{0x27, 0x05, 0x19, 0x56}
@@ -126,7 +126,7 @@ func readUImageHeader(r io.ReaderAt, size int64) (*uimageHeader, error) {
 	return h, nil
 }
 
-// Walk implements pipeline.Archive.
+// Walk implements pipeline.Container.
 func (UImage) Walk(ctx context.Context, r io.ReaderAt, size int64, lim pipeline.Limits, visit func(*pipeline.Header, pipeline.OpenFunc) error) error {
 	h, err := readUImageHeader(r, size)
 	if err != nil {
