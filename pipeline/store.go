@@ -103,6 +103,9 @@ func (c ChainStatus) Writable() bool { return c.TailReason == "" }
 // not exist or is empty.
 var ErrNoStore = errors.New("no verdict store")
 
+// ErrNoRecord is what Get wraps for an id the store does not hold.
+var ErrNoRecord = errors.New("no such verdict")
+
 // ErrNotDecidable is wrapped by AppendDecision's error for a record that
 // is not a verdict a person may decide (see Decidable).
 var ErrNotDecidable = errors.New("not a decidable verdict")

@@ -16,7 +16,6 @@ import (
 
 	"github.com/fwvet/fwvet/pipeline"
 	"github.com/fwvet/fwvet/pipeline/store"
-	"github.com/fwvet/fwvet/pipeline/store/sqlite"
 	"github.com/fwvet/fwvet/pipeline/vet"
 )
 
@@ -202,7 +201,7 @@ contains the head, 1 when the store does not exist or holds no verdicts.`,
 			}
 			if want.ID != 0 {
 				rec, err := st.Get(cmd.Context(), want.ID)
-				if err != nil && !errors.Is(err, sqlite.ErrNotFound) {
+				if err != nil && !errors.Is(err, pipeline.ErrNoRecord) {
 					return err
 				}
 				// Every record up to the head verified, so its stored hash is its hash.

@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/fwvet/fwvet/pipeline"
+	"github.com/fwvet/fwvet/pipeline/store/postgres"
 	"github.com/fwvet/fwvet/pipeline/store/sqlite"
 )
 
@@ -42,13 +43,17 @@ func Open(ctx context.Context, dsn string) (pipeline.Store, error) {
 	switch {
 	case strings.HasPrefix(dsn, "sqlite:"):
 		return sqlite.Open(ctx, strings.TrimPrefix(dsn, "sqlite:"))
-	case strings.HasPrefix(dsn, "postgres://"), strings.HasPrefix(dsn, "postgresql://"):
-		return nil, fmt.Errorf("store %q: PostgreSQL stores are not supported by this build yet; use sqlite:PATH", redact(dsn))
+	case isPostgres(dsn):
+		return postgres.Open(ctx, dsn, true)
 	case strings.Contains(dsn, "://"):
-		return nil, fmt.Errorf("store %q: unknown store type (want sqlite:PATH)", redact(dsn))
+		return nil, fmt.Errorf("store %q: unknown store type (want sqlite:PATH or postgres://…)", redact(dsn))
 	default:
 		return sqlite.Open(ctx, dsn)
 	}
+}
+
+func isPostgres(dsn string) bool {
+	return strings.HasPrefix(dsn, "postgres://") || strings.HasPrefix(dsn, "postgresql://")
 }
 
 // OpenExisting opens, for reading, the store a DSN names; it never creates
@@ -57,6 +62,8 @@ func OpenExisting(ctx context.Context, dsn string) (pipeline.Store, error) {
 	switch {
 	case strings.HasPrefix(dsn, "sqlite:"):
 		return sqlite.OpenExisting(ctx, strings.TrimPrefix(dsn, "sqlite:"))
+	case isPostgres(dsn):
+		return postgres.Open(ctx, dsn, false)
 	case strings.Contains(dsn, "://"):
 		return Open(ctx, dsn) // no other type is supported: Open says why
 	default:

@@ -2,12 +2,14 @@ package store_test
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/fwvet/fwvet/pipeline"
+	"github.com/fwvet/fwvet/pipeline/fixture"
 	"github.com/fwvet/fwvet/pipeline/store"
 	"github.com/fwvet/fwvet/pipeline/store/sqlite"
 )
@@ -63,14 +65,16 @@ func TestOpenSQLite(t *testing.T) {
 }
 
 func TestOpenRejects(t *testing.T) {
+	// Nothing listens there: the errors must not show the passwords.
+	host := fmt.Sprintf("127.0.0.1:%d", fixture.FreePort(t))
 	for _, tc := range []struct {
 		name, dsn, want string
 		secrets         []string
 	}{
-		{"postgres", "postgres://user:secret@db.example/fwvet", "PostgreSQL", []string{"secret"}},
-		{"postgresql", "postgresql://gate:hunter2@db.example:5432/fwvet?sslmode=require", "PostgreSQL", []string{"hunter2"}},
-		{"password with @", "postgres://user:p@ss@db.example/fwvet", "PostgreSQL", []string{"p@ss", ":p"}},
-		{"password in the query", "postgres://db.example/fwvet?user=gate&password=secret", "PostgreSQL", []string{"secret"}},
+		{"postgres", "postgres://user:secret@" + host + "/fwvet?connect_timeout=5", "postgres store", []string{"secret"}},
+		{"postgresql", "postgresql://gate:hunter2@" + host + "/fwvet?sslmode=disable&connect_timeout=5", "postgres store", []string{"hunter2"}},
+		{"password with @", "postgres://user:p@ss@" + host + "/fwvet", "postgres store", []string{"p@ss", ":p"}},
+		{"password in the query", "postgres://" + host + "/fwvet?user=gate&password=secret&connect_timeout=5", "postgres store", []string{"secret"}},
 		{"unknown scheme", "mysql://root:secret@db.example/fwvet", "unknown store type", []string{"secret"}},
 		{"empty sqlite path", "sqlite:", "empty path", nil},
 	} {

@@ -295,7 +295,7 @@ func (s *Store) List(ctx context.Context, limit int) ([]pipeline.Record, error) 
 }
 
 // ErrNotFound is returned by Get for an id the store does not hold.
-var ErrNotFound = errors.New("no such verdict")
+var ErrNotFound = pipeline.ErrNoRecord
 
 // Get implements pipeline.Store.
 func (s *Store) Get(ctx context.Context, id int64) (*pipeline.Record, error) {
