@@ -54,15 +54,19 @@ could not be vetted, then 2 for a fail, 3 for a review, 0 when all pass).`,
 				}
 				refs = append(refs, more...)
 			}
+			if len(refs) == 0 && repository == "" {
+				return fmt.Errorf("audit: no candidates (give references, --from FILE or --repository HOST/REPO)")
+			}
+			p, err := g.pipeline(ctx, &pf, nil)
+			if err != nil {
+				return err
+			}
 			st, err := openStoreForWriting(ctx, dsn, newSeg, g.log)
 			if err != nil {
 				return err
 			}
 			defer st.Close()
-			p, err := g.pipeline(cmd.Context(), &pf, st)
-			if err != nil {
-				return err
-			}
+			p = p.WithStore(st)
 			if repository != "" {
 				tags, err := p.Resolver().Tags(ctx, repository)
 				if err != nil {

@@ -113,6 +113,14 @@ rules:
 	if r.code != 1 || !strings.Contains(r.stderr, "bad.yaml:5") || !strings.Contains(r.stderr, `"typo"`) {
 		t.Errorf("bad policy: exit %d, %q", r.code, r.stderr)
 	}
+	// Nor is a store created for a run refused that early.
+	fresh := filepath.Join(e.dir, "fresh", "verdicts.db")
+	for _, cmd := range [][]string{{"vet", fw}, {"audit", fw}} {
+		r = e.run(append(cmd, "--policy", bad, "--store", "sqlite:"+fresh)...)
+		if _, err := os.Stat(fresh); r.code != 1 || err == nil {
+			t.Errorf("%s with a bad policy: exit %d, store created: %v", cmd[0], r.code, err == nil)
+		}
+	}
 }
 
 // TestWaiverAppliesToLaterVets: a recorded waiver covers its finding in a

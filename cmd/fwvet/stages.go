@@ -137,20 +137,32 @@ func (p *pipelineFlags) register(cmd *cobra.Command, jobsHelp string) {
 // pipeline builds the pipeline the flags describe, recording verdicts in
 // st when it is not nil.
 func (g *globals) pipeline(ctx context.Context, p *pipelineFlags, st pipeline.Store) (*vet.Pipeline, error) {
+	cfg, err := g.config(ctx, p)
+	if err != nil {
+		return nil, err
+	}
+	cfg.Store = st
+	return vet.New(cfg)
+}
+
+// config maps the flags to the pipeline's options. It reads the policy
+// and the signing key, so that a bad one is an error before anything is
+// opened, fetched or written.
+func (g *globals) config(ctx context.Context, p *pipelineFlags) (vet.Config, error) {
 	pol := policy.Default()
 	if p.policy != "" {
 		var err error
 		if pol, err = policy.Load(p.policy); err != nil {
-			return nil, &pipeline.InputError{Role: "policy", Ref: p.policy, Err: err}
+			return vet.Config{}, &pipeline.InputError{Role: "policy", Ref: p.policy, Err: err}
 		}
 	}
 	if _, err := report.ForFormat(p.format); err != nil {
-		return nil, fmt.Errorf("--format: %w", err)
+		return vet.Config{}, fmt.Errorf("--format: %w", err)
 	}
 	lim := pipeline.DefaultLimits()
 	for _, l := range p.limits {
 		if err := lim.Set(l); err != nil {
-			return nil, fmt.Errorf("--limit: %w", err)
+			return vet.Config{}, fmt.Errorf("--limit: %w", err)
 		}
 	}
 	policyURI := "fwvet:default"
@@ -161,9 +173,9 @@ func (g *globals) pipeline(ctx context.Context, p *pipelineFlags, st pipeline.St
 	}
 	att, err := p.attest.options(ctx, policyURI)
 	if err != nil {
-		return nil, err
+		return vet.Config{}, err
 	}
-	return vet.New(vet.Config{
+	return vet.Config{
 		Attest:      att,
 		Manifest:    p.manifest,
 		Policy:      pol,
@@ -174,12 +186,11 @@ func (g *globals) pipeline(ctx context.Context, p *pipelineFlags, st pipeline.St
 		Platform:    p.fetch.platform,
 		Jobs:        p.jobs,
 		WithChanges: p.withChanges,
-		Store:       st,
 		Sink:        p.sink,
 		NoHash:      p.noHash,
 		Tool:        pipeline.Tool{Name: "fwvet", Version: version},
 		Log:         g.log,
-	})
+	}, nil
 }
 
 // openStore opens the store a --store flag names, or the default one.

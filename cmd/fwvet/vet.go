@@ -2,8 +2,6 @@ package main
 
 import (
 	"github.com/spf13/cobra"
-
-	"github.com/fwvet/fwvet/pipeline"
 )
 
 func newVetCmd(g *globals) *cobra.Command {
@@ -27,17 +25,17 @@ registry:REF). A multi-platform image is vetted platform by platform unless
 --platform picks one; the exit code is the worst verdict.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			var st pipeline.Store
+			p, err := g.pipeline(cmd.Context(), &pf, nil)
+			if err != nil {
+				return err
+			}
 			if !noStore {
-				var err error
-				if st, err = openStoreForWriting(cmd.Context(), dsn, newSeg, g.log); err != nil {
+				st, err := openStoreForWriting(cmd.Context(), dsn, newSeg, g.log)
+				if err != nil {
 					return err
 				}
 				defer st.Close()
-			}
-			p, err := g.pipeline(cmd.Context(), &pf, st)
-			if err != nil {
-				return err
+				p = p.WithStore(st)
 			}
 			res, err := p.Vet(cmd.Context(), args[0], baseline)
 			if err != nil {

@@ -169,6 +169,15 @@ func (p *Pipeline) Policy() *policy.Policy { return p.policy }
 // resolve them before vetting (an audit of a repository's tags).
 func (p *Pipeline) Resolver() *source.Resolver { return p.resolver }
 
+// WithStore is the pipeline recording its verdicts in st: front ends
+// build the pipeline first, so that bad options are refused before a
+// store is opened or created.
+func (p *Pipeline) WithStore(st pipeline.Store) *Pipeline {
+	q := *p
+	q.cfg.Store = st
+	return &q
+}
+
 // Store is where the pipeline records verdicts, or nil.
 func (p *Pipeline) Store() pipeline.Store { return p.cfg.Store }
 
