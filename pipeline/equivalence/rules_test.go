@@ -1,0 +1,443 @@
+package equivalence
+
+import (
+	"archive/tar"
+	"bytes"
+	"compress/gzip"
+	"context"
+	"debug/elf"
+	"encoding/binary"
+	"io"
+	"os"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/fwvet/fwvet/pipeline"
+)
+
+func in(path string, b []byte) *Input {
+	return &Input{Path: path, Data: b, Head: b[:min(len(b), HeadSize)], Size: int64(len(b))}
+}
+
+func explain(t *testing.T, r Rule, a, b []byte) Result {
+	t.Helper()
+	res, err := r.Explain(context.Background(), in("/f", a), in("/f", b))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Explained && (res.NormalizedShipped == "" || res.NormalizedShipped != res.NormalizedRebuilt) {
+		t.Errorf("%s explained with normalized digests %q and %q", r.ID(), res.NormalizedShipped, res.NormalizedRebuilt)
+	}
+	return res
+}
+
+// selfELF is this test binary: a Go ELF file with a .note.go.buildid.
+func selfELF(t *testing.T) []byte {
+	exe, err := os.Executable()
+	if err != nil {
+		t.Skip(err)
+	}
+	b, err := os.ReadFile(exe)
+	if err != nil || !isELF(b) {
+		t.Skip("the test binary is not ELF")
+	}
+	return b
+}
+
+func TestELFBuildID(t *testing.T) {
+	a := selfELF(t)
+	masks, f, err := elfMasks(a)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var goID *elfMask
+	for i := range masks {
+		if masks[i].section == ".note.go.buildid" {
+			goID = &masks[i]
+		}
+	}
+	if goID == nil {
+		t.Skip("no .note.go.buildid in the test binary")
+	}
+	b := bytes.Clone(a)
+	for i := goID.r[0]; i < goID.r[1]; i++ {
+		b[i] ^= 0x20
+	}
+	res := explain(t, elfBuildID{}, a, b)
+	if !res.Explained || len(res.Applied) != 1 || !strings.HasPrefix(res.Applied[0].Before[0], ".note.go.buildid") {
+		t.Fatalf("a changed Go build id: %+v", res)
+	}
+	// One byte of a function's code as well: not explained, and named.
+	var fn elf.Symbol
+	syms, _ := f.Symbols()
+	for _, s := range syms {
+		if elf.ST_TYPE(s.Info) == elf.STT_FUNC && s.Size > 16 && strings.HasSuffix(s.Name, "equivalence.diffRanges") {
+			fn = s
+		}
+	}
+	text := f.Section(".text")
+	off := int64(text.Offset + text.Size/2)
+	if fn.Name != "" { // go test strips the symbol table; go test -c keeps it
+		s := f.Sections[fn.Section]
+		off = int64(s.Offset + fn.Value - s.Addr + 4)
+	}
+	b[off] ^= 1
+	res = explain(t, elfBuildID{}, a, b)
+	if res.Explained || !strings.Contains(res.Reason, "outside") {
+		t.Fatalf("a changed instruction explained: %+v", res)
+	}
+	diff, _, _ := diffRanges(a, b, 1<<20)
+	secs, fns := elfWhere(a, diff)
+	if !slices.Equal(secs, []string{".text"}) {
+		t.Errorf("sections %v, want .text only", secs)
+	}
+	if fn.Name != "" && !slices.Equal(fns, []string{fn.Name}) {
+		t.Errorf("functions %v, want %s", fns, fn.Name)
+	}
+	// Another length: not explained.
+	if res := explain(t, elfBuildID{}, a, append(bytes.Clone(a), 0)); res.Explained {
+		t.Error("a longer file explained")
+	}
+	// Not ELF: the rule does not apply.
+	if res := explain(t, elfBuildID{}, []byte("abc"), []byte("abd")); res.Explained || res.Reason != "" {
+		t.Errorf("text: %+v", res)
+	}
+}
+
+func gz(t *testing.T, level int, mtime time.Time, name, data string) []byte {
+	var b bytes.Buffer
+	w, err := gzip.NewWriterLevel(&b, level)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.ModTime, w.Name = mtime, name
+	w.Write([]byte(data))
+	w.Close()
+	return b.Bytes()
+}
+
+func TestGzipHeader(t *testing.T) {
+	text := strings.Repeat("the quick brown fox jumps over the lazy dog, again and again ", 200)
+	t1, t2 := time.Unix(1700000000, 0), time.Unix(1700090000, 0)
+	a := gz(t, gzip.BestCompression, t1, "README", text)
+	for _, tc := range []struct {
+		name string
+		b    []byte
+		ok   bool
+	}{
+		{"mtime", gz(t, gzip.BestCompression, t2, "README", text), true},
+		{"level", gz(t, gzip.BestSpeed, t2, "README", text), true},
+		{"name", gz(t, gzip.BestCompression, t1, "README.old", text), true},
+		{"content", gz(t, gzip.BestCompression, t1, "README", text+"!"), false},
+		{"truncated", a[:len(a)-20], false},
+		{"not gzip", []byte("plain"), false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			res := explain(t, gzipHeader{}, a, tc.b)
+			if res.Explained != tc.ok {
+				t.Fatalf("explained %v, want %v: %+v", res.Explained, tc.ok, res)
+			}
+			if tc.ok && (len(res.Applied) != 1 || len(res.Applied[0].Before) != len(res.Applied[0].Ranges)) {
+				t.Errorf("applied %+v", res.Applied)
+			}
+		})
+	}
+	res := explain(t, gzipHeader{}, a, gz(t, gzip.BestCompression, t2, "README", text))
+	if !strings.Contains(res.Applied[0].Before[0], "mtime=1700000000") || !strings.Contains(res.Applied[0].After[0], "mtime=1700090000") {
+		t.Errorf("decoded %v → %v", res.Applied[0].Before, res.Applied[0].After)
+	}
+}
+
+func signed(body, sig string) []byte {
+	b := []byte(body + sig)
+	info := []byte{0, 0, 2, 0, 0, 0, 0, 0, 0, 0, 0, byte(len(sig))}
+	return append(append(b, info...), moduleSigMagic...)
+}
+
+func TestModuleSignature(t *testing.T) {
+	a := signed("\x7fELF module body", "signature-one")
+	if res := explain(t, moduleSignature{}, a, signed("\x7fELF module body", "signature-two!")); !res.Explained {
+		t.Errorf("another signature: %+v", res)
+	} else if r := res.Applied[0]; r.Ranges[0][0] != int64(len("\x7fELF module body")) || !strings.Contains(r.Before[0], "PKCS#7") {
+		t.Errorf("applied %+v", r)
+	}
+	if res := explain(t, moduleSignature{}, a, signed("\x7fELF module bodY", "signature-one")); res.Explained {
+		t.Error("another module explained")
+	}
+	if res := explain(t, moduleSignature{}, a, []byte("\x7fELF module body")); res.Explained || res.Reason == "" {
+		t.Errorf("unsigned: %+v", res)
+	}
+	// A signature length beyond the file is not a signature.
+	bad := append([]byte("x"), 0, 0, 2, 0, 0, 0, 0, 0, 0xff, 0xff, 0xff, 0xff)
+	if _, ok := parseModuleSig(append(bad, moduleSigMagic...)); ok {
+		t.Error("a signature longer than the file parsed")
+	}
+}
+
+func TestBuildDate(t *testing.T) {
+	for _, tc := range []struct {
+		name, a, b string
+		ok         bool
+	}{
+		{"iso", "BUILD_DATE=2023-11-14T22:13:20Z\n", "BUILD_DATE=2023-11-15T23:13:20Z\n", true},
+		{"epoch", "SOURCE_DATE_EPOCH=1700000000\n", "SOURCE_DATE_EPOCH=1700090000\n", true},
+		{"date(1)", "Built Tue Nov 14 22:13:20 UTC 2023 ok", "Built Wed Nov 15 23:13:20 UTC 2023 ok", true},
+		{"__DATE__ __TIME__", "v1 Nov 14 2023 22:13:20", "v1 Nov 15 2023 09:01:02", true},
+		{"rfc2822", "Date: Tue, 14 Nov 2023 22:13:20 +0000", "Date: Wed, 15 Nov 2023 23:13:20 +0000", true},
+		{"longer", "at 2023-11-14 then", "at 2023-11-14T10:00:00Z then", false},
+		{"text too", "BUILD_DATE=2023-11-14 a\n", "BUILD_DATE=2023-11-15 b\n", false},
+		{"outside window", "BUILD_DATE=2023-11-14\n", "BUILD_DATE=1971-01-01\n", false},
+		{"in the future", "BUILD_DATE=2023-11-14\n", "BUILD_DATE=2999-01-01\n", false},
+		{"a number", "port=1700000000\n", "port=1700000001\n", false},
+		{"build time epoch", "build_time: 1700000000\n", "build_time: 1700090000\n", true},
+		{"timeout epoch", "timeout: 1700000000\n", "timeout: 1700090000\n", false},
+		{"not a date", "limit=4096\n", "limit=8192\n", false},
+		{"a duration", "timeout=00:00:30\n", "timeout=00:10:00\n", false},
+		{"build time", "BUILD_TIME=22:13:20\n", "BUILD_TIME=23:13:20\n", true},
+		{"binary", "2023-11-14\x00", "2023-11-15\x00", false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			res := explain(t, buildDate{}, []byte(tc.a), []byte(tc.b))
+			if res.Explained != tc.ok {
+				t.Fatalf("explained %v, want %v: %+v", res.Explained, tc.ok, res)
+			}
+			if tc.ok && len(res.Applied[0].Before) == 0 {
+				t.Errorf("no decoded dates: %+v", res.Applied)
+			}
+		})
+	}
+}
+
+func TestBuildPath(t *testing.T) {
+	a := "builddir=/build/a-1.2.3\nCflags: -I/build/a-1.2.3/include\nLibs: -L/build/a-1.2.3/lib\n"
+	for _, tc := range []struct {
+		name, b string
+		ok      bool
+	}{
+		{"moved", "builddir=/home/ci/work\nCflags: -I/home/ci/work/include\nLibs: -L/home/ci/work/lib\n", true},
+		{"inconsistent", "builddir=/home/ci/work\nCflags: -I/home/ci/other/include\nLibs: -L/home/ci/work/lib\n", false},
+		{"and more", "builddir=/home/ci/work\nCflags: -I/home/ci/work/include\nLibs: -L/home/ci/work/lib -lz\n", false},
+		{"relative", "builddir=build/a-1.2.4\nCflags: -Ibuild/a-1.2.4/include\nLibs: -Lbuild/a-1.2.4/lib\n", false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			res := explain(t, buildPath{}, []byte(a), []byte(tc.b))
+			if res.Explained != tc.ok {
+				t.Fatalf("explained %v, want %v: %+v", res.Explained, tc.ok, res)
+			}
+			if tc.ok && (len(res.Applied[0].Ranges) != 3 || res.Applied[0].Before[0] != "/build/a-1.2.3" || res.Applied[0].After[0] != "/home/ci/work") {
+				t.Errorf("applied %+v", res.Applied[0])
+			}
+		})
+	}
+}
+
+func TestContainerMetadata(t *testing.T) {
+	sq := func(mkfs uint32) *Input {
+		h := make([]byte, 4096)
+		copy(h, "hsqs")
+		binary.LittleEndian.PutUint32(h[8:], mkfs)
+		binary.LittleEndian.PutUint64(h[40:], 3000)
+		in := streamed(h)
+		in.Path, in.Container, in.ChildrenMatch, in.ChildrenDigest = "/rootfs.sqfs", "squashfs", true, "sha256:x"
+		return in
+	}
+	a, b := sq(1700000000), sq(1700090000)
+	res, _ := containerMetadata{}.Explain(context.Background(), a, b)
+	if !res.Explained || !strings.Contains(res.Applied[0].Before[0], "mkfs_time 2023-11-14") {
+		t.Fatalf("%+v", res)
+	}
+	// Data after the file system's end is no metadata.
+	c := sq(1700090000)
+	img := make([]byte, 4096)
+	c.Open(context.Background())
+	copy(img, c.Head)
+	copy(img[3500:], "payload")
+	c = streamed(img)
+	c.Path, c.Container, c.ChildrenMatch, c.ChildrenDigest = "/rootfs.sqfs", "squashfs", true, "sha256:x"
+	if res, _ := (containerMetadata{}).Explain(context.Background(), a, c); res.Explained || !strings.Contains(res.Reason, "end of the squashfs") {
+		t.Errorf("appended data: %+v", res)
+	}
+	b.ChildrenMatch, b.ChildrenReason = false, "1 entries in it are not identical or explained"
+	if res, _ := (containerMetadata{}).Explain(context.Background(), a, b); res.Explained {
+		t.Error("explained with a child that differs")
+	}
+	b = sq(1)
+	b.Container = "cpio"
+	if res, _ := (containerMetadata{}).Explain(context.Background(), a, b); res.Explained {
+		t.Error("explained another format")
+	}
+	if res, _ := (containerMetadata{}).Explain(context.Background(), in("/a", []byte("a")), in("/a", []byte("b"))); res.Explained || res.Reason != "" {
+		t.Error("applied to a plain file")
+	}
+}
+
+// TestVerifyExtent: what follows an archive's or a stream's end must be padding.
+func TestVerifyExtent(t *testing.T) {
+	var tb bytes.Buffer
+	tw := tar.NewWriter(&tb)
+	tw.WriteHeader(&tar.Header{Name: "x", Mode: 0o644, Size: 2})
+	tw.Write([]byte("hi"))
+	tw.Close()
+	tarb := tb.Bytes()
+	var zb bytes.Buffer
+	zw := gzip.NewWriter(&zb)
+	zw.Write(tarb)
+	zw.Close()
+	cpio := []byte("070701" + strings.Repeat("0", 8*11) + "0000000B" + "00000000" + "TRAILER!!!\x00" + "\x00\x00\x00")
+	for _, tc := range []struct {
+		name, formats string
+		b             []byte
+		ok            bool
+	}{
+		{"tar", "tar", tarb, true},
+		{"tar padded", "tar", append(bytes.Clone(tarb), make([]byte, 10240)...), true},
+		{"tar payload", "tar", append(bytes.Clone(tarb), "EVIL"...), false},
+		{"gzip tar", "gzip tar", zb.Bytes(), true},
+		{"gzip tar payload", "gzip tar", append(bytes.Clone(zb.Bytes()), "EVIL"...), false},
+		{"gzip twice", "gzip tar", append(bytes.Clone(zb.Bytes()), zb.Bytes()...), false},
+		{"cpio", "cpio", cpio, true},
+		{"cpio payload", "cpio", append(bytes.Clone(cpio), "EVIL"...), false},
+		{"zip", "zip", []byte("PK"), false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			err := verifyExtent(context.Background(), streamed(tc.b).Open, tc.formats)
+			if (err == nil) != tc.ok {
+				t.Errorf("err %v, want ok %v", err, tc.ok)
+			}
+		})
+	}
+}
+
+func TestDiffRanges(t *testing.T) {
+	rs, trunc, n := diffRanges([]byte("abcdefgh"), []byte("aXcdYYgh!!"), 8)
+	want := [][2]int64{{1, 2}, {4, 6}, {8, 10}}
+	if !slices.Equal(rs, want) || trunc || n != 3 {
+		t.Errorf("ranges %v truncated %v n %d", rs, trunc, n)
+	}
+	if rs, trunc, _ := diffRanges([]byte("aaaa"), []byte("abab"), 1); len(rs) != 1 || !trunc {
+		t.Errorf("capped: %v %v", rs, trunc)
+	}
+}
+
+func TestRulesDigest(t *testing.T) {
+	rs := Rules()
+	d := RulesDigest(rs)
+	slices.Reverse(rs)
+	if RulesDigest(rs) != d || !strings.HasPrefix(d, "sha256:") {
+		t.Errorf("digest depends on order: %s", d)
+	}
+	seen := map[string]bool{}
+	for _, r := range Rules() {
+		if seen[r.ID()] || r.Version() == "" || r.Description() == "" {
+			t.Errorf("rule %q: duplicate or undescribed", r.ID())
+		}
+		seen[r.ID()] = true
+	}
+}
+
+// FuzzRules runs every rule over arbitrary pairs: no panics, and an
+// explanation always comes with equal normalized digests.
+func FuzzRules(f *testing.F) {
+	// Bounded work, but a gzip bomb up to the default bound is slow to fuzz.
+	defer func(n int64) { MaxGzipBytes = n }(MaxGzipBytes)
+	MaxGzipBytes = 1 << 20
+	f.Add([]byte("BUILD_DATE=2023-11-14\n"), []byte("BUILD_DATE=2023-11-15\n"))
+	f.Add(signed("\x7fELF", "a"), signed("\x7fELF", "bb"))
+	var g bytes.Buffer
+	w := gzip.NewWriter(&g)
+	w.Write([]byte("hello"))
+	w.Close()
+	f.Add(g.Bytes(), append(bytes.Clone(g.Bytes()[:4]), g.Bytes()[4:]...))
+	f.Add([]byte("\x7fELF\x01\x01\x01\x00"), []byte("\x7fELF\x02\x01\x01\x00"))
+	f.Add([]byte("dir=/build/a/x /build/a"), []byte("dir=/home/b/x /home/b"))
+	f.Add([]byte("070701"+strings.Repeat("0", 88)+"0000000B00000000TRAILER!!!\x00"), []byte("hsqs"))
+	f.Fuzz(func(t *testing.T, a, b []byte) {
+		parseGzipHeader(a)
+		parseModuleSig(a)
+		findDates(a)
+		elfMasks(a)
+		prefixes(a, b)
+		for _, f := range []string{"tar", "cpio", "gzip tar", "squashfs", "uimage", "xz cpio"} {
+			verifyExtent(context.Background(), streamed(a).Open, f)
+		}
+		for _, r := range Rules() {
+			res, err := r.Explain(context.Background(), in("/f", a), in("/f", b))
+			if err != nil {
+				continue
+			}
+			if res.Explained && res.NormalizedShipped != res.NormalizedRebuilt {
+				t.Fatalf("%s explained with normalized digests %q and %q", r.ID(), res.NormalizedShipped, res.NormalizedRebuilt)
+			}
+		}
+	})
+}
+
+func streamed(b []byte) *Input {
+	return &Input{Path: "/big", Head: b[:min(len(b), HeadSize)], Size: int64(len(b)),
+		Open: func(context.Context) (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(b)), nil }}
+}
+
+// TestLargeELF: an ELF file over the per-file limit is compared as it
+// streams, with the same outcome as in memory.
+func TestLargeELF(t *testing.T) {
+	a := selfELF(t)
+	masks, f, err := elfMasks(a)
+	if err != nil || len(masks) == 0 {
+		t.Skip("no build id in the test binary")
+	}
+	b := bytes.Clone(a)
+	for _, m := range masks {
+		for i := m.r[0]; i < m.r[1]; i++ {
+			b[i] ^= 0x11
+		}
+	}
+	ctx := context.Background()
+	res, diffs, err := largeELF(ctx, streamed(a), streamed(b))
+	if err != nil || !res.Explained || diffs != nil {
+		t.Fatalf("build ids: %+v %+v %v", res, diffs, err)
+	}
+	mem := explainELF(a, b)
+	if mem.NormalizedShipped != res.NormalizedShipped || len(mem.Applied[0].Ranges) != len(res.Applied[0].Ranges) ||
+		mem.Applied[0].After[0] != res.Applied[0].After[0] {
+		t.Errorf("streamed %+v, in memory %+v", res, mem)
+	}
+	text := f.Section(".text")
+	b[text.Offset+text.Size/3] ^= 1
+	res, diffs, err = largeELF(ctx, streamed(a), streamed(b))
+	if err != nil || res.Explained || diffs == nil || !slices.Contains(diffs.Sections, ".text") {
+		t.Fatalf("code: %+v %+v %v", res, diffs, err)
+	}
+	if res, _, _ := largeELF(ctx, streamed(a), streamed(append(bytes.Clone(a), 0))); res.Explained {
+		t.Error("another length explained")
+	}
+}
+
+func TestSparse(t *testing.T) {
+	s := &sparse{size: 10, regions: []region{{2, []byte("ab")}, {8, []byte("yz")}}}
+	p := make([]byte, 12)
+	n, err := s.ReadAt(p, 0)
+	if n != 10 || err != io.EOF || string(p[:10]) != "\x00\x00ab\x00\x00\x00\x00yz" {
+		t.Errorf("%d %v %q", n, err, p)
+	}
+}
+
+func TestPaddingRegion(t *testing.T) {
+	pad := func(b []byte, format string) *Input {
+		x := in("/padding-1", b)
+		x.Region = &pipeline.Region{Offset: 0x1000, Size: int64(len(b)), Format: format}
+		return x
+	}
+	ff, zero := bytes.Repeat([]byte{0xff}, 64), make([]byte, 32)
+	if res, _ := (paddingRegion{}).Explain(context.Background(), pad(ff, pipeline.RegionPadding), pad(zero, pipeline.RegionPadding)); !res.Explained {
+		t.Errorf("0xff and 0x00 padding: %+v", res)
+	}
+	mixed := append(bytes.Clone(zero), 1)
+	if res, _ := (paddingRegion{}).Explain(context.Background(), pad(ff, pipeline.RegionPadding), pad(mixed, pipeline.RegionPadding)); res.Explained {
+		t.Error("padding with data explained")
+	}
+	if res, _ := (paddingRegion{}).Explain(context.Background(), pad(ff, pipeline.RegionBlob), pad(zero, pipeline.RegionBlob)); res.Explained || res.Reason != "" {
+		t.Error("a blob explained")
+	}
+}
