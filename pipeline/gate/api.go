@@ -109,6 +109,7 @@ func (s *Service) Handler() http.Handler {
 	s.route(mux, "GET /v1/verdicts/{digest}", RoleRead, s.getVerdict)
 	s.route(mux, "POST /v1/verdicts/{id}/decision", RoleReview, s.postDecision)
 	s.route(mux, "GET /metrics", RoleRead, s.metrics.handler.ServeHTTP)
+	s.pageRoutes(mux)
 	return mux
 }
 
