@@ -29,6 +29,7 @@ func newAuditCmd(g *globals) *cobra.Command {
 		dsn        string
 		force      bool
 		newSeg     bool
+		shard      string
 	)
 	cmd := &cobra.Command{
 		Use:   "audit REF... | --from FILE | --repository HOST/REPO",
@@ -53,6 +54,13 @@ could not be vetted, then 2 for a fail, 3 for a review, 0 when all pass).`,
 					return &pipeline.InputError{Role: "reference list", Ref: from, Err: err}
 				}
 				refs = append(refs, more...)
+			}
+			var sh audit.Shard
+			if shard != "" {
+				var err error
+				if sh, err = audit.ParseShard(shard); err != nil {
+					return fmt.Errorf("--shard: %w", err)
+				}
 			}
 			if len(refs) == 0 && repository == "" {
 				return fmt.Errorf("audit: no candidates (give references, --from FILE or --repository HOST/REPO)")
@@ -79,7 +87,7 @@ could not be vetted, then 2 for a fail, 3 for a review, 0 when all pass).`,
 			if len(refs) == 0 {
 				return fmt.Errorf("audit: no candidates (give references, --from FILE or --repository HOST/REPO)")
 			}
-			sum, err := audit.Run(ctx, audit.Options{Refs: refs, Baseline: baseline, Jobs: auditJobs, Force: force,
+			sum, err := audit.Run(ctx, audit.Options{Refs: refs, Baseline: baseline, Jobs: auditJobs, Force: force, Shard: sh,
 				Pipeline: p, Progress: newProgress(g.stderr), Log: g.log})
 			if err != nil {
 				return err
@@ -109,6 +117,7 @@ could not be vetted, then 2 for a fail, 3 for a review, 0 when all pass).`,
 	f.StringVar(&dsn, "store", "", "verdict store DSN, sqlite:PATH (default: sqlite:$XDG_DATA_HOME/fwvet/verdicts.db)")
 	f.BoolVar(&newSeg, "store-new-segment", false, "when the store's chain is broken, start a new segment (a hashed record naming the break) instead of refusing to write")
 	f.BoolVar(&force, "force", false, "vet again what the store has a verdict for under this policy")
+	f.StringVar(&shard, "shard", "", "vet only shard I of N (I/N, 0 <= I < N): the references whose hash falls to it, so that N workers given the same list share it (a Kubernetes Indexed Job: --shard $(JOB_COMPLETION_INDEX)/N)")
 	return cmd
 }
 

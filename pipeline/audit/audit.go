@@ -7,7 +7,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -36,6 +38,9 @@ type Options struct {
 	Jobs int
 	// Force vets candidates the store already has a verdict for.
 	Force bool
+	// Shard, when its Count is above one, keeps only this shard's share
+	// of the references.
+	Shard Shard
 	// Pipeline vets each candidate and records its verdict in its store,
 	// which also tells what was vetted before under its policy.
 	Pipeline *vet.Pipeline
@@ -98,6 +103,35 @@ func (s *Summary) Attestations() [][]byte {
 		}
 	}
 	return out
+}
+
+// Shard is one of Count parts of an audit: the references whose hash
+// falls to Index. A reference always falls to the same shard, whatever the
+// order or length of the list, so that N workers (a Kubernetes Indexed
+// Job's pods) given the same list vet each reference once between them.
+type Shard struct{ Index, Count int }
+
+// ParseShard reads "I/N", 0 <= I < N.
+func ParseShard(s string) (Shard, error) {
+	i, n, ok := strings.Cut(s, "/")
+	sh := Shard{}
+	var err1, err2 error
+	sh.Index, err1 = strconv.Atoi(i)
+	sh.Count, err2 = strconv.Atoi(n)
+	if !ok || err1 != nil || err2 != nil || sh.Count < 1 || sh.Index < 0 || sh.Index >= sh.Count || sh.Count > 1<<20 {
+		return Shard{}, fmt.Errorf("shard %q: want I/N with 0 <= I < N (as a Kubernetes Indexed Job's JOB_COMPLETION_INDEX, of N completions)", s)
+	}
+	return sh, nil
+}
+
+// Has reports whether a reference belongs to the shard.
+func (sh Shard) Has(ref string) bool {
+	if sh.Count <= 1 {
+		return true
+	}
+	h := fnv.New64a()
+	h.Write([]byte(ref))
+	return h.Sum64()%uint64(sh.Count) == uint64(sh.Index)
 }
 
 // unit is one candidate: a reference and, for a multi-platform image, one
@@ -174,7 +208,7 @@ func expand(ctx context.Context, o Options) ([]unit, []Outcome) {
 	var refs []string
 	seen := map[string]bool{}
 	for _, ref := range o.Refs {
-		if !seen[ref] {
+		if !seen[ref] && o.Shard.Has(ref) {
 			seen[ref] = true
 			refs = append(refs, ref)
 		}
