@@ -402,9 +402,12 @@ func (s *Service) getVerdict(w http.ResponseWriter, r *http.Request) {
 // latestJob is the newest job whose candidate is digest or is pinned to it.
 func (s *Service) latestJob(ctx context.Context, digest string) (*rivertype.JobRow, error) {
 	suffix := "@" + digest
+	where := "(args ->> '$.candidate' = @ref OR substr(args ->> '$.candidate', -@n) = @suffix)"
+	if s.pg {
+		where = "(args ->> 'candidate' = @ref OR right(args ->> 'candidate', @n) = @suffix)"
+	}
 	p := river.NewJobListParams().Kinds(kindVet).
-		Where("(args ->> '$.candidate' = @ref OR substr(args ->> '$.candidate', -@n) = @suffix)",
-			river.NamedArgs{"ref": digest, "n": len(suffix), "suffix": suffix}).
+		Where(where, river.NamedArgs{"ref": digest, "n": len(suffix), "suffix": suffix}).
 		OrderBy(river.JobListOrderByID, river.SortOrderDesc).First(1)
 	res, err := s.river.JobList(ctx, p)
 	if err != nil {
@@ -419,7 +422,7 @@ func (s *Service) latestJob(ctx context.Context, digest string) (*rivertype.JobR
 // attestation is the signed verdict kept for a record, or nil.
 func (s *Service) attestation(ctx context.Context, recordID int64) (json.RawMessage, error) {
 	var env []byte
-	err := s.db.QueryRowContext(ctx, `SELECT envelope FROM gate_attestations WHERE record_id = ?`, recordID).Scan(&env)
+	err := s.db.QueryRowContext(ctx, bind(s.pg, `SELECT envelope FROM gate_attestations WHERE record_id = ?`), recordID).Scan(&env)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, nil
 	}

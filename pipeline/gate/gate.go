@@ -25,13 +25,17 @@ import (
 	"time"
 
 	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/riverdriver"
+	"github.com/riverqueue/river/riverdriver/riverdatabasesql"
 	"github.com/riverqueue/river/riverdriver/riversqlite"
 	"github.com/riverqueue/river/rivermigrate"
 	"github.com/sirupsen/logrus"
 
-	_ "modernc.org/sqlite" // the "sqlite" database/sql driver
+	_ "github.com/jackc/pgx/v5/stdlib" // the "pgx" database/sql driver
+	_ "modernc.org/sqlite"             // the "sqlite" database/sql driver
 
 	"github.com/fwvet/fwvet/pipeline"
+	"github.com/fwvet/fwvet/pipeline/store/postgres"
 	"github.com/fwvet/fwvet/pipeline/vet"
 )
 
@@ -49,8 +53,9 @@ const (
 type Config struct {
 	// Store records the verdicts; the service does not close it.
 	Store pipeline.Store
-	// QueuePath is the SQLite file of the job queue and the tokens
-	// (QueuePath(storeDSN) names the usual one).
+	// QueuePath is where the job queue and the tokens are kept: a SQLite
+	// file, or a postgres:// URL whose database many services and workers
+	// share (QueuePath(storeDSN) names the usual one).
 	QueuePath string
 	// Pipeline builds the pipeline of a job from its release manifest
 	// (nil or one file): every pipeline it builds must record in Store and
@@ -88,21 +93,46 @@ type Service struct {
 	base         *vet.Pipeline
 	log          logrus.FieldLogger
 	started      bool
+	// pg: the queue is a shared PostgreSQL database; where names it in
+	// errors, without its password.
+	pg    bool
+	where string
 }
 
 // QueuePath is the queue database that belongs to a store DSN: the
-// store's file with "-queue.db" appended.
+// store's file with "-queue.db" appended, or the same PostgreSQL
+// database, where River's tables sit beside the verdicts.
 func QueuePath(storeDSN string) (string, error) {
+	if isPostgres(storeDSN) {
+		return storeDSN, nil
+	}
 	path := strings.TrimPrefix(storeDSN, "sqlite:")
 	if path == "" || strings.Contains(storeDSN, "://") {
-		return "", fmt.Errorf("store %q: the gate's queue needs a SQLite store (sqlite:PATH)", storeDSN)
+		return "", fmt.Errorf("store %q: the gate's queue needs a SQLite (sqlite:PATH) or a PostgreSQL (postgres://…) store", storeDSN)
 	}
 	return path + "-queue.db", nil
 }
 
-// openDB opens a queue database, creating it when missing, with one
-// connection (SQLite allows one writer; River's driver asks for one).
+func isPostgres(dsn string) bool {
+	return strings.HasPrefix(dsn, "postgres://") || strings.HasPrefix(dsn, "postgresql://")
+}
+
+// openDB opens a queue database: a PostgreSQL one, or a SQLite file,
+// created when missing, with one connection (SQLite allows one writer;
+// River's driver asks for one).
 func openDB(ctx context.Context, path string) (*sql.DB, error) {
+	if isPostgres(path) {
+		db, err := sql.Open("pgx", path)
+		if err != nil {
+			return nil, fmt.Errorf("queue %s: %w", postgres.Redact(path), err)
+		}
+		db.SetMaxOpenConns(16)
+		if err := db.PingContext(ctx); err != nil {
+			db.Close()
+			return nil, fmt.Errorf("queue %s: %w", postgres.Redact(path), err)
+		}
+		return db, nil
+	}
 	abs, err := filepath.Abs(path)
 	if err != nil {
 		return nil, err
@@ -153,11 +183,17 @@ func Open(ctx context.Context, cfg Config) (*Service, error) {
 	if err != nil {
 		return nil, err
 	}
-	unlock, err := lockFile(cfg.QueuePath + ".lock")
-	if err != nil {
-		return nil, err
+	s := &Service{cfg: cfg, base: base, policyDigest: base.Policy().Digest(), log: cfg.Log, pg: isPostgres(cfg.QueuePath)}
+	s.where = cfg.QueuePath
+	if s.pg {
+		s.where = postgres.Redact(cfg.QueuePath)
+	} else {
+		// One SQLite queue, one process: a job it finds running at
+		// start was left so by a process that died.
+		if s.unlock, err = lockFile(cfg.QueuePath + ".lock"); err != nil {
+			return nil, err
+		}
 	}
-	s := &Service{cfg: cfg, unlock: unlock, base: base, policyDigest: base.Policy().Digest(), log: cfg.Log}
 	if err := s.open(ctx); err != nil {
 		s.closeDB()
 		return nil, err
@@ -170,35 +206,42 @@ func (s *Service) open(ctx context.Context) error {
 	if s.db, err = openDB(ctx, s.cfg.QueuePath); err != nil {
 		return err
 	}
-	driver := riversqlite.New(s.db)
+	var driver riverdriver.Driver[*sql.Tx] = riversqlite.New(s.db)
+	if s.pg {
+		driver = riverdatabasesql.New(s.db)
+	}
 	mig, err := rivermigrate.New(driver, &rivermigrate.Config{Logger: s.slog()})
 	if err != nil {
-		return fmt.Errorf("queue %s: %w", s.cfg.QueuePath, err)
+		return fmt.Errorf("queue %s: %w", s.where, err)
 	}
 	if _, err := mig.Migrate(ctx, rivermigrate.DirectionUp, nil); err != nil {
-		return fmt.Errorf("queue %s: migrating: %w", s.cfg.QueuePath, err)
+		return fmt.Errorf("queue %s: migrating: %w", s.where, err)
 	}
-	if s.tokens, err = newTokens(ctx, s.db); err != nil {
-		return fmt.Errorf("queue %s: %w", s.cfg.QueuePath, err)
+	if s.tokens, err = newTokens(ctx, s.db, s.pg); err != nil {
+		return fmt.Errorf("queue %s: %w", s.where, err)
 	}
-	if err := migrateGate(ctx, s.db); err != nil {
-		return fmt.Errorf("queue %s: %w", s.cfg.QueuePath, err)
+	if err := migrateGate(ctx, s.db, s.pg); err != nil {
+		return fmt.Errorf("queue %s: %w", s.where, err)
 	}
-	if !s.cfg.EnqueueOnly {
+	if !s.cfg.EnqueueOnly && !s.pg {
 		// The lock file makes this process the queue's only one: a job
-		// it finds running was left so by a process that died.
+		// it finds running was left so by a process that died. A shared
+		// PostgreSQL queue has other live workers: River's rescuer retries
+		// what a dead one left, once it outlived the job timeout.
 		if err := s.rescue(ctx); err != nil {
-			return fmt.Errorf("queue %s: %w", s.cfg.QueuePath, err)
+			return fmt.Errorf("queue %s: %w", s.where, err)
 		}
 	}
 	s.metrics = newMetrics(s)
 	workers := river.NewWorkers()
 	river.AddWorker(workers, &vetWorker{s: s})
 	rc := &river.Config{
-		Logger:                      s.slog(),
-		Workers:                     workers,
-		JobTimeout:                  s.cfg.JobTimeout,
-		RescueStuckJobsAfter:        s.cfg.JobTimeout + time.Minute,
+		Logger:     s.slog(),
+		Workers:    workers,
+		JobTimeout: s.cfg.JobTimeout,
+		// A job whose worker died runs again once it outlived the job
+		// timeout by a margin (River's rescuer looks every 30 s).
+		RescueStuckJobsAfter:        s.cfg.JobTimeout + min(time.Minute, s.cfg.JobTimeout),
 		MaxAttempts:                 MaxAttempts,
 		CompletedJobRetentionPeriod: 30 * 24 * time.Hour,
 		CancelledJobRetentionPeriod: 30 * 24 * time.Hour,
@@ -211,19 +254,38 @@ func (s *Service) open(ctx context.Context) error {
 		rc.Queues = map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: s.cfg.Workers}}
 	}
 	if s.river, err = river.NewClient(driver, rc); err != nil {
-		return fmt.Errorf("queue %s: %w", s.cfg.QueuePath, err)
+		return fmt.Errorf("queue %s: %w", s.where, err)
 	}
 	return nil
 }
 
 // migrateGate creates the gate's own table: the signed verdicts, which the
 // verdict store does not keep.
-func migrateGate(ctx context.Context, db *sql.DB) error {
-	_, err := db.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS gate_attestations (
-		record_id INTEGER PRIMARY KEY,
-		envelope BLOB NOT NULL
-	)`)
+func migrateGate(ctx context.Context, db *sql.DB, pg bool) error {
+	q := `CREATE TABLE IF NOT EXISTS gate_attestations (record_id INTEGER PRIMARY KEY, envelope BLOB NOT NULL)`
+	if pg {
+		q = `CREATE TABLE IF NOT EXISTS gate_attestations (record_id BIGINT PRIMARY KEY, envelope BYTEA NOT NULL)`
+	}
+	_, err := db.ExecContext(ctx, q)
 	return err
+}
+
+// bind numbers a query's ? placeholders as PostgreSQL wants them ($1…).
+func bind(pg bool, q string) string {
+	if !pg {
+		return q
+	}
+	var b strings.Builder
+	n := 0
+	for _, c := range q {
+		if c == '?' {
+			n++
+			fmt.Fprintf(&b, "$%d", n)
+			continue
+		}
+		b.WriteRune(c)
+	}
+	return b.String()
 }
 
 // rescue makes the jobs a dead process left running available again. River's

@@ -24,6 +24,7 @@ import (
 	"github.com/sirupsen/logrus"
 
 	"github.com/fwvet/fwvet/pipeline"
+	"github.com/fwvet/fwvet/pipeline/fixture"
 	"github.com/fwvet/fwvet/pipeline/gate"
 	"github.com/fwvet/fwvet/pipeline/store"
 	"github.com/fwvet/fwvet/pipeline/vet"
@@ -53,6 +54,7 @@ func firmware(t *testing.T, dir, passwd string) string {
 type harness struct {
 	t                    *testing.T
 	dir                  string
+	dsn                  string
 	st                   pipeline.Store
 	svc                  *gate.Service
 	srv                  *httptest.Server
@@ -62,6 +64,8 @@ type harness struct {
 }
 
 type options struct {
+	// postgres puts the store and the queue in a PostgreSQL database.
+	postgres    bool
 	enqueueOnly bool
 	allowLocal  bool
 	registries  []string
@@ -74,6 +78,10 @@ type options struct {
 
 func newHarness(t *testing.T, o options) *harness {
 	h := &harness{t: t, dir: t.TempDir(), logs: &bytes.Buffer{}}
+	h.dsn = "sqlite:" + filepath.Join(h.dir, "verdicts.db")
+	if o.postgres {
+		h.dsn = fixture.PostgresDSN(t)
+	}
 	h.log = logrus.New()
 	h.log.SetOutput(h.logs)
 	h.log.SetLevel(logrus.InfoLevel)
@@ -96,7 +104,7 @@ func newHarness(t *testing.T, o options) *harness {
 func (h *harness) open(o options) {
 	t := h.t
 	ctx := context.Background()
-	dsn := "sqlite:" + filepath.Join(h.dir, "verdicts.db")
+	dsn := h.dsn
 	st, err := store.Open(ctx, dsn)
 	if err != nil {
 		t.Fatal(err)
@@ -257,7 +265,13 @@ func (h *harness) metrics() string {
 }
 
 func TestSubmitVetPoll(t *testing.T) {
-	h := newHarness(t, options{allowLocal: true})
+	for _, pg := range []bool{false, true} {
+		t.Run(map[bool]string{false: "sqlite", true: "postgres"}[pg], func(t *testing.T) { submitVetPoll(t, pg) })
+	}
+}
+
+func submitVetPoll(t *testing.T, pg bool) {
+	h := newHarness(t, options{allowLocal: true, postgres: pg})
 	base := firmware(t, filepath.Join(h.dir, "base"), rootLine)
 	cand := firmware(t, filepath.Join(h.dir, "cand"), rootLine+evilLine)
 
@@ -609,8 +623,14 @@ func TestSignedVerdict(t *testing.T) {
 // TestConcurrentSubmissions: many clients at once are all answered, and
 // each job is vetted and recorded once.
 func TestConcurrentSubmissions(t *testing.T) {
+	for _, pg := range []bool{false, true} {
+		t.Run(map[bool]string{false: "sqlite", true: "postgres"}[pg], func(t *testing.T) { concurrentSubmissions(t, pg) })
+	}
+}
+
+func concurrentSubmissions(t *testing.T, pg bool) {
 	const n = 24
-	h := newHarness(t, options{allowLocal: true})
+	h := newHarness(t, options{allowLocal: true, postgres: pg})
 	base := firmware(t, filepath.Join(h.dir, "base"), rootLine)
 	cands := make([]string, n)
 	for i := range cands {
@@ -683,4 +703,10 @@ func TestShutdownMidVet(t *testing.T) {
 	if recs := h.records(); len(recs) != 1 {
 		t.Errorf("store holds %d records, want 1", len(recs))
 	}
+}
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	fixture.StopPostgres()
+	os.Exit(code)
 }

@@ -62,7 +62,7 @@ func (c *jobsCollector) Collect(ch chan<- prometheus.Metric) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	counts := map[string]float64{StateQueued: 0, StateRunning: 0, StateDone: 0, StateError: 0}
-	rows, err := c.s.db.QueryContext(ctx, `SELECT state, count(*) FROM river_job WHERE kind = ? GROUP BY state`, kindVet)
+	rows, err := c.s.db.QueryContext(ctx, bind(c.s.pg, `SELECT state, count(*) FROM river_job WHERE kind = ? GROUP BY state`), kindVet)
 	if err != nil {
 		ch <- prometheus.NewInvalidMetric(jobsDesc, err)
 		return

@@ -158,7 +158,8 @@ func (s *Service) vet(ctx context.Context, id int64, a VetArgs, log logrus.Field
 			return nil, errors.New("the pipeline recorded no verdict")
 		}
 		if r.Attestation != nil {
-			if _, err := s.db.ExecContext(ctx, `INSERT OR REPLACE INTO gate_attestations (record_id, envelope) VALUES (?, ?)`, r.Record.ID, r.Attestation); err != nil {
+			if _, err := s.db.ExecContext(ctx, bind(s.pg, `INSERT INTO gate_attestations (record_id, envelope) VALUES (?, ?)
+				ON CONFLICT (record_id) DO UPDATE SET envelope = excluded.envelope`), r.Record.ID, r.Attestation); err != nil {
 				return nil, fmt.Errorf("keeping the signed verdict: %w", err)
 			}
 		}

@@ -41,9 +41,12 @@ func (r Role) allows(need Role) bool {
 const tokenPrefix = "fwvet_"
 
 // Tokens are bearer tokens, kept as their SHA-256 only.
-type Tokens struct{ db *sql.DB }
+type Tokens struct {
+	db *sql.DB
+	pg bool
+}
 
-func newTokens(ctx context.Context, db *sql.DB) (*Tokens, error) {
+func newTokens(ctx context.Context, db *sql.DB, pg bool) (*Tokens, error) {
 	if _, err := db.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS gate_tokens (
 		hash TEXT PRIMARY KEY,
 		role TEXT NOT NULL,
@@ -52,7 +55,7 @@ func newTokens(ctx context.Context, db *sql.DB) (*Tokens, error) {
 	)`); err != nil {
 		return nil, fmt.Errorf("creating the token table: %w", err)
 	}
-	return &Tokens{db: db}, nil
+	return &Tokens{db: db, pg: pg}, nil
 }
 
 // OpenTokens opens the tokens of the queue database at path (creating it
@@ -62,7 +65,7 @@ func OpenTokens(ctx context.Context, path string) (*Tokens, func() error, error)
 	if err != nil {
 		return nil, nil, err
 	}
-	t, err := newTokens(ctx, db)
+	t, err := newTokens(ctx, db, isPostgres(path))
 	if err != nil {
 		db.Close()
 		return nil, nil, err
@@ -90,7 +93,7 @@ func (t *Tokens) Add(ctx context.Context, role Role) (string, error) {
 		return "", err
 	}
 	tok := tokenPrefix + base64.RawURLEncoding.EncodeToString(b[:])
-	if _, err := t.db.ExecContext(ctx, `INSERT INTO gate_tokens (hash, role, created_at) VALUES (?, ?, ?)`,
+	if _, err := t.db.ExecContext(ctx, bind(t.pg, `INSERT INTO gate_tokens (hash, role, created_at) VALUES (?, ?, ?)`),
 		hashToken(tok), string(role), time.Now().UTC().Format(time.RFC3339)); err != nil {
 		return "", fmt.Errorf("adding a token: %w", err)
 	}
@@ -104,7 +107,7 @@ func (t *Tokens) Revoke(ctx context.Context, idPrefix string) (int64, error) {
 	if _, err := hex.DecodeString(idPrefix); err != nil || len(idPrefix) < 8 || len(idPrefix) > 64 {
 		return 0, fmt.Errorf("token id %q: want 8 to 64 hex digits, as token add printed them", idPrefix)
 	}
-	res, err := t.db.ExecContext(ctx, `UPDATE gate_tokens SET revoked_at = ? WHERE revoked_at IS NULL AND substr(hash, 1, ?) = ?`,
+	res, err := t.db.ExecContext(ctx, bind(t.pg, `UPDATE gate_tokens SET revoked_at = ? WHERE revoked_at IS NULL AND substr(hash, 1, ?) = ?`),
 		time.Now().UTC().Format(time.RFC3339), len(idPrefix), idPrefix)
 	if err != nil {
 		return 0, fmt.Errorf("revoking a token: %w", err)
@@ -121,7 +124,7 @@ func (t *Tokens) Check(ctx context.Context, tok string) (Role, error) {
 		return "", errBadToken
 	}
 	var role string
-	err := t.db.QueryRowContext(ctx, `SELECT role FROM gate_tokens WHERE hash = ? AND revoked_at IS NULL`, hashToken(tok)).Scan(&role)
+	err := t.db.QueryRowContext(ctx, bind(t.pg, `SELECT role FROM gate_tokens WHERE hash = ? AND revoked_at IS NULL`), hashToken(tok)).Scan(&role)
 	if errors.Is(err, sql.ErrNoRows) {
 		return "", errBadToken
 	}
