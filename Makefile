@@ -17,7 +17,7 @@ FUZZ_TARGETS := FuzzUnpack:./pipeline/unpack FuzzCarve:./pipeline/unpack FuzzWal
 	FuzzExt4:./pipeline/unpack/ext4 FuzzJFFS2:./pipeline/unpack/jffs2 FuzzUBI:./pipeline/unpack/ubi \
 	FuzzUBIFS:./pipeline/unpack/ubifs FuzzUImage:./pipeline/unpack/uboot FuzzFIT:./pipeline/unpack/uboot \
 	FuzzSparse:./pipeline/unpack/sparse FuzzIHex:./pipeline/unpack/ihex FuzzDecompress:./pipeline/unpack/compression \
-	FuzzBlock:./pipeline/unpack/block FuzzVerify:./pipeline/attest FuzzLoad:./pipeline/policy FuzzRules:./pipeline/equivalence
+	FuzzBlock:./pipeline/unpack/block FuzzVerify:./pipeline/attest FuzzLoad:./pipeline/policy FuzzRules:./pipeline/equivalence FuzzPackedELF:./pipeline/analyze FuzzConfigParsers:./pipeline/analyze
 
 all: build
 

@@ -68,6 +68,9 @@ const (
 	IDDowngrade            = "downgrade"
 	IDUnsafeEntry          = "unsafe-entry"
 	IDHardeningRegressed   = "hardening-regressed"
+	IDPackedBinaryAdded    = "packed-binary-added"
+	IDCryptoConstant       = "crypto-constant-changed"
+	IDConfigWeakened       = "config-weakened"
 )
 
 // DefaultSeverity is the severity DESIGN.md gives each id.
@@ -90,6 +93,9 @@ var DefaultSeverity = map[string]Severity{
 	IDDowngrade:            SeverityCritical,
 	IDUnsafeEntry:          SeverityHigh,
 	IDHardeningRegressed:   SeverityMedium,
+	IDPackedBinaryAdded:    SeverityHigh,
+	IDCryptoConstant:       SeverityCritical,
+	IDConfigWeakened:       SeverityHigh,
 }
 
 // Finding is one thing a reviewer should look at.

@@ -22,10 +22,13 @@ func Default() []pipeline.Analyzer {
 	return []pipeline.Analyzer{
 		Downgrade{},
 		Accounts{},
+		Config{},
 		SSH{},
 		Setuid{},
 		Services{},
 		ELF{},
+		Packed{},
+		CryptoConstants{},
 		Endpoints{},
 		PrivateKeys{},
 		CACerts{},

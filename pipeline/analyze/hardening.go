@@ -84,12 +84,53 @@ func readHardening(f *elf.File, info *elfInfo) (hardening, bool) {
 }
 
 // dynValue is the first value of a dynamic tag, and whether it is there.
+// A file without section headers (sstripped, as routers' often are) still
+// has its PT_DYNAMIC segment, which is what the loader reads: without it,
+// such a file would read as lacking BIND_NOW.
 func dynValue(f *elf.File, tag elf.DynTag) (uint64, bool) {
+	if f.SectionByType(elf.SHT_DYNAMIC) == nil {
+		return segmentDynValue(f, tag)
+	}
 	vs, err := f.DynValue(tag)
 	if err != nil || len(vs) == 0 {
 		return 0, false
 	}
 	return vs[0], true
+}
+
+// maxDynamic bounds the PT_DYNAMIC segment read: real ones hold a few
+// dozen entries.
+const maxDynamic = 64 << 10
+
+func segmentDynValue(f *elf.File, tag elf.DynTag) (uint64, bool) {
+	for _, p := range f.Progs {
+		if p.Type != elf.PT_DYNAMIC || p.Filesz == 0 || p.Filesz > maxDynamic {
+			continue
+		}
+		b := make([]byte, p.Filesz)
+		if _, err := p.ReadAt(b, 0); err != nil {
+			return 0, false
+		}
+		size := 8
+		if f.Class == elf.ELFCLASS64 {
+			size = 16
+		}
+		for off := 0; off+size <= len(b); off += size {
+			var t, v uint64
+			if size == 16 {
+				t, v = f.ByteOrder.Uint64(b[off:]), f.ByteOrder.Uint64(b[off+8:])
+			} else {
+				t, v = uint64(f.ByteOrder.Uint32(b[off:])), uint64(f.ByteOrder.Uint32(b[off+4:]))
+			}
+			if elf.DynTag(t) == elf.DT_NULL {
+				break
+			}
+			if elf.DynTag(t) == tag {
+				return v, true
+			}
+		}
+	}
+	return 0, false
 }
 
 // lost lists what cur no longer has of old's hardening.

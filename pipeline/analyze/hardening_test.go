@@ -1,6 +1,8 @@
 package analyze
 
 import (
+	"bytes"
+	"debug/elf"
 	"strings"
 	"testing"
 
@@ -59,6 +61,49 @@ func TestHardeningRegressed(t *testing.T) {
 			for _, f := range analyzeWith(t, ELF{}, scanned(t, changed(old, cur, "content"))) {
 				if f.ID == pipeline.IDHardeningRegressed {
 					t.Errorf("gaining a stack protector reported: %s", f.Message)
+				}
+			}
+		})
+	}
+}
+
+// sstrip removes a file's section header table as sstrip does: the loader
+// needs none, and router firmware often ships without.
+func sstrip(t *testing.T, b []byte) []byte {
+	t.Helper()
+	f, err := elf.NewFile(bytes.NewReader(b))
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := append([]byte(nil), b...)
+	bo := f.ByteOrder
+	if f.Class == elf.ELFCLASS64 {
+		bo.PutUint64(out[0x28:], 0) // e_shoff
+		bo.PutUint16(out[0x3c:], 0) // e_shnum
+		bo.PutUint16(out[0x3e:], 0) // e_shstrndx
+	} else {
+		bo.PutUint32(out[0x20:], 0)
+		bo.PutUint16(out[0x30:], 0)
+		bo.PutUint16(out[0x32:], 0)
+	}
+	return out
+}
+
+// TestHardeningWithoutSections: BIND_NOW is read from PT_DYNAMIC when
+// the section table is gone, so that a sstripped full-RELRO binary keeps
+// its full RELRO and no regression is reported against its unstripped self.
+func TestHardeningWithoutSections(t *testing.T) {
+	for _, arch := range []string{"x86_64", "mipsel", "armhf", "arm64"} {
+		t.Run(arch, func(t *testing.T) {
+			b := fixture.ReadFile(t, "fw/hardening/"+arch+"-hardened")
+			for name, data := range map[string][]byte{"with sections": b, "sstripped": sstrip(t, b)} {
+				f, err := elf.NewFile(bytes.NewReader(data))
+				if err != nil {
+					t.Fatalf("%s: %v", name, err)
+				}
+				h, ok := readHardening(f, &elfInfo{})
+				if !ok || h.RELRO != "full" {
+					t.Errorf("%s: RELRO %q (ok %v), want full", name, h.RELRO, ok)
 				}
 			}
 		})

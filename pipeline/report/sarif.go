@@ -81,6 +81,9 @@ var ruleDescriptions = map[string]string{
 	pipeline.IDDowngrade:            "The candidate's version is older than the baseline's.",
 	pipeline.IDUnsafeEntry:          "An archive entry that escapes, collides or exceeds limits.",
 	pipeline.IDHardeningRegressed:   "A binary lost stack protector, NX, RELRO, PIE or FORTIFY.",
+	pipeline.IDPackedBinaryAdded:    "An ELF is packed (UPX or other) where the baseline's was not.",
+	pipeline.IDCryptoConstant:       "A cryptographic constant (curve point or parameter, S-box, prime, embedded public key) changed while the code did not.",
+	pipeline.IDConfigWeakened:       "A config change weakens authentication or opens exposure, declared or not.",
 }
 
 // sarifSecuritySeverity is the rules' properties.security-severity, which
