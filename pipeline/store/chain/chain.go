@@ -344,3 +344,61 @@ func (v *Verifier) Status(seq int64) pipeline.ChainStatus {
 	}
 	return st
 }
+
+// Records is what a backend gives the record kinds built on the chain:
+// reading one record, reading every record of a kind (oldest first, with
+// reports), and appending a record through Append.
+type Records interface {
+	Get(ctx context.Context, id int64) (*pipeline.Record, error)
+	Kind(ctx context.Context, v pipeline.Verdict) ([]pipeline.Record, error)
+	Insert(ctx context.Context, rec *pipeline.Record) (*pipeline.Record, error)
+}
+
+// AppendDecision appends a person's decision on the verdict it names.
+func AppendDecision(ctx context.Context, b Records, d pipeline.Decision) (*pipeline.Record, error) {
+	target, err := b.Get(ctx, d.VerdictID)
+	if err != nil {
+		return nil, err
+	}
+	rec, err := NewDecision(target, d)
+	if err != nil {
+		return nil, err
+	}
+	return b.Insert(ctx, rec)
+}
+
+// LatestDecisionOf is the latest decision on a verdict, or nil.
+func LatestDecisionOf(ctx context.Context, b Records, verdictID int64) (*pipeline.Decision, error) {
+	recs, err := b.Kind(ctx, pipeline.VerdictDecision)
+	if err != nil {
+		return nil, err
+	}
+	return LatestDecision(recs, verdictID)
+}
+
+// AppendWaiver appends a waiver.
+func AppendWaiver(ctx context.Context, b Records, w pipeline.Waiver) (*pipeline.Record, error) {
+	rec, err := NewWaiver(w)
+	if err != nil {
+		return nil, err
+	}
+	return b.Insert(ctx, rec)
+}
+
+// Waivers are every waiver recorded, oldest first; where names the store
+// in errors.
+func Waivers(ctx context.Context, b Records, where string) ([]pipeline.Waiver, error) {
+	recs, err := b.Kind(ctx, pipeline.VerdictWaiver)
+	if err != nil {
+		return nil, err
+	}
+	out := []pipeline.Waiver{}
+	for i := range recs {
+		w, err := pipeline.ParseWaiver(&recs[i])
+		if err != nil {
+			return nil, fmt.Errorf("reading the waivers of %s: %w", where, err)
+		}
+		out = append(out, *w)
+	}
+	return out, nil
+}

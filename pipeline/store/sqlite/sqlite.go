@@ -371,53 +371,37 @@ func (s *Store) Passing(ctx context.Context, refPrefix string) ([]pipeline.Recor
 	return out, rows.Err()
 }
 
-// AppendDecision implements pipeline.Store: chain.NewDecision checks the
-// verdict record and builds the decision's record.
+// AppendDecision implements pipeline.Store.
 func (s *Store) AppendDecision(ctx context.Context, d pipeline.Decision) (*pipeline.Record, error) {
-	target, err := s.Get(ctx, d.VerdictID)
-	if err != nil {
-		return nil, err
-	}
-	rec, err := chain.NewDecision(target, d)
-	if err != nil {
-		return nil, err
-	}
-	return s.insert(ctx, rec)
+	return chain.AppendDecision(ctx, records{s}, d)
 }
 
 // Decision implements pipeline.Store.
 func (s *Store) Decision(ctx context.Context, verdictID int64) (*pipeline.Decision, error) {
-	recs, err := s.kind(ctx, pipeline.VerdictDecision)
-	if err != nil {
-		return nil, err
-	}
-	return chain.LatestDecision(recs, verdictID)
+	return chain.LatestDecisionOf(ctx, records{s}, verdictID)
 }
 
 // AppendWaiver implements pipeline.Store.
 func (s *Store) AppendWaiver(ctx context.Context, w pipeline.Waiver) (*pipeline.Record, error) {
-	rec, err := chain.NewWaiver(w)
-	if err != nil {
-		return nil, err
-	}
-	return s.insert(ctx, rec)
+	return chain.AppendWaiver(ctx, records{s}, w)
 }
 
 // Waivers implements pipeline.Store.
 func (s *Store) Waivers(ctx context.Context) ([]pipeline.Waiver, error) {
-	recs, err := s.kind(ctx, pipeline.VerdictWaiver)
-	if err != nil {
-		return nil, err
-	}
-	out := []pipeline.Waiver{}
-	for i := range recs {
-		w, err := pipeline.ParseWaiver(&recs[i])
-		if err != nil {
-			return nil, fmt.Errorf("reading the waivers of %s: %w", s.path, err)
-		}
-		out = append(out, *w)
-	}
-	return out, nil
+	return chain.Waivers(ctx, records{s}, s.path)
+}
+
+// records is the store as chain.Records.
+type records struct{ s *Store }
+
+func (r records) Get(ctx context.Context, id int64) (*pipeline.Record, error) {
+	return r.s.Get(ctx, id)
+}
+func (r records) Kind(ctx context.Context, v pipeline.Verdict) ([]pipeline.Record, error) {
+	return r.s.kind(ctx, v)
+}
+func (r records) Insert(ctx context.Context, rec *pipeline.Record) (*pipeline.Record, error) {
+	return r.s.insert(ctx, rec)
 }
 
 // kind returns, oldest first and with their reports, the records of one
