@@ -11,7 +11,7 @@ export GOTOOLCHAIN := go1.27.3
 # Each fuzz target runs this long in `make test`; longer runs: make fuzz FUZZTIME=10m.
 # New inputs are minimized briefly, or a parser with large seeds spends its
 # whole run minimizing.
-FUZZTIME ?= 15s
+FUZZTIME ?= 10s
 FUZZ_TARGETS := FuzzUnpack:./pipeline/unpack FuzzCarve:./pipeline/unpack FuzzWalk:./pipeline/unpack/squashfs FuzzSquashfs3:./pipeline/unpack/squashfs3 \
 	FuzzTar:./pipeline/unpack/archive FuzzCpio:./pipeline/unpack/archive FuzzZip:./pipeline/unpack/archive \
 	FuzzExt4:./pipeline/unpack/ext4 FuzzJFFS2:./pipeline/unpack/jffs2 FuzzUBI:./pipeline/unpack/ubi \
