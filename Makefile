@@ -11,13 +11,14 @@ export GOTOOLCHAIN := go1.27.3
 # Each fuzz target runs this long in `make test`; longer runs: make fuzz FUZZTIME=10m.
 # New inputs are minimized briefly, or a parser with large seeds spends its
 # whole run minimizing.
-FUZZTIME ?= 10s
+FUZZTIME ?= 8s
 FUZZ_TARGETS := FuzzUnpack:./pipeline/unpack FuzzCarve:./pipeline/unpack FuzzWalk:./pipeline/unpack/squashfs FuzzSquashfs3:./pipeline/unpack/squashfs3 \
 	FuzzTar:./pipeline/unpack/archive FuzzCpio:./pipeline/unpack/archive FuzzZip:./pipeline/unpack/archive \
 	FuzzExt4:./pipeline/unpack/ext4 FuzzJFFS2:./pipeline/unpack/jffs2 FuzzUBI:./pipeline/unpack/ubi \
 	FuzzUBIFS:./pipeline/unpack/ubifs FuzzUImage:./pipeline/unpack/uboot FuzzFIT:./pipeline/unpack/uboot \
 	FuzzSparse:./pipeline/unpack/sparse FuzzIHex:./pipeline/unpack/ihex FuzzDecompress:./pipeline/unpack/compression \
-	FuzzBlock:./pipeline/unpack/block FuzzVerify:./pipeline/attest FuzzLoad:./pipeline/policy FuzzRules:./pipeline/equivalence FuzzPackedELF:./pipeline/analyze FuzzConfigParsers:./pipeline/analyze
+	FuzzBlock:./pipeline/unpack/block FuzzVerify:./pipeline/attest FuzzLoad:./pipeline/policy FuzzRules:./pipeline/equivalence FuzzPackedELF:./pipeline/analyze FuzzConfigParsers:./pipeline/analyze \
+	FuzzFunctions:./pipeline/disasm FuzzThumb:./pipeline/disasm FuzzMIPS:./pipeline/disasm FuzzX86:./pipeline/disasm
 
 all: build
 

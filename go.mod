@@ -44,6 +44,9 @@ require (
 	// ulikunitz/xz on scripts/bench-unpack's xz image. Untouched since 2017,
 	// as its C original is stable; ulikunitz/xz still reads xz streams.
 	github.com/xi2/xz v0.0.0-20171230120015-48954b6210f8
+	// x86 instruction decoding for the function-level diff (pipeline/disasm):
+	// the Go team's decoder, pure Go; it has no Thumb or MIPS decoder.
+	golang.org/x/arch v0.33.0
 	golang.org/x/crypto v0.58.0
 	golang.org/x/sync v0.24.0
 	golang.org/x/sys v0.49.0

@@ -71,6 +71,7 @@ const (
 	IDPackedBinaryAdded    = "packed-binary-added"
 	IDCryptoConstant       = "crypto-constant-changed"
 	IDConfigWeakened       = "config-weakened"
+	IDELFCallAdded         = "elf-call-added"
 )
 
 // DefaultSeverity is the severity DESIGN.md gives each id.
@@ -96,6 +97,7 @@ var DefaultSeverity = map[string]Severity{
 	IDPackedBinaryAdded:    SeverityHigh,
 	IDCryptoConstant:       SeverityCritical,
 	IDConfigWeakened:       SeverityHigh,
+	IDELFCallAdded:         SeverityHigh,
 }
 
 // Finding is one thing a reviewer should look at.

@@ -27,6 +27,7 @@ func Default() []pipeline.Analyzer {
 		Setuid{},
 		Services{},
 		ELF{},
+		Calls{},
 		Packed{},
 		CryptoConstants{},
 		Endpoints{},

@@ -1,0 +1,157 @@
+package disasm
+
+import "encoding/binary"
+
+// arm64Sweep finds AArch64 bl (calls), b (tail jumps) and conditional
+// branches (masked) in fixed 32-bit words.
+func arm64Sweep(b []byte, base uint64) []event {
+	var out []event
+	for o := 0; o+4 <= len(b); o += 4 {
+		w := binary.LittleEndian.Uint32(b[o:])
+		addr := base + uint64(o)
+		switch {
+		case w&0x7c000000 == 0x14000000: // b / bl imm26
+			off := int64(int32(w<<6) >> 4)
+			k := uint8(evJump)
+			if w&0x80000000 != 0 {
+				k = evCall
+			}
+			out = append(out, event{addr: addr, target: addr + uint64(off), kind: k, maskLen: 3})
+		case w&0xff000010 == 0x54000000, w&0x7e000000 == 0x34000000, w&0x7e000000 == 0x36000000: // b.cond, cbz/cbnz, tbz/tbnz
+			out = append(out, event{addr: addr, kind: evMask, maskLen: 3})
+		case w&0x9f000000 == 0x90000000, w&0x9f000000 == 0x10000000: // adrp, adr
+			out = append(out, event{addr: addr, kind: evMask, maskLen: 4})
+		}
+	}
+	return out
+}
+
+// arm64Stubs reads the PLT's adrp x16, page; ldr x17, [x16, #off] pairs.
+func arm64Stubs(p *prog, r *region) {
+	for o := 0; o+8 <= len(r.data); o += 4 {
+		w := binary.LittleEndian.Uint32(r.data[o:])
+		n := binary.LittleEndian.Uint32(r.data[o+4:])
+		if w&0x9f00001f != 0x90000010 || n&0xffc003ff != 0xf9400211 {
+			continue
+		}
+		addr := r.addr + uint64(o)
+		imm := int64(int32((w>>5&0x7ffff)<<2|w>>29&3)<<11) << 1 // immhi:immlo << 12, sign-extended
+		page := addr&^0xfff + uint64(imm)
+		slot := page + uint64(n>>10&0xfff)*8
+		if name, ok := p.slots[slot]; ok {
+			p.stubs[addr] = name
+		}
+	}
+}
+
+// armImm is an ARM data-processing immediate: imm8 rotated right by 2*rot.
+func armImm(w uint32) uint32 {
+	v, rot := w&0xff, (w>>8&0xf)*2
+	return v>>rot | v<<((32-rot)&31)
+}
+
+// armStubs reads the ARM-mode PLT stubs: add ip, pc, #a; add ip, ip, #b;
+// ldr pc, [ip, #c]! (the slot is stub+8+a+b+c). A Thumb entry (bx pc;
+// nop) before a stub is mapped too.
+func armStubs(p *prog, r *region) {
+	bo := p.bo
+	for o := 0; o+12 <= len(r.data); o += 4 {
+		w1, w2, w3 := bo.Uint32(r.data[o:]), bo.Uint32(r.data[o+4:]), bo.Uint32(r.data[o+8:])
+		if w1&0xfffff000 != 0xe28fc000 || w2&0xfffff000 != 0xe28cc000 || w3&0xfffff000 != 0xe5bcf000 {
+			continue
+		}
+		addr := r.addr + uint64(o)
+		slot := uint64(uint32(addr) + 8 + armImm(w1) + armImm(w2) + w3&0xfff)
+		name, ok := p.slots[slot]
+		if !ok {
+			continue
+		}
+		p.stubs[addr] = name
+		if o >= 4 && bo.Uint16(r.data[o-4:]) == 0x4778 { // bx pc
+			p.stubs[addr-4] = name
+		}
+	}
+}
+
+// armSweep finds ARM-mode bl, blx imm, b (tail jumps) and conditional
+// branches.
+func armSweep(b []byte, base uint64) []event {
+	var out []event
+	for o := 0; o+4 <= len(b); o += 4 {
+		w := binary.LittleEndian.Uint32(b[o:])
+		addr := base + uint64(o)
+		off := int64(int32(w<<8) >> 6)
+		switch {
+		case w>>25 == 0x7d: // blx imm (to Thumb)
+			t := uint64(int64(addr) + 8 + off + int64(w>>23&2))
+			out = append(out, event{addr: addr, target: t, kind: evCall, maskLen: 3})
+		case w>>28 == 0xf:
+		case w>>24&0xf == 0xb: // bl
+			out = append(out, event{addr: addr, target: uint64(int64(addr) + 8 + off), kind: evCall, maskLen: 3})
+		case w>>24&0xf == 0xa: // b
+			k := uint8(evMask)
+			if w>>28 == 0xe {
+				k = evJump
+			}
+			out = append(out, event{addr: addr, target: uint64(int64(addr) + 8 + off), kind: k, maskLen: 3})
+		}
+	}
+	return out
+}
+
+// thumbBranch decodes a Thumb-2 32-bit branch with link or unconditional
+// branch (the halfwords h1, h2 at addr): BL, BLX (to ARM) and B.W (T4).
+// ok is false for anything else.
+func thumbBranch(h1, h2 uint16, addr uint64) (target uint64, kind uint8, ok bool) {
+	if h1&0xf800 != 0xf000 || h2&0xc000 != 0xc000 && h2&0xd000 != 0x9000 {
+		return 0, 0, false
+	}
+	s := uint32(h1>>10) & 1
+	j1, j2 := uint32(h2>>13)&1, uint32(h2>>11)&1
+	i1, i2 := ^(j1^s)&1, ^(j2^s)&1
+	imm := s<<24 | i1<<23 | i2<<22 | uint32(h1&0x3ff)<<12 | uint32(h2&0x7ff)<<1
+	off := int64(int32(imm<<7) >> 7)
+	pc := int64(addr) + 4
+	switch {
+	case h2&0xd000 == 0xd000: // BL
+		return uint64(pc+off) | 1, evCall, true
+	case h2&0xd000 == 0xc000: // BLX: to ARM, from Align(PC, 4)
+		if h2&1 != 0 {
+			return 0, 0, false
+		}
+		return uint64(pc&^3 + off), evCall, true
+	default: // B.W
+		return uint64(pc+off) | 1, evJump, true
+	}
+}
+
+// thumbSweep walks Thumb-2 code halfword by halfword: BL, BLX, B.W and
+// the conditional branches (masked).
+func thumbSweep(b []byte, base uint64) []event {
+	var out []event
+	for o := 0; o+2 <= len(b); {
+		h1 := binary.LittleEndian.Uint16(b[o:])
+		addr := base + uint64(o)
+		if h1>>11 < 0x1d { // 16-bit instruction
+			if h1&0xf800 == 0xe000 { // B (T2): a tail jump when it leaves the function
+				off := int64(int16(h1<<5) >> 4)
+				out = append(out, event{addr: addr, target: uint64(int64(addr) + 4 + off), kind: evJump, maskLen: 1})
+			} else if h1&0xf000 == 0xd000 && h1&0x0e00 != 0x0e00 || h1&0xf500 == 0xb100 {
+				out = append(out, event{addr: addr, kind: evMask, maskLen: 1})
+			}
+			o += 2
+			continue
+		}
+		if o+4 > len(b) {
+			break
+		}
+		h2 := binary.LittleEndian.Uint16(b[o+2:])
+		if t, k, ok := thumbBranch(h1, h2, addr); ok {
+			out = append(out, event{addr: addr, target: t &^ 1, kind: k, maskLen: 4})
+		} else if h1&0xf800 == 0xf000 && h2&0xd000 == 0x8000 { // B<c>.W
+			out = append(out, event{addr: addr, kind: evMask, maskLen: 4})
+		}
+		o += 4
+	}
+	return out
+}

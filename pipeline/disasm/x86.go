@@ -1,0 +1,76 @@
+package disasm
+
+import (
+	"golang.org/x/arch/x86/x86asm"
+)
+
+// x86Sweep decodes x86-64 code linearly: direct calls and jumps, calls
+// and jumps through rip-relative slots, conditional branches (masked) and
+// endbr64 (a function's first instruction under CET).
+func x86Sweep(b []byte, base uint64) []event {
+	var out []event
+	for o := 0; o < len(b); {
+		if o+4 <= len(b) && b[o] == 0xf3 && b[o+1] == 0x0f && b[o+2] == 0x1e && b[o+3] == 0xfa {
+			out = append(out, event{addr: base + uint64(o), target: base + uint64(o), kind: evStart})
+			o += 4
+			continue
+		}
+		inst, err := x86asm.Decode(b[o:], 64)
+		if err != nil || inst.Len == 0 {
+			o++
+			continue
+		}
+		addr := base + uint64(o)
+		next := addr + uint64(inst.Len)
+		e := event{addr: addr}
+		if inst.PCRel > 0 {
+			e.maskOff, e.maskLen = uint8(inst.PCRelOff), uint8(inst.PCRel)
+		}
+		switch inst.Op {
+		case x86asm.CALL, x86asm.JMP:
+			call := inst.Op == x86asm.CALL
+			switch a := inst.Args[0].(type) {
+			case x86asm.Rel:
+				e.target = next + uint64(int64(a))
+				e.kind = map[bool]uint8{true: evCall, false: evJump}[call]
+			case x86asm.Mem:
+				if a.Base == x86asm.RIP && a.Index == 0 {
+					e.target = next + uint64(a.Disp)
+					e.kind = map[bool]uint8{true: evCallSlot, false: evJumpSlot}[call]
+					// The displacement is the instruction's last 4 bytes.
+					e.maskOff, e.maskLen = uint8(inst.Len-4), 4
+				}
+			}
+		default:
+			if inst.PCRel > 0 {
+				e.kind = evMask
+			}
+		}
+		if e.kind != 0 {
+			out = append(out, e)
+		}
+		o += inst.Len
+	}
+	return out
+}
+
+// x86Stubs maps each PLT stub (.plt, .plt.sec, .plt.got) to the import
+// whose GOT slot its jmp [rip+X] reads.
+func x86Stubs(p *prog, r *region) {
+	align := uint64(16)
+	if r.name == ".plt.got" {
+		align = 8
+	}
+	for _, e := range x86Sweep(r.data, r.addr) {
+		if e.kind != evJumpSlot {
+			continue
+		}
+		if n, ok := p.slots[e.target]; ok {
+			stub := e.addr &^ (align - 1)
+			if stub < r.addr {
+				stub = r.addr
+			}
+			p.stubs[stub] = n
+		}
+	}
+}
