@@ -31,7 +31,7 @@ type gateFlags struct {
 func (gf *gateFlags) register(cmd *cobra.Command) {
 	f := cmd.Flags()
 	f.StringVar(&gf.dsn, "store", "", "verdict store DSN: sqlite:PATH (the queue and the tokens are kept in PATH-queue.db) or postgres://… (store, queue and tokens in that database, shared by every gate and worker; default: sqlite:$XDG_DATA_HOME/fwvet/verdicts.db)")
-	f.StringVar(&gf.pf.policy, "policy", "", "policy file (YAML or JSON); default: the policy of DESIGN.md")
+	f.StringVar(&gf.pf.policy, "policy", "", "policy file (YAML or JSON); default: the built-in default policy")
 	f.StringArrayVar(&gf.pf.limits, "limit", nil, "change an unpack limit, as name=value (repeatable)")
 	f.IntVar(&gf.pf.jobs, "jobs", 0, "files hashed at once in each vet (default: the number of CPUs)")
 	f.StringVar(&gf.pf.attest.signKey, "sign-key", "", "sign each verdict as a SLSA verification summary with this PEM private key or KMS URI; GET /v1/verdicts answers with it")

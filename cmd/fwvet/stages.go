@@ -125,7 +125,7 @@ func (f *fetchFlags) register(cmd *cobra.Command) {
 func (p *pipelineFlags) register(cmd *cobra.Command, jobsHelp string) {
 	f := cmd.Flags()
 	f.StringArrayVar(&p.manifest, "manifest", nil, "vendor release manifest (JSON) declaring the intended changes; or give it twice: the baseline's SBOM, then the candidate's (SPDX 2.3 or CycloneDX 1.5+, JSON), and the declared changes are their difference")
-	f.StringVar(&p.policy, "policy", "", "policy file (JSON); default: the policy of DESIGN.md")
+	f.StringVar(&p.policy, "policy", "", "policy file: YAML or JSON (apiVersion fwvet/v1, with CEL rules), or a JSON threshold policy; default: the built-in default policy")
 	f.StringVar(&p.format, "format", "text", "report format: text, json or sarif")
 	f.StringVarP(&p.output, "output", "o", "", "write the report to this file instead of stdout")
 	f.StringArrayVar(&p.limits, "limit", nil, "change an unpack limit, as name=value (repeatable): "+fmt.Sprint(pipeline.LimitNames))
