@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/sirupsen/logrus"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/fwvet/fwvet/pipeline"
 )
@@ -79,6 +80,50 @@ func Run(ctx context.Context, analyzers []pipeline.Analyzer, in *pipeline.Analys
 	}
 	sort.SliceStable(findings, func(i, j int) bool { return findings[i].Severity > findings[j].Severity })
 	return findings, failures
+}
+
+// modifiedELF are the modified changes whose both versions are ELF files.
+func modifiedELF(in *pipeline.AnalysisInput) []*pipeline.Change {
+	var out []*pipeline.Change
+	for _, ch := range in.Changes {
+		s := in.Scans[ch.Key]
+		if ch.Kind == pipeline.ChangeModified && s != nil && s.Old != nil && s.New != nil && s.Old.Magic == "elf" && s.New.Magic == "elf" {
+			out = append(out, ch)
+		}
+	}
+	return out
+}
+
+// eachChange analyzes changes jobs(in) at a time; the findings keep the
+// order of the changes, whatever order the analyses end in.
+func eachChange(ctx context.Context, in *pipeline.AnalysisInput, chs []*pipeline.Change,
+	analyze func(context.Context, *pipeline.Change) ([]pipeline.Finding, error)) ([]pipeline.Finding, error) {
+	found := make([][]pipeline.Finding, len(chs))
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(jobs(in))
+	for i, ch := range chs {
+		g.Go(func() error {
+			f, err := analyze(gctx, ch)
+			found[i] = f
+			return err
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return nil, err
+	}
+	var out []pipeline.Finding
+	for _, fs := range found {
+		out = append(out, fs...)
+	}
+	return out, nil
+}
+
+// one is an analysis's finding, if any, as a list.
+func one(f *pipeline.Finding, err error) ([]pipeline.Finding, error) {
+	if f == nil {
+		return nil, err
+	}
+	return []pipeline.Finding{*f}, err
 }
 
 // jobs is how many files analysis reads at once.

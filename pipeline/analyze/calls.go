@@ -7,8 +7,6 @@ import (
 	"sort"
 	"strings"
 
-	"golang.org/x/sync/errgroup"
-
 	"github.com/fwvet/fwvet/pipeline"
 	"github.com/fwvet/fwvet/pipeline/disasm"
 )
@@ -44,31 +42,9 @@ var riskyCalls = func() map[string]string {
 
 // Analyze implements pipeline.Analyzer.
 func (Calls) Analyze(ctx context.Context, in *pipeline.AnalysisInput) ([]pipeline.Finding, error) {
-	var bins []*pipeline.Change
-	for _, ch := range in.Changes {
-		s := in.Scans[ch.Key]
-		if ch.Kind == pipeline.ChangeModified && s != nil && s.Old != nil && s.New != nil && s.Old.Magic == "elf" && s.New.Magic == "elf" {
-			bins = append(bins, ch)
-		}
-	}
-	found := make([][]pipeline.Finding, len(bins))
-	g, gctx := errgroup.WithContext(ctx)
-	g.SetLimit(jobs(in))
-	for i, ch := range bins {
-		g.Go(func() error {
-			f, err := callsChange(gctx, in, ch)
-			found[i] = f
-			return err
-		})
-	}
-	if err := g.Wait(); err != nil {
-		return nil, err
-	}
-	var out []pipeline.Finding
-	for _, fs := range found {
-		out = append(out, fs...)
-	}
-	return out, nil
+	return eachChange(ctx, in, modifiedELF(in), func(ctx context.Context, ch *pipeline.Change) ([]pipeline.Finding, error) {
+		return callsChange(ctx, in, ch)
+	})
 }
 
 // readProgram reads one version's code digest and, unless its digest is

@@ -17,8 +17,6 @@ import (
 	"strings"
 	"sync"
 
-	"golang.org/x/sync/errgroup"
-
 	"github.com/fwvet/fwvet/pipeline"
 )
 
@@ -644,33 +642,9 @@ func pemKeysChanged(s *pipeline.Scan) []changedConst {
 // Analyze implements pipeline.Analyzer. Binaries are read concurrently;
 // findings keep the order of the changes.
 func (CryptoConstants) Analyze(ctx context.Context, in *pipeline.AnalysisInput) ([]pipeline.Finding, error) {
-	var bins []*pipeline.Change
-	for _, ch := range in.Changes {
-		s := in.Scans[ch.Key]
-		if ch.Kind == pipeline.ChangeModified && s != nil && s.Old != nil && s.New != nil && s.Old.Magic == "elf" && s.New.Magic == "elf" {
-			bins = append(bins, ch)
-		}
-	}
-	found := make([]*pipeline.Finding, len(bins))
-	g, gctx := errgroup.WithContext(ctx)
-	g.SetLimit(jobs(in))
-	for i, ch := range bins {
-		g.Go(func() error {
-			f, err := cryptoChange(gctx, in, ch, in.Scans[ch.Key])
-			found[i] = f
-			return err
-		})
-	}
-	if err := g.Wait(); err != nil {
-		return nil, err
-	}
-	var out []pipeline.Finding
-	for _, f := range found {
-		if f != nil {
-			out = append(out, *f)
-		}
-	}
-	return out, nil
+	return eachChange(ctx, in, modifiedELF(in), func(ctx context.Context, ch *pipeline.Change) ([]pipeline.Finding, error) {
+		return one(cryptoChange(ctx, in, ch, in.Scans[ch.Key]))
+	})
 }
 
 // readConstVersion reads one version; nil when its headers do not parse.

@@ -10,8 +10,6 @@ import (
 	"sort"
 	"strings"
 
-	"golang.org/x/sync/errgroup"
-
 	"github.com/fwvet/fwvet/pipeline"
 )
 
@@ -131,31 +129,9 @@ func readELF(r io.ReaderAt, hashSections bool) (*elfInfo, error) {
 // Analyze implements pipeline.Analyzer. Binaries are parsed concurrently;
 // findings keep the order of the changes.
 func (ELF) Analyze(ctx context.Context, in *pipeline.AnalysisInput) ([]pipeline.Finding, error) {
-	var bins []*pipeline.Change
-	for _, ch := range in.Changes {
-		s := in.Scans[ch.Key]
-		if ch.Kind == pipeline.ChangeModified && s != nil && s.Old != nil && s.New != nil && s.Old.Magic == "elf" && s.New.Magic == "elf" {
-			bins = append(bins, ch)
-		}
-	}
-	found := make([][]pipeline.Finding, len(bins))
-	g, gctx := errgroup.WithContext(ctx)
-	g.SetLimit(jobs(in))
-	for i, ch := range bins {
-		g.Go(func() error {
-			f, err := elfChange(gctx, in, ch, in.Scans[ch.Key])
-			found[i] = f
-			return err
-		})
-	}
-	if err := g.Wait(); err != nil {
-		return nil, err
-	}
-	var out []pipeline.Finding
-	for _, fs := range found {
-		out = append(out, fs...)
-	}
-	return out, nil
+	return eachChange(ctx, in, modifiedELF(in), func(ctx context.Context, ch *pipeline.Change) ([]pipeline.Finding, error) {
+		return elfChange(ctx, in, ch, in.Scans[ch.Key])
+	})
 }
 
 // elfChange compares one modified binary with its previous version: what

@@ -11,8 +11,6 @@ import (
 	"sort"
 	"strings"
 
-	"golang.org/x/sync/errgroup"
-
 	"github.com/fwvet/fwvet/pipeline"
 )
 
@@ -400,26 +398,9 @@ func (Packed) Analyze(ctx context.Context, in *pipeline.AnalysisInput) ([]pipeli
 			bins = append(bins, ch)
 		}
 	}
-	found := make([]*pipeline.Finding, len(bins))
-	g, gctx := errgroup.WithContext(ctx)
-	g.SetLimit(jobs(in))
-	for i, ch := range bins {
-		g.Go(func() error {
-			f, err := packedChange(gctx, in, ch, in.Scans[ch.Key])
-			found[i] = f
-			return err
-		})
-	}
-	if err := g.Wait(); err != nil {
-		return nil, err
-	}
-	var out []pipeline.Finding
-	for _, f := range found {
-		if f != nil {
-			out = append(out, *f)
-		}
-	}
-	return out, nil
+	return eachChange(ctx, in, bins, func(ctx context.Context, ch *pipeline.Change) ([]pipeline.Finding, error) {
+		return one(packedChange(ctx, in, ch, in.Scans[ch.Key]))
+	})
 }
 
 // packedChange is the packed-binary-added finding of one added or
