@@ -6,9 +6,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"hash"
+	"hash/crc32"
 	"io"
 	"io/fs"
 	"strings"
+
+	"github.com/klauspost/compress/flate"
 
 	"github.com/fwvet/fwvet/pipeline"
 )
@@ -93,15 +97,78 @@ func (Zip) Walk(ctx context.Context, r io.ReaderAt, size int64, lim pipeline.Lim
 	return nil
 }
 
+// zipOpener opens an entry from where its data lies, with nothing of the
+// archive's directory: an index keeps the openers of every nested archive
+// until the tree is closed, and a *zip.File would keep the whole central
+// directory of each (a jar in /usr holds thousands of entries) alive with
+// it.
 func zipOpener(r io.ReaderAt, f *zip.File) pipeline.OpenFunc {
-	if f.Method == zip.Store && f.CompressedSize64 == f.UncompressedSize64 {
-		if off, err := f.DataOffset(); err == nil {
-			n := int64(f.UncompressedSize64)
-			return pipeline.OpenSection(r, off, n)
+	name, method := f.Name, f.Method
+	csize, usize, crc := int64(f.CompressedSize64), int64(f.UncompressedSize64), f.CRC32
+	off, err := f.DataOffset()
+	switch {
+	case err != nil:
+		return func(context.Context) (io.ReadCloser, error) {
+			return nil, fmt.Errorf("zip entry %q: finding its data: %w", name, err)
+		}
+	case method == zip.Store && csize == usize:
+		return pipeline.OpenSection(r, off, usize)
+	case method == zip.Store, method == zip.Deflate:
+	default:
+		return func(context.Context) (io.ReadCloser, error) {
+			return nil, fmt.Errorf("zip entry %q: %w (method %d)", name, zip.ErrAlgorithm, method)
 		}
 	}
-	return func(context.Context) (io.ReadCloser, error) { return f.Open() }
+	return func(context.Context) (io.ReadCloser, error) {
+		var src io.ReadCloser = io.NopCloser(io.NewSectionReader(r, off, csize))
+		if method == zip.Deflate {
+			src = flate.NewReader(io.NewSectionReader(r, off, csize))
+		}
+		return &zipReader{name: name, src: src, left: usize, crc: crc, hash: crc32.NewIEEE()}, nil
+	}
 }
+
+// zipReader checks an entry's size and CRC-32 against its directory
+// record, as archive/zip does.
+type zipReader struct {
+	name string
+	src  io.ReadCloser
+	left int64
+	crc  uint32
+	hash hash.Hash32
+}
+
+func (z *zipReader) Read(p []byte) (int, error) {
+	if z.left == 0 {
+		// The entry must end here.
+		var one [1]byte
+		if n, _ := z.src.Read(one[:]); n > 0 {
+			return 0, fmt.Errorf("zip entry %q: %w: more data than its directory record says", z.name, zip.ErrFormat)
+		}
+		if z.crc != 0 && z.hash.Sum32() != z.crc {
+			return 0, fmt.Errorf("zip entry %q: %w", z.name, zip.ErrChecksum)
+		}
+		return 0, io.EOF
+	}
+	if int64(len(p)) > z.left {
+		p = p[:z.left]
+	}
+	n, err := z.src.Read(p)
+	z.hash.Write(p[:n])
+	z.left -= int64(n)
+	if err == io.EOF {
+		if z.left > 0 {
+			return n, fmt.Errorf("zip entry %q: %w: %w", z.name, zip.ErrFormat, io.ErrUnexpectedEOF)
+		}
+		err = nil
+	}
+	if err != nil {
+		return n, fmt.Errorf("zip entry %q: %w", z.name, err)
+	}
+	return n, nil
+}
+
+func (z *zipReader) Close() error { return z.src.Close() }
 
 func readZipEntry(f *zip.File, n int64) ([]byte, error) {
 	rc, err := f.Open()

@@ -1,7 +1,6 @@
 package squashfs
 
 import (
-	"container/list"
 	"context"
 	"encoding/binary"
 	"fmt"
@@ -146,27 +145,21 @@ type fileReader struct {
 	buf       []byte // bytes of the current block not yet read
 	bufs      *blockBufs
 
-	atMu sync.Mutex
+	offsOnce sync.Once
 	// offs holds the disk offset of each block, made on the first ReadAt.
-	offs     []int64
-	atBlocks [4]struct {
-		i    int
-		data []byte
-	}
-	atNext int // slot the next block goes in
+	offs []int64
 }
 
 // Size is the file's size.
 func (r *fileReader) Size() int64 { return r.f.size }
 
-// ReadAt implements io.ReaderAt, decompressing the blocks it needs and
-// keeping the last one.
+// ReadAt implements io.ReaderAt, decompressing the blocks it needs through
+// the image's cache: parsers of binaries hop between headers, tables and
+// strings in a handful of blocks.
 func (r *fileReader) ReadAt(p []byte, off int64) (int, error) {
 	if off < 0 {
 		return 0, fmt.Errorf("negative offset %d", off)
 	}
-	r.atMu.Lock()
-	defer r.atMu.Unlock()
 	bs := int64(r.f.img.sb.BlockSize)
 	n := 0
 	for len(p) > 0 {
@@ -174,7 +167,7 @@ func (r *fileReader) ReadAt(p []byte, off int64) (int, error) {
 			return n, io.EOF
 		}
 		i := int(off / bs)
-		data, err := r.cachedBlock(i)
+		data, err := r.block(i)
 		if err != nil {
 			return n, err
 		}
@@ -189,46 +182,50 @@ func (r *fileReader) ReadAt(p []byte, off int64) (int, error) {
 	return n, nil
 }
 
-// cachedBlock returns block i from the few kept for ReadAt: parsers of
-// binaries hop between headers, tables and strings in a handful of blocks.
-func (r *fileReader) cachedBlock(i int) ([]byte, error) {
-	for _, b := range r.atBlocks {
-		if b.data != nil && b.i == i {
-			return b.data, nil
-		}
-	}
-	data, err := r.block(i)
-	if err != nil {
-		return nil, err
-	}
-	slot := &r.atBlocks[r.atNext]
-	slot.i, slot.data = i, data
-	r.atNext = (r.atNext + 1) % len(r.atBlocks)
-	return data, nil
+// The image's cache keeps 8 MiB of blocks, and at least 8 of them: the
+// fragments that the workers hashing consecutive small files share, and
+// the blocks of the files read in place at once.
+const (
+	cacheBytes     = 8 << 20
+	cacheMinBlocks = 8
+)
+
+// blockKey names a decoded block in the image's cache: a data block by
+// where it lies, its size word and the bytes the file takes of it (two
+// files may share a block yet end differently in a hostile image), a
+// fragment by its index.
+type blockKey struct {
+	off  int64
+	word uint32
+	want int32
+	frag bool
 }
 
 // block returns the bytes of block i of the file (the tail for the last
-// block of a file with a fragment), in a buffer of its own.
+// block of a file with a fragment), shared through the image's cache.
 func (r *fileReader) block(i int) ([]byte, error) {
 	f := r.f
 	img := f.img
 	bs := int64(img.sb.BlockSize)
 	want := min(bs, f.size-int64(i)*bs)
 	if i < len(r.blocks) {
-		if r.offs == nil {
+		r.offsOnce.Do(func() {
 			r.offs = make([]int64, len(r.blocks)+1)
 			r.offs[0] = f.start
 			for j, w := range r.blocks {
 				r.offs[j+1] = r.offs[j] + int64(w&^blockUncomp)
 			}
-		}
-		bufs := img.bufPool.Get().(*blockBufs)
-		defer img.bufPool.Put(bufs)
-		data, err := f.decodeBlock(i, r.blocks[i], r.offs[i], bufs)
-		if err != nil {
-			return nil, err
-		}
-		return append([]byte(nil), data...), nil
+		})
+		w, off := r.blocks[i], r.offs[i]
+		return img.cache.Get(blockKey{off: off, word: w, want: int32(want)}, func() ([]byte, error) {
+			bufs := img.bufPool.Get().(*blockBufs)
+			defer img.bufPool.Put(bufs)
+			data, err := f.decodeBlock(i, w, off, bufs)
+			if err != nil {
+				return nil, err
+			}
+			return append([]byte(nil), data...), nil
+		})
 	}
 	if f.frag == noFragment || i != len(r.blocks) {
 		return nil, corrupt("block %d past the end of a file of %d blocks", i, len(r.blocks))
@@ -367,7 +364,7 @@ func (f *fileData) decodeBlock(i int, word uint32, off int64, bufs *blockBufs) (
 // fragment returns the decompressed fragment block i, from the cache if it
 // is there. The returned bytes are shared and must not be modified.
 func (img *Image) fragment(i uint32) ([]byte, error) {
-	return img.fcache.get(i, func() ([]byte, error) { return img.loadFragment(i) })
+	return img.cache.Get(blockKey{off: int64(i), frag: true}, func() ([]byte, error) { return img.loadFragment(i) })
 }
 
 func (img *Image) loadFragment(i uint32) ([]byte, error) {
@@ -388,59 +385,4 @@ func (img *Image) loadFragment(i uint32) ([]byte, error) {
 		return nil, fmt.Errorf("%w: fragment %d: %v", ErrCorrupt, i, err)
 	}
 	return out, nil
-}
-
-// fragCache is a small LRU of decompressed fragment blocks: files are read
-// in directory order, which is the order their tails were packed in. The
-// files sharing a fragment are small and consecutive, so the workers ask for
-// the same fragment at once: the first decodes it and the others wait,
-// rather than each decoding it again.
-type fragCache struct {
-	mu    sync.Mutex
-	cap   int
-	order *list.List
-	items map[uint32]*list.Element
-}
-
-type fragItem struct {
-	i     uint32
-	ready chan struct{} // closed when data and err are set
-	data  []byte
-	err   error
-}
-
-func newFragCache(n int) *fragCache {
-	return &fragCache{cap: n, order: list.New(), items: map[uint32]*list.Element{}}
-}
-
-// get returns fragment i, calling load once for all the callers that miss
-// it together. A failed load is not kept.
-func (c *fragCache) get(i uint32, load func() ([]byte, error)) ([]byte, error) {
-	c.mu.Lock()
-	if e, ok := c.items[i]; ok {
-		c.order.MoveToFront(e)
-		it := e.Value.(*fragItem)
-		c.mu.Unlock()
-		<-it.ready
-		return it.data, it.err
-	}
-	it := &fragItem{i: i, ready: make(chan struct{})}
-	c.items[i] = c.order.PushFront(it)
-	if c.order.Len() > c.cap {
-		last := c.order.Back()
-		c.order.Remove(last)
-		delete(c.items, last.Value.(*fragItem).i)
-	}
-	c.mu.Unlock()
-	it.data, it.err = load()
-	close(it.ready)
-	if it.err != nil {
-		c.mu.Lock()
-		if e, ok := c.items[i]; ok && e.Value.(*fragItem) == it {
-			c.order.Remove(e)
-			delete(c.items, i)
-		}
-		c.mu.Unlock()
-	}
-	return it.data, it.err
 }

@@ -18,6 +18,7 @@ import (
 	"sync"
 
 	"github.com/fwvet/fwvet/pipeline"
+	"github.com/fwvet/fwvet/pipeline/unpack/blockcache"
 )
 
 // Format is the SquashFS 4.0 little-endian image format.
@@ -123,14 +124,15 @@ type superblock struct {
 
 // Image is an open SquashFS image.
 type Image struct {
-	r       io.ReaderAt
-	size    int64
-	sb      superblock
-	codec   codec
-	ids     []uint32
-	frags   []fragment
-	meta    *metaCache
-	fcache  *fragCache
+	r     io.ReaderAt
+	size  int64
+	sb    superblock
+	codec codec
+	ids   []uint32
+	frags []fragment
+	meta  *metaCache
+	// cache holds fragments and the data blocks of files read in place.
+	cache   *blockcache.Cache[blockKey]
 	bufPool sync.Pool
 }
 
@@ -183,7 +185,7 @@ func Open(r io.ReaderAt, size int64) (*Image, error) {
 	}
 	img.codec = codec
 	img.meta = newMetaCache(img)
-	img.fcache = newFragCache(8)
+	img.cache = blockcache.New[blockKey](cacheBytes, cacheMinBlocks)
 	bs := int(sb.BlockSize)
 	img.bufPool.New = func() any { return &blockBufs{comp: make([]byte, bs), plain: make([]byte, bs)} }
 	if err := img.readIDs(); err != nil {

@@ -1,7 +1,6 @@
 package squashfs3
 
 import (
-	"container/list"
 	"context"
 	"fmt"
 	"io"
@@ -71,12 +70,12 @@ func (img *Image) fileData(in *inode) (*fileData, error) {
 }
 
 func (f *fileData) opener() pipeline.OpenFunc {
-	return func(context.Context) (io.ReadCloser, error) { return &fileReader{f: f, cur: -1}, nil }
+	return func(context.Context) (io.ReadCloser, error) { return &fileReader{f: f}, nil }
 }
 
 // block returns the bytes of block i of the file (the tail for the last
-// block of a file with a fragment), in a buffer of its own or shared with
-// the fragment cache: not to be modified.
+// block of a file with a fragment), shared with the image's cache or the
+// zeros of a hole: not to be modified.
 func (f *fileData) block(i int) ([]byte, error) {
 	img := f.img
 	bs := int64(img.sb.blockSize)
@@ -86,33 +85,13 @@ func (f *fileData) block(i int) ([]byte, error) {
 	}
 	if i < len(f.blocks) {
 		word := f.blocks[i]
-		c := int64(word &^ blockUncomp)
-		off := f.offs[i]
-		switch {
-		case c == 0: // a hole
+		if word&^blockUncomp == 0 { // a hole
 			return zeros[:want], nil
-		case word&blockUncomp != 0:
-			plain := make([]byte, want)
-			if _, err := img.r.ReadAt(plain[:min(c, want)], off); err != nil {
-				return nil, fmt.Errorf("reading block at %d: %w", off, err)
-			}
-			return plain, nil
 		}
-		comp := make([]byte, c)
-		if _, err := img.r.ReadAt(comp, off); err != nil {
-			return nil, fmt.Errorf("reading block at %d: %w", off, err)
-		}
-		out, err := img.codec.decompress(make([]byte, 0, bs), comp, int(bs))
-		if err != nil {
-			return nil, fmt.Errorf("%w: data block at %d: %w", ErrCorrupt, off, err)
-		}
-		if int64(len(out)) > want {
-			return nil, corrupt("data block at %d unpacks to %d bytes, %d expected", off, len(out), want)
-		}
-		for int64(len(out)) < want {
-			out = append(out, 0) // blocks may unpack short; the rest is zeros
-		}
-		return out, nil
+		off := f.offs[i]
+		return img.cache.Get(blockKey{off: off, word: word, want: int32(want)}, func() ([]byte, error) {
+			return f.loadBlock(word, off, want)
+		})
 	}
 	if f.frag == noFragment || i != len(f.blocks) {
 		return nil, corrupt("block %d past the end of a file of %d blocks", i, len(f.blocks))
@@ -128,6 +107,55 @@ func (f *fileData) block(i int) ([]byte, error) {
 	return frag[lo : lo+want], nil
 }
 
+// loadBlock reads and decompresses the data block at off.
+func (f *fileData) loadBlock(word uint32, off, want int64) ([]byte, error) {
+	img := f.img
+	bs := int64(img.sb.blockSize)
+	c := int64(word &^ blockUncomp)
+	if word&blockUncomp != 0 {
+		plain := make([]byte, want)
+		if _, err := img.r.ReadAt(plain[:min(c, want)], off); err != nil {
+			return nil, fmt.Errorf("reading block at %d: %w", off, err)
+		}
+		return plain, nil
+	}
+	comp := make([]byte, c)
+	if _, err := img.r.ReadAt(comp, off); err != nil {
+		return nil, fmt.Errorf("reading block at %d: %w", off, err)
+	}
+	out, err := img.codec.decompress(make([]byte, 0, bs), comp, int(bs))
+	if err != nil {
+		return nil, fmt.Errorf("%w: data block at %d: %w", ErrCorrupt, off, err)
+	}
+	if int64(len(out)) > want {
+		return nil, corrupt("data block at %d unpacks to %d bytes, %d expected", off, len(out), want)
+	}
+	for int64(len(out)) < want {
+		out = append(out, 0) // blocks may unpack short; the rest is zeros
+	}
+	return out, nil
+}
+
+// The image's cache keeps 4 MiB of blocks, and at least 8 of them: the
+// fragments that consecutive small files share, and the blocks of the
+// files read in place at once. It belongs to the image, not to a reader,
+// because the index keeps a reader open for every nested container.
+const (
+	cacheBytes     = 4 << 20
+	cacheMinBlocks = 8
+)
+
+// blockKey names a decoded block in the image's cache: a data block by
+// where it lies, its size word and the bytes the file takes of it (two
+// files may share a block yet end differently in a hostile image), a
+// fragment by its index.
+type blockKey struct {
+	off  int64
+	word uint32
+	want int32
+	frag bool
+}
+
 // zeros is the bytes of a hole, shared: the blocks block returns are read only.
 var zeros = make([]byte, maxBlockSize)
 
@@ -138,24 +166,10 @@ type fileReader struct {
 	f   *fileData
 	mu  sync.Mutex
 	pos int64
-	cur int // block held in data, or -1
-	buf []byte
 }
 
 // Size is the file's size.
 func (r *fileReader) Size() int64 { return r.f.size }
-
-func (r *fileReader) load(i int) ([]byte, error) {
-	if i == r.cur {
-		return r.buf, nil
-	}
-	b, err := r.f.block(i)
-	if err != nil {
-		return nil, err
-	}
-	r.cur, r.buf = i, b
-	return b, nil
-}
 
 // ReadAt implements io.ReaderAt.
 func (r *fileReader) ReadAt(p []byte, off int64) (int, error) {
@@ -171,7 +185,7 @@ func (r *fileReader) ReadAt(p []byte, off int64) (int, error) {
 			return n, io.EOF
 		}
 		i := int(off / bs)
-		data, err := r.load(i)
+		data, err := r.f.block(i)
 		if err != nil {
 			return n, err
 		}
@@ -208,15 +222,12 @@ func (r *fileReader) Read(p []byte) (int, error) {
 	return n, err
 }
 
-func (r *fileReader) Close() error {
-	r.buf, r.cur = nil, -1
-	return nil
-}
+func (r *fileReader) Close() error { return nil }
 
 // fragment returns the decompressed fragment block i, from the cache if it
 // is there. The returned bytes are shared and must not be modified.
 func (img *Image) fragment(i uint32) ([]byte, error) {
-	return img.frags.get(i, func() ([]byte, error) { return img.loadFragment(i) })
+	return img.cache.Get(blockKey{off: int64(i), frag: true}, func() ([]byte, error) { return img.loadFragment(i) })
 }
 
 func (img *Image) loadFragment(i uint32) ([]byte, error) {
@@ -240,54 +251,4 @@ func (img *Image) loadFragment(i uint32) ([]byte, error) {
 		return nil, fmt.Errorf("%w: fragment %d: %w", ErrCorrupt, i, err)
 	}
 	return out, nil
-}
-
-// fragCache is a small LRU of decompressed fragment blocks: files are read
-// in directory order, which is the order their tails were packed in.
-type fragCache struct {
-	mu    sync.Mutex
-	cap   int
-	order *list.List
-	items map[uint32]*list.Element
-}
-
-type fragItem struct {
-	i    uint32
-	once sync.Once
-	data []byte
-	err  error
-}
-
-func newFragCache(n int) *fragCache {
-	return &fragCache{cap: n, order: list.New(), items: map[uint32]*list.Element{}}
-}
-
-// get returns fragment i, calling load once for the callers that miss it
-// together. A failed load is not kept.
-func (c *fragCache) get(i uint32, load func() ([]byte, error)) ([]byte, error) {
-	c.mu.Lock()
-	var it *fragItem
-	if e, ok := c.items[i]; ok {
-		c.order.MoveToFront(e)
-		it = e.Value.(*fragItem)
-	} else {
-		it = &fragItem{i: i}
-		c.items[i] = c.order.PushFront(it)
-		if c.order.Len() > c.cap {
-			last := c.order.Back()
-			c.order.Remove(last)
-			delete(c.items, last.Value.(*fragItem).i)
-		}
-	}
-	c.mu.Unlock()
-	it.once.Do(func() { it.data, it.err = load() })
-	if it.err != nil {
-		c.mu.Lock()
-		if e, ok := c.items[i]; ok && e.Value.(*fragItem) == it {
-			c.order.Remove(e)
-			delete(c.items, i)
-		}
-		c.mu.Unlock()
-	}
-	return it.data, it.err
 }

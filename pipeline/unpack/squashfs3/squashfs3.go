@@ -18,6 +18,7 @@ import (
 	"io"
 
 	"github.com/fwvet/fwvet/pipeline"
+	"github.com/fwvet/fwvet/pipeline/unpack/blockcache"
 )
 
 // Format is the SquashFS 3.x image format, with the vendor magics.
@@ -257,8 +258,9 @@ type Image struct {
 	// the image has check data (a marker byte after the length).
 	metaHdr int64
 	meta    *metaCache
-	frags   *fragCache
-	codec   codec
+	// cache holds fragments and the data blocks of files read in place.
+	cache *blockcache.Cache[blockKey]
+	codec codec
 }
 
 // Open reads and checks the superblock and the id tables.
@@ -329,7 +331,7 @@ func Open(r io.ReaderAt, size int64) (*Image, error) {
 		}
 	}
 	img.meta = newMetaCache(img)
-	img.frags = newFragCache(8)
+	img.cache = blockcache.New[blockKey](cacheBytes, cacheMinBlocks)
 	return img, nil
 }
 
