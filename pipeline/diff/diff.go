@@ -41,6 +41,8 @@ type Pairing struct {
 
 	baseProblemsOnce sync.Once
 	baseProblems     map[problemKey]bool
+	sameProblemsOnce sync.Once
+	sameProblems     map[problemKey]bool // the candidate's Unchanged problems, in the baseline's names
 }
 
 // container is one nested container of a tree: a file the unpacker opened.
@@ -280,9 +282,10 @@ func (p *Pairing) Changes() []*pipeline.Change {
 }
 
 // SameProblem reports whether a problem of the candidate is one the
-// baseline has too: the same kind, limit, path and reason in the paired
+// baseline has too: the same kind and limit at the same path of the paired
 // container, or any problem inside a container whose bytes are equal on
-// both sides. It is not a change the update brings.
+// both sides. It is not a change the update brings. Reasons are not
+// compared: they name the artifact and what was read before a limit hit.
 func (p *Pairing) SameProblem(pr pipeline.Problem) bool {
 	if p.Unchanged(pr) {
 		return true
@@ -290,33 +293,60 @@ func (p *Pairing) SameProblem(pr pipeline.Problem) bool {
 	p.baseProblemsOnce.Do(func() {
 		p.baseProblems = make(map[problemKey]bool, len(p.base.Problems))
 		for _, b := range p.base.Problems {
-			p.baseProblems[problemKey{b.Kind, b.Limit, b.Path, b.Reason, pipeline.ChainKey(b.Container)}] = true
+			p.baseProblems[problemKey{b.Kind, b.Limit, b.Path, pipeline.ChainKey(b.Container)}] = true
 		}
 	})
-	return p.baseProblems[problemKey{pr.Kind, pr.Limit, pr.Path, pr.Reason, p.mapKey(pipeline.ChainKey(pr.Container))}]
+	return p.baseProblems[problemKey{pr.Kind, pr.Limit, pr.Path, p.mapKey(pipeline.ChainKey(pr.Container))}]
 }
 
 // problemKey is a problem where it lies, in the baseline's names.
 type problemKey struct {
-	kind                      pipeline.ProblemKind
-	limit, path, reason, cont string
+	kind              pipeline.ProblemKind
+	limit, path, cont string
 }
 
 // Unchanged reports whether a problem of the candidate lies inside a
-// container whose bytes are equal on both sides: whatever it left unread
-// is the baseline's too.
+// container whose bytes are equal on both sides, or, for a limit or a
+// corrupt stream met opening a file as a container, at a file whose bytes
+// are: whatever it left unread is the baseline's too. A refused entry is
+// not judged by the file it collides with, which may be the baseline's
+// while the collision is new.
 func (p *Pairing) Unchanged(pr pipeline.Problem) bool {
 	ck := pipeline.ChainKey(pr.Container)
+	if pr.Kind != pipeline.ProblemUnsafe && pr.Path != "" && p.sameFile(join(ck, pr.Path)) {
+		return true
+	}
 	if ck == "" {
 		return false
 	}
-	bk := p.mapKey(ck)
-	if p.inSame(bk + "\x00") {
+	if p.inSame(p.mapKey(ck) + "\x00") {
 		return true
 	}
 	// A container with nothing indexed in it is not paired; its file still
 	// tells whether it is the baseline's.
-	ce, be := p.cand.Lookup(ck), p.base.Lookup(bk)
+	return p.sameFile(ck)
+}
+
+// BaseUnchanged reports whether a problem of the baseline is one the
+// candidate meets at the same place where Unchanged holds: a limit hit
+// inside a container equal on both sides leaves the same bytes unread in
+// both, so it does not keep the baseline from being compared.
+func (p *Pairing) BaseUnchanged(pr pipeline.Problem) bool {
+	p.sameProblemsOnce.Do(func() {
+		p.sameProblems = map[problemKey]bool{}
+		for _, c := range p.cand.Problems {
+			if p.Unchanged(c) {
+				p.sameProblems[problemKey{c.Kind, c.Limit, c.Path, p.mapKey(pipeline.ChainKey(c.Container))}] = true
+			}
+		}
+	})
+	return p.sameProblems[problemKey{pr.Kind, pr.Limit, pr.Path, pipeline.ChainKey(pr.Container)}]
+}
+
+// sameFile reports whether the candidate's file under key ck was read and
+// its bytes equal the baseline's file in the same place.
+func (p *Pairing) sameFile(ck string) bool {
+	ce, be := p.cand.Lookup(ck), p.base.Lookup(p.mapKey(ck))
 	return ce != nil && be != nil && ce.Readable() && be.Readable() && ce.SHA256 != "" && ce.SHA256 == be.SHA256
 }
 

@@ -169,9 +169,35 @@ func TestSameProblem(t *testing.T) {
 		{"another kind", pipeline.Problem{Kind: pipeline.ProblemLimit, Container: []string{"fw.bin", "tar", "/fw-2.tar", "tar"}, Path: "/../evil", Reason: "climbs out"}, false},
 		{"inside a container of equal bytes", pipeline.Problem{Kind: pipeline.ProblemUnsafe, Container: []string{"fw.bin", "tar", "/same.tar", "tar"}, Path: "/../x", Reason: "climbs out"}, true},
 		{"at the top", pipeline.Problem{Kind: pipeline.ProblemUnsafe, Container: []string{"fw.bin", "tar"}, Path: "/../x", Reason: "climbs out"}, false},
+		{"same problem, reason naming the candidate", pipeline.Problem{Kind: pipeline.ProblemUnsafe, Container: []string{"fw-2.bin", "tar", "/fw-2.tar", "tar"}, Path: "/../evil", Reason: "fw-2.bin › tar › /fw-2.tar: climbs out"}, true},
+		{"a limit opening a file of equal bytes", pipeline.Problem{Kind: pipeline.ProblemLimit, Limit: "max-ratio", Container: []string{"fw.bin", "tar"}, Path: "/same.tar", Reason: "a decompression bomb"}, true},
+		{"a limit opening a changed file", pipeline.Problem{Kind: pipeline.ProblemLimit, Limit: "max-ratio", Container: []string{"fw.bin", "tar"}, Path: "/fw-2.tar", Reason: "a decompression bomb"}, false},
+		{"an entry refused at a file of equal bytes", pipeline.Problem{Kind: pipeline.ProblemUnsafe, Container: []string{"fw.bin", "tar"}, Path: "/same.tar", Reason: "collides"}, false},
 	} {
 		if got := p.SameProblem(tt.pr); got != tt.want {
 			t.Errorf("%s: SameProblem = %v, want %v", tt.name, got, tt.want)
 		}
+	}
+}
+
+// TestBaseUnchanged: a limit the baseline hit is not held against it
+// where the candidate hits the same one in or at a container equal on
+// both sides, and is where the candidate's file differs.
+func TestBaseUnchanged(t *testing.T) {
+	bomb := func(img, file string) pipeline.Problem {
+		return pipeline.Problem{Kind: pipeline.ProblemLimit, Limit: "max-ratio", Container: []string{img, "tar"}, Path: file, Reason: img + ": a decompression bomb"}
+	}
+	base := pipeline.NewTree([]*pipeline.Entry{
+		in(readable(reg("/same.gz", hashA, 10))), in(readable(reg("/other.gz", hashA, 10))),
+	}, []pipeline.Problem{bomb("a.bin", "/same.gz"), bomb("a.bin", "/other.gz")})
+	cand := pipeline.NewTree([]*pipeline.Entry{
+		in(readable(reg("/same.gz", hashA, 10))), in(readable(reg("/other.gz", hashB, 10))),
+	}, []pipeline.Problem{bomb("b.bin", "/same.gz"), bomb("b.bin", "/other.gz")})
+	p := Pair(base, cand)
+	if !p.BaseUnchanged(base.Problems[0]) {
+		t.Error("the baseline's limit at a file equal on both sides is held against it")
+	}
+	if p.BaseUnchanged(base.Problems[1]) {
+		t.Error("the baseline's limit at a file that changed is not held against it")
 	}
 }

@@ -123,7 +123,11 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	if base != nil && !cand.tree.Incomplete {
 		pairing = diff.Pair(base.tree, cand.tree)
 	}
-	rep.Checks = append(rep.Checks, cand.unpackCheck(pairing))
+	var unchanged, baseUnchanged func(pipeline.Problem) bool
+	if pairing != nil {
+		unchanged, baseUnchanged = pairing.Unchanged, pairing.BaseUnchanged
+	}
+	rep.Checks = append(rep.Checks, cand.unpackCheck(unchanged))
 	rep.Findings = append(rep.Findings, unsafeFindings(cand.tree, pairing)...)
 	var changes []*pipeline.Change
 	switch {
@@ -131,7 +135,7 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 		o.Log.Warn("candidate only partly unpacked: changes are not assessed")
 	case base == nil:
 	default:
-		rep.Checks = append(rep.Checks, base.unpackCheck(nil))
+		rep.Checks = append(rep.Checks, base.unpackCheck(baseUnchanged))
 		changes = pairing.Changes()
 		in := &pipeline.AnalysisInput{Baseline: base.tree, Candidate: cand.tree, Changes: changes,
 			BaselineVersion: base.version, CandidateVersion: cand.version, WorkDir: o.WorkDir, Jobs: o.Jobs}
@@ -303,23 +307,23 @@ func (s *side) subject() pipeline.Subject {
 // kept bytes from being read (a container stopped part way, one nested too
 // deep to open, a file too large), since what was not read cannot be
 // vetted, whatever a policy makes of the unsafe-entry finding. Only a
-// limit inside a container whose bytes equal the baseline's is not held
-// against the candidate (pairing is nil for the baseline itself). Refused
-// hostile entries are findings, not errors.
-func (s *side) unpackCheck(pairing *diff.Pairing) pipeline.Check {
+// problem that unchanged reports (nil without a pairing), one inside or
+// at a container whose bytes are equal on both sides, is not held against
+// either side. Refused hostile entries are findings, not errors.
+func (s *side) unpackCheck(unchanged func(pipeline.Problem) bool) pipeline.Check {
 	c := pipeline.Check{Name: "unpack"}
 	if s.role == "baseline" {
 		c.Name = "unpack-baseline"
 	}
 	var corrupt, limits []string
-	unsafe, unchanged := 0, 0
+	unsafe, same := 0, 0
 	for _, p := range s.tree.Problems {
 		w := pipeline.Where(p.Container, p.Path)
 		switch {
 		case p.Kind == pipeline.ProblemUnsafe:
 			unsafe++
-		case pairing != nil && pairing.Unchanged(p):
-			unchanged++
+		case unchanged != nil && unchanged(p):
+			same++
 		case p.Kind == pipeline.ProblemCorrupt:
 			corrupt = append(corrupt, w+": "+p.Reason)
 		case p.Kind == pipeline.ProblemLimit:
@@ -342,8 +346,8 @@ func (s *side) unpackCheck(pairing *diff.Pairing) pipeline.Check {
 		if unsafe > 0 {
 			c.Detail += fmt.Sprintf("; %d entr%s refused (see unsafe-entry findings)", unsafe, map[bool]string{true: "y", false: "ies"}[unsafe == 1])
 		}
-		if unchanged > 0 {
-			c.Detail += fmt.Sprintf("; %d problem%s inside containers equal to the baseline's", unchanged, plural(unchanged))
+		if same > 0 {
+			c.Detail += fmt.Sprintf("; %d problem%s in containers equal on both sides", same, plural(same))
 		}
 	}
 	return c
