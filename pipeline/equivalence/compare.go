@@ -450,6 +450,9 @@ func (c *comparison) explainContent(ctx context.Context, f *File, old, nw *pipel
 			diffs.NotExplained = append(diffs.NotExplained, res.Reason)
 		}
 	}
+	if res, ok := compose(c.o.Rules, sIn, rIn); ok {
+		return res, "", nil
+	}
 	if u := cmp.Or(sIn.unread, rIn.unread); u != "" {
 		return Result{}, "", &unreadError{u, cmp.Or(sIn.ChildrenReason, rIn.ChildrenReason)}
 	}

@@ -1,6 +1,7 @@
 package equivalence
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -82,6 +83,43 @@ type Rule interface {
 	// Explain compares the shipped and rebuilt files, which differ. It
 	// returns Explained only if the rule explains all differing bytes.
 	Explain(ctx context.Context, shipped, rebuilt *Input) (Result, error)
+}
+
+// composable is a rule whose explanation is a rewrite that holds whatever
+// else differs: a file that no rule explains alone (a generated header
+// with both a build date and a build path) is explained when the
+// composable rules, applied in turn in the order of Rules, leave both sides
+// equal. normalize returns both sides rewritten and the evidence, or nil
+// when the rule finds nothing of its kind in a and b or finds something it
+// may not explain. origA and origB are the files' bytes, for evidence in
+// their offsets; a rule whose evidence is in a's offsets must come first.
+type composable interface {
+	Rule
+	normalize(origA, origB, a, b []byte) (na, nb []byte, ap *Applied)
+}
+
+// compose applies the composable rules in turn; it explains the file when
+// at least two of them applied and both sides are then equal.
+func compose(rules []Rule, s, r *Input) (Result, bool) {
+	if s.Data == nil || r.Data == nil {
+		return Result{}, false
+	}
+	a, b := s.Data, r.Data
+	var applied []Applied
+	for _, rule := range rules {
+		c, ok := rule.(composable)
+		if !ok {
+			continue
+		}
+		if na, nb, ap := c.normalize(s.Data, r.Data, a, b); ap != nil {
+			a, b = na, nb
+			applied = append(applied, *ap)
+		}
+	}
+	if len(applied) < 2 || !bytes.Equal(a, b) {
+		return Result{}, false
+	}
+	return Result{Explained: true, Applied: applied, NormalizedShipped: digest(a), NormalizedRebuilt: digest(b)}, true
 }
 
 // Rules is the one registered list of rules, in the order they are tried.

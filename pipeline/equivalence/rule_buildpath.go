@@ -79,26 +79,56 @@ func (buildPath) Explain(_ context.Context, s, r *Input) (Result, error) {
 	if !ok {
 		return Result{}, nil
 	}
-	na, nb := bytes.Count(s.Data, pa), bytes.Count(r.Data, pb)
-	const mark = "\x00build-path\x00"
-	ka, kb := bytes.ReplaceAll(s.Data, pa, []byte(mark)), bytes.ReplaceAll(r.Data, pb, []byte(mark))
-	if na != nb || !bytes.Equal(ka, kb) {
+	ka, kb := replacePrefix(s.Data, pa), replacePrefix(r.Data, pb)
+	if bytes.Count(s.Data, pa) != bytes.Count(r.Data, pb) || !bytes.Equal(ka, kb) {
 		return Result{Reason: fmt.Sprintf("build-path: the files differ in more than the prefixes %q and %q", pa, pb)}, nil
 	}
+	ap := prefixApplied(s.Data, r.Data, pa, pb)
+	return Result{Explained: true, Applied: []Applied{ap}, NormalizedShipped: digest(ka), NormalizedRebuilt: digest(kb)}, nil
+}
+
+// normalize implements composable: the prefixes found at the first
+// difference are replaced wherever they occur, as often on both sides,
+// whatever else differs. The ranges are those of the original files.
+func (buildPath) normalize(origA, origB, a, b []byte) ([]byte, []byte, *Applied) {
+	// The files must be text; what earlier rules left holds their NUL-marked placeholders.
+	if !isText(origA) || !isText(origB) {
+		return nil, nil, nil
+	}
+	pa, pb, ok := prefixes(a, b)
+	if !ok || bytes.Count(a, pa) != bytes.Count(b, pb) {
+		return nil, nil, nil
+	}
+	ap := prefixApplied(origA, origB, pa, pb)
+	return replacePrefix(a, pa), replacePrefix(b, pb), &ap
+}
+
+func replacePrefix(b, prefix []byte) []byte {
+	return bytes.ReplaceAll(b, prefix, []byte("\x00build-path\x00"))
+}
+
+// prefixApplied is the evidence: where each prefix occurs on both sides.
+func prefixApplied(a, b, pa, pb []byte) Applied {
 	ap := Applied{ID: "build-path"}
-	for off, k := 0, 0; k < na; k++ {
-		j := bytes.Index(s.Data[off:], pa)
+	for off := 0; ; {
+		j := bytes.Index(a[off:], pa)
+		if j < 0 {
+			break
+		}
 		ap.Ranges = append(ap.Ranges, [2]int64{int64(off + j), int64(off + j + len(pa))})
 		ap.Before = append(ap.Before, string(pa))
 		ap.After = append(ap.After, string(pb))
 		off += j + len(pa)
 	}
 	if len(pa) != len(pb) {
-		for off, k := 0, 0; k < nb; k++ {
-			j := bytes.Index(r.Data[off:], pb)
+		for off := 0; ; {
+			j := bytes.Index(b[off:], pb)
+			if j < 0 {
+				break
+			}
 			ap.RebuiltRanges = append(ap.RebuiltRanges, [2]int64{int64(off + j), int64(off + j + len(pb))})
 			off += j + len(pb)
 		}
 	}
-	return Result{Explained: true, Applied: []Applied{ap}, NormalizedShipped: digest(ka), NormalizedRebuilt: digest(kb)}, nil
+	return ap
 }

@@ -116,12 +116,34 @@ func (buildDate) Explain(_ context.Context, s, r *Input) (Result, error) {
 	if s.Data == nil || r.Data == nil || !isText(s.Data) || !isText(r.Data) {
 		return Result{}, nil
 	}
-	ta, tb := findDates(s.Data), findDates(r.Data)
+	na, nb, ap, reason := buildDate{}.rewrite(s.Data, r.Data, true)
+	if ap == nil {
+		return Result{Reason: reason}, nil
+	}
+	return Result{Explained: true, Applied: []Applied{*ap}, NormalizedShipped: digest(na), NormalizedRebuilt: digest(nb)}, nil
+}
+
+// normalize implements composable: the dates that pair up are replaced,
+// whatever else differs.
+func (buildDate) normalize(origA, origB, a, b []byte) ([]byte, []byte, *Applied) {
+	if !isText(origA) || !isText(origB) {
+		return nil, nil, nil
+	}
+	na, nb, ap, _ := buildDate{}.rewrite(a, b, false)
+	return na, nb, ap
+}
+
+// rewrite pairs the dates of a and b in order and replaces each with its
+// form's placeholder. With strict, every other byte must be equal. It
+// returns nil, and why, when the dates do not pair up, one pair is not of
+// one form or lies outside the build window, or no date differs.
+func (buildDate) rewrite(a, b []byte, strict bool) ([]byte, []byte, *Applied, string) {
+	ta, tb := findDates(a), findDates(b)
 	if len(ta) == 0 && len(tb) == 0 {
-		return Result{}, nil
+		return nil, nil, nil, ""
 	}
 	if len(ta) != len(tb) {
-		return Result{Reason: "build-date: the files hold different numbers of dates"}, nil
+		return nil, nil, nil, "build-date: the files hold different numbers of dates"
 	}
 	now := time.Now().Add(48 * time.Hour)
 	ap := Applied{ID: "build-date"}
@@ -129,40 +151,42 @@ func (buildDate) Explain(_ context.Context, s, r *Input) (Result, error) {
 	moved := false
 	pa, pb := 0, 0
 	for i := range ta {
-		a, b := ta[i], tb[i]
-		if !bytes.Equal(s.Data[pa:a.start], r.Data[pb:b.start]) {
-			return Result{Reason: fmt.Sprintf("build-date: the text differs before offset %d", a.start)}, nil
+		x, y := ta[i], tb[i]
+		if strict && !bytes.Equal(a[pa:x.start], b[pb:y.start]) {
+			return nil, nil, nil, fmt.Sprintf("build-date: the text differs before offset %d", x.start)
 		}
-		pa, pb = a.end, b.end
-		if a.text == b.text {
+		pa, pb = x.end, y.end
+		if x.text == y.text {
 			continue
 		}
-		if a.form != b.form || a.t.IsZero() || b.t.IsZero() {
-			return Result{Reason: fmt.Sprintf("build-date: %q and %q are not dates of one form", a.text, b.text)}, nil
+		if x.form != y.form || x.t.IsZero() || y.t.IsZero() {
+			return nil, nil, nil, fmt.Sprintf("build-date: %q and %q are not dates of one form", x.text, y.text)
 		}
-		if !a.timeOnly {
-			d := a.t.Sub(b.t)
+		if !x.timeOnly {
+			d := x.t.Sub(y.t)
 			if d < 0 {
 				d = -d
 			}
-			if a.t.Before(earliestDate) || b.t.Before(earliestDate) || a.t.After(now) || b.t.After(now) || d > DateWindow {
-				return Result{Reason: fmt.Sprintf("build-date: %q and %q lie outside the build window", a.text, b.text)}, nil
+			if x.t.Before(earliestDate) || y.t.Before(earliestDate) || x.t.After(now) || y.t.After(now) || d > DateWindow {
+				return nil, nil, nil, fmt.Sprintf("build-date: %q and %q lie outside the build window", x.text, y.text)
 			}
 		}
-		ap.Ranges = append(ap.Ranges, [2]int64{int64(a.start), int64(a.end)})
-		rebuilt = append(rebuilt, [2]int64{int64(b.start), int64(b.end)})
-		moved = moved || a.start != b.start || a.end != b.end
-		ap.Before = append(ap.Before, a.text)
-		ap.After = append(ap.After, b.text)
+		ap.Ranges = append(ap.Ranges, [2]int64{int64(x.start), int64(x.end)})
+		rebuilt = append(rebuilt, [2]int64{int64(y.start), int64(y.end)})
+		moved = moved || x.start != y.start || x.end != y.end
+		ap.Before = append(ap.Before, x.text)
+		ap.After = append(ap.After, y.text)
 	}
-	if !bytes.Equal(s.Data[pa:], r.Data[pb:]) {
-		return Result{Reason: "build-date: the text differs after the last date"}, nil
+	if strict && !bytes.Equal(a[pa:], b[pb:]) {
+		return nil, nil, nil, "build-date: the text differs after the last date"
+	}
+	if len(ap.Ranges) == 0 {
+		return nil, nil, nil, ""
 	}
 	if moved {
 		ap.RebuiltRanges = rebuilt
 	}
-	return Result{Explained: true, Applied: []Applied{ap},
-		NormalizedShipped: digest(normalizeDates(s.Data, ta)), NormalizedRebuilt: digest(normalizeDates(r.Data, tb))}, nil
+	return normalizeDates(a, ta), normalizeDates(b, tb), &ap, ""
 }
 
 // normalizeDates replaces every date with its form's placeholder.

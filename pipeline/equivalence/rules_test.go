@@ -233,6 +233,54 @@ func TestBuildPath(t *testing.T) {
 	}
 }
 
+// TestComposedRules: a generated header that holds both a build date and a
+// build path is explained by the two rules together, which neither does
+// alone; one byte more that differs leaves it unexplained.
+func TestComposedRules(t *testing.T) {
+	a := "/* generated 2026-03-01 10:00:00 in /build/fw-1.0.1 */\n#define FW_SRC \"/build/fw-1.0.1/src\"\n#define FW_PORT 8080\n"
+	for _, tc := range []struct {
+		name, b string
+		ok      bool
+	}{
+		{"date and path", "/* generated 2026-03-02 17:30:12 in /home/ci/fw */\n#define FW_SRC \"/home/ci/fw/src\"\n#define FW_PORT 8080\n", true},
+		{"date, path and a constant", "/* generated 2026-03-02 17:30:12 in /home/ci/fw */\n#define FW_SRC \"/home/ci/fw/src\"\n#define FW_PORT 8081\n", false},
+		{"date outside the window", "/* generated 1971-03-02 17:30:12 in /home/ci/fw */\n#define FW_SRC \"/home/ci/fw/src\"\n#define FW_PORT 8080\n", false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s, r := in("/include/fw/version.h", []byte(a)), in("/include/fw/version.h", []byte(tc.b))
+			for _, rule := range []Rule{buildDate{}, buildPath{}} {
+				if res := explain(t, rule, s.Data, r.Data); res.Explained {
+					t.Fatalf("%s alone explains it: %+v", rule.ID(), res)
+				}
+			}
+			res, ok := compose(Rules(), s, r)
+			if ok != tc.ok {
+				t.Fatalf("composed: explained %v, want %v: %+v", ok, tc.ok, res)
+			}
+			if !ok {
+				return
+			}
+			if len(res.Applied) != 2 || res.Applied[0].ID != "build-date" || res.Applied[1].ID != "build-path" || res.NormalizedShipped != res.NormalizedRebuilt {
+				t.Fatalf("applied %+v", res)
+			}
+			// The evidence is in the files' own offsets.
+			for _, ap := range res.Applied {
+				for i, rg := range ap.Ranges {
+					if got := a[rg[0]:rg[1]]; got != ap.Before[i] {
+						t.Errorf("%s range %v holds %q, evidence says %q", ap.ID, rg, got, ap.Before[i])
+					}
+				}
+			}
+			if d := res.Applied[0]; d.Before[0] != "2026-03-01 10:00:00" || d.After[0] != "2026-03-02 17:30:12" {
+				t.Errorf("build-date evidence %+v", d)
+			}
+			if p := res.Applied[1]; len(p.Ranges) != 2 || p.Before[0] != "/build/fw-1.0.1" || p.After[0] != "/home/ci/fw" {
+				t.Errorf("build-path evidence %+v", p)
+			}
+		})
+	}
+}
+
 func TestContainerMetadata(t *testing.T) {
 	sq := func(mkfs uint32) *Input {
 		h := make([]byte, 4096)
