@@ -14,7 +14,7 @@ import (
 type buildPath struct{}
 
 func (buildPath) ID() string      { return "build-path" }
-func (buildPath) Version() string { return "1" }
+func (buildPath) Version() string { return "2" } // 2: composes with build-date
 func (buildPath) Description() string {
 	return "text files that differ only in one consistently used build-path prefix"
 }

@@ -24,7 +24,7 @@ var DateWindow = 5 * 366 * 24 * time.Hour
 var earliestDate = time.Date(1990, 1, 1, 0, 0, 0, 0, time.UTC)
 
 func (buildDate) ID() string      { return "build-date" }
-func (buildDate) Version() string { return "1" }
+func (buildDate) Version() string { return "2" } // 2: composes with build-path
 func (buildDate) Description() string {
 	return "text files that differ only in embedded build dates and times within the build window"
 }
