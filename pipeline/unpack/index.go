@@ -143,7 +143,17 @@ func (r *run) archive(ctx context.Context, walk walkFunc, in input, chain []stri
 			}
 		}
 	}
-	return r.nestAll(ctx, files, in, chain)
+	// Only the files that may hold containers are needed from here on: the
+	// rest of a large image's pending files (hundreds of thousands) would
+	// stay alive until its nested containers are all read.
+	nest := make([]*pending, 0, len(files)/8)
+	for _, p := range files {
+		if p.nest && !p.skip && p.same == nil && p.e.Readable() {
+			nest = append(nest, p)
+		}
+	}
+	clear(files) // the walk's closure captured the slice
+	return r.nestAll(ctx, nest, in, chain)
 }
 
 // nestAll opens the files that are, or may hold, containers. Each is read

@@ -1,0 +1,40 @@
+package main
+
+import (
+	"math"
+	"runtime"
+	"runtime/debug"
+	"testing"
+	"time"
+)
+
+// TestAimMemory: the limit is the target while little is live, and rises
+// to half again what is live once more than the target is, so that the
+// collector does not run back to back over a heap it cannot shrink.
+func TestAimMemory(t *testing.T) {
+	stop := aimMemory()
+	defer debug.SetMemoryLimit(math.MaxInt64)
+	defer stop()
+	runtime.GC()
+	time.Sleep(200 * time.Millisecond)
+	if got := debug.SetMemoryLimit(-1); got != memoryTarget {
+		t.Errorf("limit with little live = %d MiB, want %d", got>>20, memoryTarget>>20)
+	}
+	live := make([][]byte, 0, 384)
+	for range 384 { // 384 MiB, touched so that it is really there
+		b := make([]byte, 1<<20)
+		for i := 0; i < len(b); i += 4096 {
+			b[i] = 1
+		}
+		live = append(live, b)
+	}
+	runtime.GC()
+	deadline := time.Now().Add(5 * time.Second)
+	for debug.SetMemoryLimit(-1) < 512<<20 && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	if got := debug.SetMemoryLimit(-1); got < 384<<20+192<<20 || got > 700<<20 {
+		t.Errorf("limit with 384 MiB live = %d MiB, want about 576", got>>20)
+	}
+	runtime.KeepAlive(live)
+}
