@@ -68,6 +68,9 @@ type Report struct {
 	PolicyDigest string `json:"policy_digest,omitempty"`
 	// Changes lists every change, for reviewers and for diff output.
 	Changes []*Change `json:"changes,omitempty"`
+	// Explain is the function-level diff of one binary, when asked for
+	// (fwvet diff --explain PATH).
+	Explain *FunctionDiff `json:"explain,omitempty"`
 	// Waivers are the recorded waivers that covered findings of this vet.
 	Waivers []Waiver `json:"waivers,omitempty"`
 	// PolicyMode is "warn" when the policy only warns: the verdict is

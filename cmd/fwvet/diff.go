@@ -31,5 +31,6 @@ lists every change under "changes".`,
 		},
 	}
 	pf.register(cmd, "files hashed at once")
+	cmd.Flags().StringVar(&pf.explain, "explain", "", "add the function-level diff of this modified binary (a path inside the images, such as /usr/sbin/httpd): functions added, removed and changed, with the calls each gained and lost")
 	return cmd
 }

@@ -448,6 +448,51 @@ func TestDiffCommand(t *testing.T) {
 	}
 }
 
+// TestDiffExplain: --explain puts the function-level diff of one binary
+// in the report and prints it; a path that is no modified binary is an
+// error naming it, with nothing on stdout.
+func TestDiffExplain(t *testing.T) {
+	e := newEnv(t)
+	tree := func(name, httpd string) string {
+		dir := filepath.Join(e.dir, name)
+		if err := os.MkdirAll(filepath.Join(dir, "usr", "sbin"), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		b, err := os.ReadFile(fixture.Path(t, "fw/calls/"+httpd))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, "usr", "sbin", "httpd"), b, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		return dir
+	}
+	base, plant := tree("base", "arm64-base"), tree("plant", "arm64-plant")
+	r := e.run("diff", base, plant, "--explain", "/usr/sbin/httpd", "--format", "json")
+	if r.code != 2 {
+		t.Fatalf("exit %d, want 2 (the plant's elf-call-added)\n%s", r.code, r.stderr)
+	}
+	var rep pipeline.Report
+	if err := json.Unmarshal([]byte(r.stdout), &rep); err != nil {
+		t.Fatal(err)
+	}
+	x := rep.Explain
+	if x == nil || x.Path != "/usr/sbin/httpd" || x.Architecture != "aarch64" || x.SameCode || len(x.Changed) == 0 {
+		t.Fatalf("explain = %+v", x)
+	}
+	if !slices.ContainsFunc(x.Changed, func(f pipeline.FunctionChange) bool { return slices.Contains(f.CallsAdded, "system") }) {
+		t.Errorf("no changed function newly calls system: %+v", x.Changed)
+	}
+	r = e.run("diff", base, plant, "--explain", "/usr/sbin/httpd")
+	if !strings.Contains(r.stdout, "Functions of") || !strings.Contains(r.stdout, "newly calls") {
+		t.Errorf("text report lacks the function diff:\n%s", r.stdout)
+	}
+	r = e.run("diff", base, plant, "--explain", "/usr/sbin/telnetd", "--format", "json")
+	if r.code != 1 || r.stdout != "" || !strings.Contains(r.stderr, "/usr/sbin/telnetd") {
+		t.Errorf("explaining a path that is not there: exit %d, stdout %q, stderr %q", r.code, r.stdout, r.stderr)
+	}
+}
+
 func TestStoreDetectsAnEditedRow(t *testing.T) {
 	e := newEnv(t)
 	base := fixture.Path(t, "fw/rootfs-1.0.0.sqfs")

@@ -36,8 +36,10 @@ type pipelineFlags struct {
 	// hashing them and the artifact (fwvet unpack, which only extracts).
 	sink   unpack.Sink
 	noHash bool
-	// withChanges puts every change in the report (fwvet diff).
+	// withChanges puts every change in the report (fwvet diff), and
+	// explain names a binary whose function-level diff it adds.
 	withChanges bool
+	explain     string
 	attest      attestFlags
 }
 
@@ -186,6 +188,7 @@ func (g *globals) config(ctx context.Context, p *pipelineFlags) (vet.Config, err
 		Platform:    p.fetch.platform,
 		Jobs:        p.jobs,
 		WithChanges: p.withChanges,
+		Explain:     p.explain,
 		Sink:        p.sink,
 		NoHash:      p.noHash,
 		Tool:        pipeline.Tool{Name: "fwvet", Version: version},

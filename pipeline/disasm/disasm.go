@@ -154,20 +154,8 @@ func Functions(f io.ReaderAt, size int64, maxBytes int64) (p *Program, err error
 		return nil, fmt.Errorf("disasm: %s is not an executable or shared library", ef.Type)
 	}
 	pr := &prog{r: f, f: ef, slots: map[uint64]string{}, stubs: map[uint64]string{}, imports: map[string]bool{}, budget: maxBytes, bo: ef.ByteOrder}
-	switch {
-	case ef.Machine == elf.EM_X86_64 && ef.Class == elf.ELFCLASS64:
-		pr.arch = "x86_64"
-	case ef.Machine == elf.EM_AARCH64 && ef.Class == elf.ELFCLASS64:
-		pr.arch = "aarch64"
-	case ef.Machine == elf.EM_ARM && ef.Class == elf.ELFCLASS32:
-		pr.arch = "arm"
-	case ef.Machine == elf.EM_MIPS && ef.Class == elf.ELFCLASS32:
-		pr.arch = "mips"
-		if ef.Data == elf.ELFDATA2LSB {
-			pr.arch = "mipsel"
-		}
-	default:
-		return nil, fmt.Errorf("disasm: unsupported machine %s (%s)", ef.Machine, ef.Class)
+	if pr.arch, err = archOf(ef); err != nil {
+		return nil, err
 	}
 	if err := pr.readSymbols(); err != nil {
 		return nil, err
@@ -184,6 +172,39 @@ func Functions(f io.ReaderAt, size int64, maxBytes int64) (p *Program, err error
 	pr.readStubs()
 	pr.sweep()
 	return pr.functions()
+}
+
+// Arch names the architecture of the ELF file in f as Program.Arch does,
+// or fails for one Functions does not decode.
+func Arch(f io.ReaderAt, size int64) (arch string, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			arch, err = "", fmt.Errorf("disasm: malformed ELF: %v", r)
+		}
+	}()
+	ef, err := elf.NewFile(io.NewSectionReader(f, 0, size))
+	if err != nil {
+		return "", err
+	}
+	defer ef.Close()
+	return archOf(ef)
+}
+
+func archOf(ef *elf.File) (string, error) {
+	switch {
+	case ef.Machine == elf.EM_X86_64 && ef.Class == elf.ELFCLASS64:
+		return "x86_64", nil
+	case ef.Machine == elf.EM_AARCH64 && ef.Class == elf.ELFCLASS64:
+		return "aarch64", nil
+	case ef.Machine == elf.EM_ARM && ef.Class == elf.ELFCLASS32:
+		return "arm", nil
+	case ef.Machine == elf.EM_MIPS && ef.Class == elf.ELFCLASS32:
+		if ef.Data == elf.ELFDATA2LSB {
+			return "mipsel", nil
+		}
+		return "mips", nil
+	}
+	return "", fmt.Errorf("disasm: unsupported machine %s (%s)", ef.Machine, ef.Class)
 }
 
 // readSymbols reads .dynsym: the imports, for resolving relocations.

@@ -85,6 +85,9 @@ func (t Text) Encode(w io.Writer, r *pipeline.Report) error {
 			}
 		}
 	}
+	if x := r.Explain; x != nil {
+		explainText(p, x)
+	}
 	// Counts mean something only where changes were assessed.
 	if s := r.Summary; r.Baseline != nil || len(r.Findings) > 0 {
 		p("\n%d added, %d removed, %d modified, %d metadata changed; %d undisclosed. %d findings.\n",
@@ -131,4 +134,38 @@ func shownPath(f pipeline.Finding) string {
 		return "-"
 	}
 	return f.Path
+}
+
+// explainText prints a binary's function-level diff.
+func explainText(p func(string, ...any), x *pipeline.FunctionDiff) {
+	where := x.Path
+	if len(x.Container) > 0 {
+		where = pipeline.Where(x.Container, x.Path)
+	}
+	stripped := ""
+	if x.Stripped {
+		stripped = ", stripped (functions from call targets and prologues)"
+	}
+	p("\nFunctions of %s (%s%s)\n", where, x.Architecture, stripped)
+	if x.SameCode {
+		p("  the same code bytes in both versions once build ids and debug links are masked: not disassembled\n")
+		return
+	}
+	p("  %d added, %d removed, %d changed, %d unchanged\n", len(x.Added), len(x.Removed), len(x.Changed), x.Unchanged)
+	calls := func(label string, cs []string) string {
+		if len(cs) == 0 {
+			return ""
+		}
+		return "  " + label + " " + strings.Join(cs, ", ")
+	}
+	for _, f := range x.Added {
+		p("  + %-28s %s, %d bytes%s\n", f.Name, f.Address, f.Size, calls("calls", f.Calls))
+	}
+	for _, f := range x.Removed {
+		p("  - %-28s %s, %d bytes (in the baseline)%s\n", f.Name, f.Address, f.Size, calls("called", f.Calls))
+	}
+	for _, f := range x.Changed {
+		p("  ~ %-28s %s, %d bytes (was %s, %d bytes; matched by %s)%s%s\n", f.Name, f.Address, f.Size, f.PreviousAddress, f.PreviousSize, f.MatchedBy,
+			calls("newly calls", f.CallsAdded), calls("no longer calls", f.CallsRemoved))
+	}
 }

@@ -45,6 +45,9 @@ type Config struct {
 	Jobs int
 	// WithChanges puts every change in the report.
 	WithChanges bool
+	// Explain names a modified binary whose function-level diff goes in
+	// the report (fwvet diff --explain).
+	Explain string
 	// Store records each verdict when set.
 	Store pipeline.Store
 	// Sink receives the unpacked files as they are read, and NoHash skips
@@ -351,6 +354,7 @@ func (p *Pipeline) options(platform string, log logrus.FieldLogger) (o Options, 
 		Verifiers:   p.verifiers,
 		Store:       p.cfg.Store,
 		WithChanges: p.cfg.WithChanges,
+		Explain:     p.cfg.Explain,
 		WorkDir:     work,
 		Jobs:        p.cfg.Jobs,
 		Tool:        p.cfg.Tool,

@@ -45,6 +45,9 @@ type Options struct {
 	Store pipeline.Store
 	// WithChanges puts every change in the report.
 	WithChanges bool
+	// Explain names a modified binary whose function-level diff goes in
+	// the report; an error when there is no such binary to explain.
+	Explain string
 	// WorkDir takes the temporary files of analysis.
 	WorkDir string
 	// Jobs bounds the changed files analysis reads at once; zero means
@@ -145,6 +148,14 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 		}
 		rep.Findings = append(rep.Findings, findings...)
 		rep.Checks = append(rep.Checks, analyzeCheck(failures))
+		if o.Explain != "" {
+			if rep.Explain, err = analyze.Explain(ctx, in, o.Explain); err != nil {
+				return nil, fmt.Errorf("explaining %s: %w", o.Explain, err)
+			}
+		}
+	}
+	if o.Explain != "" && rep.Explain == nil {
+		return nil, fmt.Errorf("explaining %s: %w: the changes were not assessed (no baseline, or the candidate was only partly unpacked)", o.Explain, analyze.ErrNotExplainable)
 	}
 	if manifest != nil {
 		subj := disclose.Subject{Digests: []string{cand.art.Digest}, CandidateVersion: cand.version}
@@ -333,7 +344,11 @@ func (s *side) unpackCheck(unchanged func(pipeline.Problem) bool) pipeline.Check
 			corrupt = append(corrupt, w+": "+string(p.Kind)+": "+p.Reason)
 		}
 	}
-	base := fmt.Sprintf("%d entries in %s", len(s.tree.Entries), strings.Join(s.tree.Formats, ", "))
+	formats := strings.Join(s.tree.Formats, ", ")
+	if formats == "" {
+		formats = "a directory" // a local tree: nothing was unpacked
+	}
+	base := fmt.Sprintf("%d entries in %s", len(s.tree.Entries), formats)
 	switch {
 	case s.tree.Incomplete:
 		c.Status, c.Detail = pipeline.CheckError, fmt.Sprintf("unpacking stopped early (%s); only %s were seen", first(limits), base)
