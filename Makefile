@@ -62,6 +62,7 @@ bench: build
 	scripts/bench
 	scripts/bench-audit
 	scripts/bench-verify
+	scripts/bench-gate
 	scripts/bench-unpack
 	BENCH_OUT=/dev/shm/fwvet-bench scripts/bench-unpack
 

@@ -52,7 +52,7 @@ func firmware(t *testing.T, dir, passwd string) string {
 
 // harness is a gate service on real SQLite files, behind httptest.
 type harness struct {
-	t                    *testing.T
+	t                    testing.TB
 	dir                  string
 	dsn                  string
 	st                   pipeline.Store
@@ -76,7 +76,7 @@ type options struct {
 	release    chan struct{}
 }
 
-func newHarness(t *testing.T, o options) *harness {
+func newHarness(t testing.TB, o options) *harness {
 	h := &harness{t: t, dir: t.TempDir(), logs: &bytes.Buffer{}}
 	h.dsn = "sqlite:" + filepath.Join(h.dir, "verdicts.db")
 	if o.postgres {
