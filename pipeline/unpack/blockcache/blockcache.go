@@ -15,6 +15,17 @@ import (
 	"sync"
 )
 
+// Key names a decoded block of a squashfs image (3.x or 4): a data block
+// by where it lies, its size word and the bytes the file takes of it (two
+// files may share a block yet end differently in a hostile image), a
+// fragment by its index in Off.
+type Key struct {
+	Off  int64
+	Word uint32
+	Want int32
+	Frag bool
+}
+
 // Cache is an LRU of decoded blocks under K, bounded by their total size.
 // Callers that miss the same block at once share one load: the workers
 // hashing consecutive small files ask for the same fragment together.

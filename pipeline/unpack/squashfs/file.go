@@ -8,6 +8,7 @@ import (
 	"sync"
 
 	"github.com/fwvet/fwvet/pipeline"
+	"github.com/fwvet/fwvet/pipeline/unpack/blockcache"
 )
 
 // fileData locates a regular file's bytes: whole blocks from blocksStart
@@ -190,17 +191,6 @@ const (
 	cacheMinBlocks = 8
 )
 
-// blockKey names a decoded block in the image's cache: a data block by
-// where it lies, its size word and the bytes the file takes of it (two
-// files may share a block yet end differently in a hostile image), a
-// fragment by its index.
-type blockKey struct {
-	off  int64
-	word uint32
-	want int32
-	frag bool
-}
-
 // block returns the bytes of block i of the file (the tail for the last
 // block of a file with a fragment), shared through the image's cache.
 func (r *fileReader) block(i int) ([]byte, error) {
@@ -217,7 +207,7 @@ func (r *fileReader) block(i int) ([]byte, error) {
 			}
 		})
 		w, off := r.blocks[i], r.offs[i]
-		return img.cache.Get(blockKey{off: off, word: w, want: int32(want)}, func() ([]byte, error) {
+		return img.cache.Get(blockcache.Key{Off: off, Word: w, Want: int32(want)}, func() ([]byte, error) {
 			bufs := img.bufPool.Get().(*blockBufs)
 			defer img.bufPool.Put(bufs)
 			data, err := f.decodeBlock(i, w, off, bufs)
@@ -364,7 +354,7 @@ func (f *fileData) decodeBlock(i int, word uint32, off int64, bufs *blockBufs) (
 // fragment returns the decompressed fragment block i, from the cache if it
 // is there. The returned bytes are shared and must not be modified.
 func (img *Image) fragment(i uint32) ([]byte, error) {
-	return img.cache.Get(blockKey{off: int64(i), frag: true}, func() ([]byte, error) { return img.loadFragment(i) })
+	return img.cache.Get(blockcache.Key{Off: int64(i), Frag: true}, func() ([]byte, error) { return img.loadFragment(i) })
 }
 
 func (img *Image) loadFragment(i uint32) ([]byte, error) {

@@ -132,7 +132,7 @@ type Image struct {
 	frags []fragment
 	meta  *metaCache
 	// cache holds fragments and the data blocks of files read in place.
-	cache   *blockcache.Cache[blockKey]
+	cache   *blockcache.Cache[blockcache.Key]
 	bufPool sync.Pool
 }
 
@@ -185,7 +185,7 @@ func Open(r io.ReaderAt, size int64) (*Image, error) {
 	}
 	img.codec = codec
 	img.meta = newMetaCache(img)
-	img.cache = blockcache.New[blockKey](cacheBytes, cacheMinBlocks)
+	img.cache = blockcache.New[blockcache.Key](cacheBytes, cacheMinBlocks)
 	bs := int(sb.BlockSize)
 	img.bufPool.New = func() any { return &blockBufs{comp: make([]byte, bs), plain: make([]byte, bs)} }
 	if err := img.readIDs(); err != nil {

@@ -7,6 +7,7 @@ import (
 	"sync"
 
 	"github.com/fwvet/fwvet/pipeline"
+	"github.com/fwvet/fwvet/pipeline/unpack/blockcache"
 )
 
 // fileData locates a regular file's bytes: whole blocks from start and,
@@ -89,7 +90,7 @@ func (f *fileData) block(i int) ([]byte, error) {
 			return zeros[:want], nil
 		}
 		off := f.offs[i]
-		return img.cache.Get(blockKey{off: off, word: word, want: int32(want)}, func() ([]byte, error) {
+		return img.cache.Get(blockcache.Key{Off: off, Word: word, Want: int32(want)}, func() ([]byte, error) {
 			return f.loadBlock(word, off, want)
 		})
 	}
@@ -144,17 +145,6 @@ const (
 	cacheBytes     = 4 << 20
 	cacheMinBlocks = 8
 )
-
-// blockKey names a decoded block in the image's cache: a data block by
-// where it lies, its size word and the bytes the file takes of it (two
-// files may share a block yet end differently in a hostile image), a
-// fragment by its index.
-type blockKey struct {
-	off  int64
-	word uint32
-	want int32
-	frag bool
-}
 
 // zeros is the bytes of a hole, shared: the blocks block returns are read only.
 var zeros = make([]byte, maxBlockSize)
@@ -227,7 +217,7 @@ func (r *fileReader) Close() error { return nil }
 // fragment returns the decompressed fragment block i, from the cache if it
 // is there. The returned bytes are shared and must not be modified.
 func (img *Image) fragment(i uint32) ([]byte, error) {
-	return img.cache.Get(blockKey{off: int64(i), frag: true}, func() ([]byte, error) { return img.loadFragment(i) })
+	return img.cache.Get(blockcache.Key{Off: int64(i), Frag: true}, func() ([]byte, error) { return img.loadFragment(i) })
 }
 
 func (img *Image) loadFragment(i uint32) ([]byte, error) {

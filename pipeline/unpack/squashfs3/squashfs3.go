@@ -259,7 +259,7 @@ type Image struct {
 	metaHdr int64
 	meta    *metaCache
 	// cache holds fragments and the data blocks of files read in place.
-	cache *blockcache.Cache[blockKey]
+	cache *blockcache.Cache[blockcache.Key]
 	codec codec
 }
 
@@ -331,7 +331,7 @@ func Open(r io.ReaderAt, size int64) (*Image, error) {
 		}
 	}
 	img.meta = newMetaCache(img)
-	img.cache = blockcache.New[blockKey](cacheBytes, cacheMinBlocks)
+	img.cache = blockcache.New[blockcache.Key](cacheBytes, cacheMinBlocks)
 	return img, nil
 }
 
