@@ -127,6 +127,7 @@ func openDB(ctx context.Context, path string) (*sql.DB, error) {
 			return nil, fmt.Errorf("queue %s: %w", postgres.Redact(path), err)
 		}
 		db.SetMaxOpenConns(16)
+		db.SetMaxIdleConns(16) // as the store does: a new connection is a new backend
 		if err := db.PingContext(ctx); err != nil {
 			db.Close()
 			return nil, fmt.Errorf("queue %s: %w", postgres.Redact(path), err)
@@ -246,9 +247,13 @@ func (s *Service) open(ctx context.Context) error {
 		CompletedJobRetentionPeriod: 30 * 24 * time.Hour,
 		CancelledJobRetentionPeriod: 30 * 24 * time.Hour,
 		DiscardedJobRetentionPeriod: 30 * 24 * time.Hour,
-		FetchCooldown:               20 * time.Millisecond,
-		FetchPollInterval:           200 * time.Millisecond,
-		PollOnly:                    true,
+		// Polled, not notified (SQLite has no LISTEN): a job queued while a
+		// worker is free waits for the next poll, so the interval is what
+		// a job waits at most to start (the target is 100 ms). A poll is
+		// one indexed query.
+		FetchCooldown:     20 * time.Millisecond,
+		FetchPollInterval: 50 * time.Millisecond,
+		PollOnly:          true,
 	}
 	if !s.cfg.EnqueueOnly {
 		rc.Queues = map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: s.cfg.Workers}}

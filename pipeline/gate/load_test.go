@@ -51,10 +51,19 @@ var loadClients = func() int {
 	return 200
 }()
 
+// loadInterval paces each client: its next lookup starts this long after
+// its last one did (FWVET_BENCH_INTERVAL, a Go duration), as a rollout
+// system polls; zero, the default, polls without pause, which measures
+// what the service can answer at most.
+var loadInterval = func() time.Duration {
+	d, _ := time.ParseDuration(os.Getenv("FWVET_BENCH_INTERVAL"))
+	return max(d, 0)
+}()
+
 // BenchmarkVerdictLookup is the gate's load benchmark (issue 17, run by
 // scripts/bench-gate): loadClients clients on loopback poll GET
-// /v1/verdicts/{digest} without pause (each sends its next lookup as soon
-// as the last is answered) while a submitter POSTs /v1/vet of a small image
+// /v1/verdicts/{digest}, each every loadInterval or, by default, without
+// pause (each sends its next lookup as soon as the last is answered) while a submitter POSTs /v1/vet of a small image
 // every submitEvery, which the service's two workers vet meanwhile.
 //
 // b.N is the number of lookups of a run, shared by all the clients: ns/op
@@ -171,6 +180,11 @@ func verdictLookup(b *testing.B, pg bool) {
 			defer cl.CloseIdleConnections()
 			mine := make([]time.Duration, 0, per)
 			var body bytes.Buffer
+			if loadInterval > 0 {
+				// Spread the clients over the interval, as independent
+				// pollers are.
+				time.Sleep(loadInterval * time.Duration(c) / time.Duration(loadClients))
+			}
 			for !failed.Load() {
 				n := next.Add(1)
 				if n > int64(b.N) {
@@ -202,6 +216,9 @@ func verdictLookup(b *testing.B, pg bool) {
 					break
 				}
 				mine = append(mine, d)
+				if rest := loadInterval - d; rest > 0 {
+					time.Sleep(rest)
+				}
 			}
 			lat[c] = mine
 		})
@@ -236,6 +253,7 @@ func verdictLookup(b *testing.B, pg bool) {
 	b.ReportMetric(ms(quantile(waits, 0.50)), "queue-wait-ms")
 	b.ReportMetric(float64(len(submitted)), "jobs")
 	b.ReportMetric(float64(loadClients), "clients")
+	b.ReportMetric(ms(loadInterval), "interval-ms")
 }
 
 // jobWaits measures, from the queue's job rows, how long each submitted

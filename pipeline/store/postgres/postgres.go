@@ -73,6 +73,10 @@ func Open(ctx context.Context, dsn string, create bool) (*Store, error) {
 		return nil, fmt.Errorf("postgres store %s: %w", where, err)
 	}
 	db.SetMaxOpenConns(16)
+	// Keep them: database/sql keeps 2 idle by default, so a burst of
+	// lookups opened and closed connections, and each costs PostgreSQL a
+	// new backend process (the gate's p99 was 180 ms at 190 lookups/s).
+	db.SetMaxIdleConns(16)
 	db.SetConnMaxIdleTime(time.Minute)
 	s := &Store{db: db, where: where}
 	if err := s.init(ctx, create); err != nil {
