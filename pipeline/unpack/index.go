@@ -156,7 +156,8 @@ func (r *run) archive(ctx context.Context, walk walkFunc, in input, chain []stri
 	return r.nestAll(ctx, nest, in, chain)
 }
 
-// nestAll opens the files that are, or may hold, containers. Each is read
+// nestAll opens the files that are, or may hold, containers (archive
+// picks them: read, marked nest, not a hard link of another). Each is read
 // again, and searched for signatures if it may hold an image, so they are
 // opened concurrently: in a free slot of the run when there is one, else
 // here. Their failures are recorded afterwards in file order, so that the
@@ -165,12 +166,6 @@ func (r *run) nestAll(ctx context.Context, files []*pending, in input, chain []s
 	g, gctx := errgroup.WithContext(ctx)
 	errs := make([]error, len(files))
 	for i, p := range files {
-		if p.skip || p.same != nil || !p.e.Readable() {
-			continue
-		}
-		if !p.nest {
-			continue
-		}
 		select {
 		case r.nestSlots <- struct{}{}:
 			g.Go(func() error {
