@@ -6,7 +6,6 @@ import (
 	"encoding/hex"
 	"fmt"
 	"io"
-	"sort"
 	"strings"
 )
 
@@ -162,10 +161,10 @@ type Problem struct {
 	Reason string `json:"reason"`
 }
 
-// Tree is the index of everything unpacked from one artifact.
+// Tree is the index of everything unpacked from one artifact. Its
+// entries are sorted by Key and packed (see Index); Entry, All, Lookup and
+// Find decode them.
 type Tree struct {
-	// Entries is sorted by Key.
-	Entries  []*Entry
 	Problems []Problem
 	// Formats lists every container format opened, depth first in path
 	// order: a container's own formats, outer first, before those of the
@@ -177,29 +176,36 @@ type Tree struct {
 	// the whole artifact was hit), so the entries are only part of the image.
 	Incomplete bool
 
-	byKey   map[string]*Entry
+	chunks  [][]byte
+	refs    []uint64 // sorted by key
+	opens   []OpenFunc
+	chains  [][]string
 	closers []io.Closer
 }
 
-// NewTree sorts the entries and indexes them by key.
+// NewTree packs the entries and sorts them by key.
 func NewTree(entries []*Entry, problems []Problem) *Tree {
-	sort.Slice(entries, func(i, j int) bool { return entries[i].Key < entries[j].Key })
-	t := &Tree{Entries: entries, Problems: problems, byKey: make(map[string]*Entry, len(entries))}
+	var x Index
 	for _, e := range entries {
-		t.byKey[e.Key] = e
+		x.Add(e)
 	}
-	return t
+	return x.Tree(problems)
 }
 
 // Lookup finds an entry by key.
-func (t *Tree) Lookup(key string) *Entry { return t.byKey[key] }
+func (t *Tree) Lookup(key string) *Entry {
+	if i, ok := t.Search(key); ok {
+		return t.Entry(i)
+	}
+	return nil
+}
 
 // Find returns the entries at an absolute path, in any container.
 func (t *Tree) Find(path string) []*Entry {
 	var out []*Entry
-	for _, e := range t.Entries {
-		if e.Path == path {
-			out = append(out, e)
+	for i := range t.refs {
+		if t.path(i) == path {
+			out = append(out, t.Entry(i))
 		}
 	}
 	return out
@@ -225,7 +231,7 @@ func (t *Tree) Close() error {
 // with the same digest hold the same entries; it names directory artifacts.
 func (t *Tree) Digest() string {
 	h := sha256.New()
-	for _, e := range t.Entries {
+	for e := range t.All() {
 		fmt.Fprintf(h, "%q %s %o %d %d %d %s %q %t %d %d\n", e.Key, e.Type, e.Mode, e.UID, e.GID, e.Size, e.SHA256, e.LinkTarget, e.HardLink, e.Major, e.Minor)
 	}
 	return "sha256:" + hex.EncodeToString(h.Sum(nil))

@@ -14,9 +14,9 @@ const memoryTarget = 256 << 20
 // aimMemory sets the collector's limit to memoryTarget and, while more
 // than that is live, to half again what is live. A fixed limit below the
 // live heap makes the collector run back to back, at up to half the CPU,
-// and saves nothing, since what is live cannot be collected: on the /usr
-// bench pair (480 MiB live) fwvet diff took 133 s at 564 MiB with it, 67 s
-// at 722 MiB with this, 52 s at 1,286 MiB with no limit at all.
+// and saves little, since what is live cannot be collected: on the /usr
+// bench pair (267 MiB live at most) fwvet diff took 94 s at 383 MiB with
+// it, 70 s at 438 MiB with this, 43 s at 779 MiB with no limit at all.
 // It returns a function that stops the adjustment.
 func aimMemory() (stop func()) {
 	debug.SetMemoryLimit(memoryTarget)

@@ -85,7 +85,7 @@ Exits 2 when hostile entries were refused or a limit was hit.`,
 // regions lists the pieces the carver cut out of raw images, in image order.
 func regions(tree *pipeline.Tree) []string {
 	var rs []*pipeline.Entry
-	for _, e := range tree.Entries {
+	for e := range tree.All() {
 		if e.Region != nil {
 			rs = append(rs, e)
 		}
@@ -112,7 +112,7 @@ func regions(tree *pipeline.Tree) []string {
 // vendors put the release in, which are not part of paths.
 func labels(tree *pipeline.Tree) []string {
 	var out []string
-	for _, e := range tree.Entries {
+	for e := range tree.All() {
 		if e.Label != "" {
 			out = append(out, fmt.Sprintf("%s  %q", e.Where(), e.Label))
 		}

@@ -30,13 +30,13 @@ func (Endpoints) Analyze(ctx context.Context, in *pipeline.AnalysisInput) ([]pip
 	// Every endpoint of every scanned baseline file: the old side of a
 	// modified file, a removed file.
 	known := map[string]bool{}
-	scanned := map[*pipeline.Entry]bool{}
+	scanned := map[string]bool{} // by key: a tree decodes a new Entry each time
 	for _, ch := range in.Changes {
 		if s := in.Scans[ch.Key]; s != nil && s.Old != nil {
 			for ep := range s.Old.Endpoints {
 				known[canonicalEndpoint(ep)] = true
 			}
-			scanned[ch.Old] = true
+			scanned[ch.Old.Key] = true
 		}
 	}
 	type candidate struct {
@@ -109,16 +109,16 @@ func canonicalEndpoint(ep string) string {
 // regular files of t that are not in skip hold, however they are spelt
 // there. It reads the files once, in order, and stops early when all are
 // found.
-func searchTree(ctx context.Context, t *pipeline.Tree, skip map[*pipeline.Entry]bool, want map[string]bool) (map[string]bool, error) {
+func searchTree(ctx context.Context, t *pipeline.Tree, skip map[string]bool, want map[string]bool) (map[string]bool, error) {
 	found := map[string]bool{}
 	if t == nil || len(want) == 0 {
 		return found, nil
 	}
-	for _, e := range t.Entries {
+	for e := range t.All() {
 		if len(found) == len(want) {
 			break
 		}
-		if e.Type != pipeline.TypeFile || e.SHA256 == "" || skip[e] {
+		if e.Type != pipeline.TypeFile || e.SHA256 == "" || skip[e.Key] {
 			continue
 		}
 		if err := searchEntry(ctx, e, want, found); err != nil {

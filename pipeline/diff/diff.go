@@ -58,16 +58,17 @@ type container struct {
 // containers finds a tree's nested containers from its entries' keys.
 func containers(t *pipeline.Tree) map[string]*container {
 	out := map[string]*container{}
-	for _, e := range t.Entries {
-		i := strings.LastIndexByte(e.Key, 0)
+	for n := range t.Len() {
+		k := t.Key(n)
+		i := strings.LastIndexByte(k, 0)
 		if i < 0 {
 			continue
 		}
-		key := e.Key[:i]
+		key := k[:i]
 		if _, ok := out[key]; ok {
 			continue
 		}
-		c := &container{key: key, name: key, format: formatOf(e.Container), entry: t.Lookup(key)}
+		c := &container{key: key, name: key, format: formatOf(t.Entry(n).Container), entry: t.Lookup(key)}
 		if j := strings.LastIndexByte(key, 0); j >= 0 {
 			c.parent, c.name = key[:j], key[j+1:]
 		}
@@ -194,19 +195,19 @@ func (p *Pairing) pairChildren(ck, bk string, cs, bs []*container) {
 }
 
 // baseKey is the key of a candidate entry in the baseline's names.
-func (p *Pairing) baseKey(e *pipeline.Entry) string {
-	if k, ok := p.toBase[e.Key]; ok {
+func (p *Pairing) baseKey(key string) string {
+	if k, ok := p.toBase[key]; ok {
 		return k // a container file paired with the baseline's
 	}
-	i := strings.LastIndexByte(e.Key, 0)
+	i := strings.LastIndexByte(key, 0)
 	if i < 0 {
-		return e.Key
+		return key
 	}
-	parent := e.Key[:i]
+	parent := key[:i]
 	if k := p.toBase[parent]; k != parent {
-		return join(k, e.Path)
+		return join(k, key[i+1:])
 	}
-	return e.Key
+	return key
 }
 
 // inSame reports whether a key in the baseline's names lies inside a
@@ -223,26 +224,31 @@ func (p *Pairing) inSame(key string) bool {
 	return false
 }
 
+// keyed is an entry of a tree by its position, under its key in the
+// baseline's names.
 type keyed struct {
 	key string
-	e   *pipeline.Entry
+	i   int
 }
 
-// Changes compares the paired trees.
+// Changes compares the paired trees. Entries are decoded only where they
+// differ: equal records are equal entries.
 func (p *Pairing) Changes() []*pipeline.Change {
-	b := make([]keyed, 0, len(p.base.Entries))
-	for _, e := range p.base.Entries {
-		if !p.inSame(e.Key) {
-			b = append(b, keyed{e.Key, e})
+	base, cand := p.base, p.cand
+	b := make([]keyed, 0, base.Len())
+	for i := range base.Len() {
+		if k := base.Key(i); !p.inSame(k) {
+			b = append(b, keyed{k, i})
 		}
 	}
-	c := make([]keyed, 0, len(p.cand.Entries))
+	c := make([]keyed, 0, cand.Len())
 	renamed := false
-	for _, e := range p.cand.Entries {
-		k := p.baseKey(e)
-		renamed = renamed || k != e.Key
+	for j := range cand.Len() {
+		own := cand.Key(j)
+		k := p.baseKey(own)
+		renamed = renamed || k != own
 		if !p.inSame(k) {
-			c = append(c, keyed{k, e})
+			c = append(c, keyed{k, j})
 		}
 	}
 	if renamed {
@@ -254,21 +260,22 @@ func (p *Pairing) Changes() []*pipeline.Change {
 		var ch *pipeline.Change
 		switch {
 		case j == len(c) || (i < len(b) && b[i].key < c[j].key):
-			o := b[i].e
+			o := base.Entry(b[i].i)
 			ch = &pipeline.Change{Kind: pipeline.ChangeRemoved, Path: o.Path, Container: o.Container, Key: b[i].key, Old: o,
 				Nested: p.bCont[o.Key] != nil}
 			i++
 		case i == len(b) || c[j].key < b[i].key:
-			n := c[j].e
+			n := cand.Entry(c[j].i)
 			ch = &pipeline.Change{Kind: pipeline.ChangeAdded, Path: n.Path, Container: n.Container, Key: c[j].key, New: n,
 				Nested: p.cCont[n.Key] != nil}
 			j++
 		default:
-			o, n := b[i].e, c[j].e
-			ch = compare(o, n)
-			if ch != nil {
-				ch.Key = c[j].key
-				ch.Nested = p.bCont[o.Key] != nil && p.cCont[n.Key] != nil
+			if !base.SameAttrs(b[i].i, cand, c[j].i) {
+				o, n := base.Entry(b[i].i), cand.Entry(c[j].i)
+				if ch = compare(o, n); ch != nil {
+					ch.Key = c[j].key
+					ch.Nested = p.bCont[o.Key] != nil && p.cCont[n.Key] != nil
+				}
 			}
 			i++
 			j++

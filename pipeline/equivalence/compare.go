@@ -85,7 +85,7 @@ func Compare(ctx context.Context, o Options) (*Report, error) {
 		sFormats: formats(o.Shipped), rFormats: formats(o.Rebuilt)}
 	same := o.ShippedSubject.Digest != "" && o.ShippedSubject.Digest == o.RebuiltSubject.Digest
 	if same {
-		for _, e := range o.Rebuilt.Entries {
+		for e := range o.Rebuilt.All() {
 			c.add(&File{Class: ClassIdentical, Container: e.Container, Path: e.Path, Type: string(e.Type),
 				Shipped: facts(e), Rebuilt: facts(e), shippedKey: e.Key, rebuiltKey: e.Key})
 		}
@@ -135,7 +135,7 @@ type pending struct {
 }
 
 func side(s pipeline.Subject, t *pipeline.Tree) Side {
-	return Side{Subject: s, Entries: len(t.Entries), Problems: len(t.Problems), Incomplete: t.Incomplete}
+	return Side{Subject: s, Entries: t.Len(), Problems: len(t.Problems), Incomplete: t.Incomplete}
 }
 
 func provenance(path string) (*Provenance, error) {
@@ -163,7 +163,7 @@ func facts(e *pipeline.Entry) *Facts {
 // as; "" is the top-level image.
 func formats(t *pipeline.Tree) map[string]string {
 	out := map[string]string{}
-	for _, e := range t.Entries {
+	for e := range t.All() {
 		parent := ""
 		if i := strings.LastIndexByte(e.Key, 0); i >= 0 {
 			parent = e.Key[:i]
@@ -215,7 +215,7 @@ func (c *comparison) run(ctx context.Context) error {
 			c.pending = append(c.pending, pending{f, ch})
 		}
 	}
-	for _, e := range o.Rebuilt.Entries {
+	for e := range o.Rebuilt.All() {
 		if !changedR[e.Key] {
 			c.add(&File{Class: ClassIdentical, Container: e.Container, Path: e.Path, Type: string(e.Type),
 				Shipped: facts(e), Rebuilt: facts(e), rebuiltKey: e.Key})

@@ -59,7 +59,7 @@ func unpackArtifact(t *testing.T, art *pipeline.Artifact) map[string]*pipeline.E
 	}
 	t.Cleanup(func() { tree.Close() })
 	out := map[string]*pipeline.Entry{}
-	for _, e := range tree.Entries {
+	for e := range tree.All() {
 		out[e.Key] = e
 	}
 	return out

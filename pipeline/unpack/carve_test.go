@@ -22,7 +22,7 @@ import (
 // regionsOf returns the carved regions of one raw container, in offset order.
 func regionsOf(tree *pipeline.Tree, chain ...string) []*pipeline.Entry {
 	var out []*pipeline.Entry
-	for _, e := range tree.Entries {
+	for e := range tree.All() {
 		if e.Region != nil && strings.Join(e.Container, "\x00") == strings.Join(chain, "\x00") {
 			out = append(out, e)
 		}
@@ -110,15 +110,15 @@ func TestCarveFlash(t *testing.T) {
 				t.Fatal(err)
 			}
 			inner := map[string]*pipeline.Entry{}
-			for _, e := range tree.Entries {
+			for e := range tree.All() {
 				if strings.Join(e.Container, " ") == name+" raw /squashfs-1 squashfs" {
 					inner[e.Path] = e
 				}
 			}
-			if len(inner) != len(bare.Entries) {
-				t.Errorf("%d entries in the carved squashfs, %d in the image itself", len(inner), len(bare.Entries))
+			if len(inner) != bare.Len() {
+				t.Errorf("%d entries in the carved squashfs, %d in the image itself", len(inner), bare.Len())
 			}
-			for _, b := range bare.Entries {
+			for b := range bare.All() {
 				e := inner[b.Path]
 				if e == nil || e.SHA256 != b.SHA256 || e.Mode != b.Mode || e.Type != b.Type {
 					t.Errorf("%s: carved %+v, bare %+v", b.Path, e, b)
@@ -128,7 +128,7 @@ func TestCarveFlash(t *testing.T) {
 			busybox := fixture.Path(t, "stage/formats/bin/busybox")
 			want, _ := os.ReadFile(busybox)
 			found := false
-			for _, e := range tree.Entries {
+			for e := range tree.All() {
 				if len(e.Container) > 2 && e.Container[2] == "/uimage-1" && e.Type == pipeline.TypeFile {
 					found = true
 					if e.Size != int64(len(want)) {
@@ -217,7 +217,7 @@ func TestCarveLeavesPlainFiles(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, e := range tree.Entries {
+	for e := range tree.All() {
 		if e.Region != nil {
 			t.Errorf("%s was carved", e.Where())
 		}
@@ -372,7 +372,7 @@ func TestCarveLeadingStream(t *testing.T) {
 			}
 			if tc.regions == "lzma padding squashfs" || tc.regions == "gzip padding squashfs" {
 				n := 0
-				for _, e := range tree.Entries {
+				for e := range tree.All() {
 					if len(e.Container) > len(chain) && e.Container[len(chain)] == "/squashfs-1" {
 						n++
 					}

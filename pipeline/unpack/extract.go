@@ -165,7 +165,7 @@ func Extract(ctx context.Context, t *pipeline.Tree, dir string) (*ExtractStats, 
 func (x *Extractor) Finish(ctx context.Context, t *pipeline.Tree) (*ExtractStats, error) {
 	st := &ExtractStats{}
 	var links []*pipeline.Entry
-	for _, e := range t.Entries {
+	for e := range t.All() {
 		if err := ctx.Err(); err != nil {
 			return st, err
 		}

@@ -45,7 +45,7 @@ func FuzzUnpack(f *testing.F) {
 		if err != nil {
 			return
 		}
-		for _, e := range tree.Entries {
+		for e := range tree.All() {
 			if !strings.HasPrefix(e.Path, "/") || strings.Contains(e.Path, "/../") || strings.HasSuffix(e.Path, "/..") {
 				t.Errorf("entry path %q escapes the root", e.Path)
 			}

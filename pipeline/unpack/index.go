@@ -113,9 +113,19 @@ func (r *run) archive(ctx context.Context, walk walkFunc, in input, chain []stri
 		}
 		return nil
 	})
-	r.mu.Lock()
-	r.entries = append(r.entries, local...)
-	r.mu.Unlock()
+	// The entries are packed into the index once hashed, and on any way out
+	// before that, so that a limit keeps what was seen.
+	kept := false
+	keep := func() {
+		if !kept {
+			kept = true
+			for _, e := range local {
+				r.index.Add(e)
+			}
+			clear(local)
+		}
+	}
+	defer keep()
 
 	var gl *globalLimit
 	switch {
@@ -143,6 +153,7 @@ func (r *run) archive(ctx context.Context, walk walkFunc, in input, chain []stri
 			}
 		}
 	}
+	keep()
 	// Only the files that may hold containers are needed from here on: the
 	// rest of a large image's pending files (hundreds of thousands) would
 	// stay alive until its nested containers are all read.

@@ -244,7 +244,7 @@ func memoryChild(t *testing.T, img string) {
 	if len(tree.Problems) > 0 {
 		reason = tree.Problems[0].Reason
 	}
-	fmt.Printf("memory-child: %d entries, %d problems %q\n", len(tree.Entries), len(tree.Problems), reason)
+	fmt.Printf("memory-child: %d entries, %d problems %q\n", tree.Len(), len(tree.Problems), reason)
 }
 
 // watchRSS ends the process when its resident memory passes max, so that a

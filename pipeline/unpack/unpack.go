@@ -123,7 +123,7 @@ func (u *Unpacker) Unpack(ctx context.Context, art *pipeline.Artifact) (*pipelin
 	// are put in an order that does not depend on which finished first:
 	// problems by container, each container's in the order they were met.
 	slices.SortStableFunc(r.problems, func(a, b pipeline.Problem) int { return slices.Compare(a.Container, b.Container) })
-	t := pipeline.NewTree(r.entries, r.problems)
+	t := r.index.Tree(r.problems)
 	t.Formats = r.sortedFormats()
 	t.Bytes = r.total.Load()
 	t.Incomplete = r.incomplete
@@ -177,7 +177,7 @@ type run struct {
 	hashSlots chan struct{}
 
 	mu         sync.Mutex
-	entries    []*pipeline.Entry
+	index      pipeline.Index
 	problems   []pipeline.Problem
 	formatAt   map[string]formatSeen
 	closers    []io.Closer

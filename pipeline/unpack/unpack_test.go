@@ -174,7 +174,7 @@ func TestFormatsMatchTheirSource(t *testing.T) {
 				expect[p] = w
 			}
 			got := map[string]want{}
-			for _, e := range tree.Entries {
+			for e := range tree.All() {
 				if len(e.Container) != len(tc.formats)+1 {
 					continue // inside a nested container (a .gz doc file never is one)
 				}
@@ -224,7 +224,7 @@ func TestSquashfsAgreesWithUnsquashfs(t *testing.T) {
 				t.Fatal(err)
 			}
 			ours := map[string]*pipeline.Entry{}
-			for _, e := range tree.Entries {
+			for e := range tree.All() {
 				if len(e.Container) == 2 {
 					ours[e.Path] = e
 				}
@@ -340,7 +340,7 @@ func TestNestedContainers(t *testing.T) {
 		t.Fatal(err)
 	}
 	var passwd *pipeline.Entry
-	for _, e := range tree.Entries {
+	for e := range tree.All() {
 		if e.Path == "/etc/passwd" {
 			passwd = e
 		}
@@ -571,7 +571,7 @@ func TestExtractWhileReading(t *testing.T) {
 			path := fixture.Path(t, img)
 			dir := t.TempDir()
 			tree := extractWhileReading(t, path, filepath.Join(dir, "ours"))
-			for _, e := range tree.Entries {
+			for e := range tree.All() {
 				if e.Type == pipeline.TypeFile && (e.SHA256 != "" || !e.Readable()) {
 					t.Fatalf("%s: sha256 %q, readable %v: NoHash reads every file and hashes none", e.Path, e.SHA256, e.Readable())
 				}

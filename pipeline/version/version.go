@@ -42,7 +42,7 @@ func FromTree(ctx context.Context, t *pipeline.Tree) (*pipeline.Version, error) 
 		}
 	}
 	var others []*pipeline.Entry
-	for _, e := range t.Entries {
+	for e := range t.All() {
 		if path.Dir(e.Path) == "/etc" && strings.HasSuffix(e.Path, "-release") && e.Type == pipeline.TypeFile {
 			others = append(others, e)
 		}

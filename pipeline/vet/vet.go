@@ -288,7 +288,7 @@ func (s *side) fetchUnpack(ctx context.Context, o Options) error {
 		return &pipeline.InputError{Role: s.role, Ref: s.ref, Err: err}
 	}
 	s.art, s.tree = named(art, tree), tree
-	log.WithFields(logrus.Fields{"entries": len(tree.Entries), "problems": len(tree.Problems), "formats": tree.Formats,
+	log.WithFields(logrus.Fields{"entries": tree.Len(), "problems": len(tree.Problems), "formats": tree.Formats,
 		"took": time.Since(start).Round(time.Millisecond)}).Info("unpacked")
 	return nil
 }
@@ -348,7 +348,7 @@ func (s *side) unpackCheck(unchanged func(pipeline.Problem) bool) pipeline.Check
 	if formats == "" {
 		formats = "a directory" // a local tree: nothing was unpacked
 	}
-	base := fmt.Sprintf("%d entries in %s", len(s.tree.Entries), formats)
+	base := fmt.Sprintf("%d entries in %s", s.tree.Len(), formats)
 	switch {
 	case s.tree.Incomplete:
 		c.Status, c.Detail = pipeline.CheckError, fmt.Sprintf("unpacking stopped early (%s); only %s were seen", first(limits), base)

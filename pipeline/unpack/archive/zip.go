@@ -101,22 +101,23 @@ func (Zip) Walk(ctx context.Context, r io.ReaderAt, size int64, lim pipeline.Lim
 // archive's directory: an index keeps the openers of every nested archive
 // until the tree is closed, and a *zip.File would keep the whole central
 // directory of each (a jar in /usr holds thousands of entries) alive with
-// it.
+// it. Nor does it keep the entry's name, which its reader's caller
+// already gives with every error.
 func zipOpener(r io.ReaderAt, f *zip.File) pipeline.OpenFunc {
-	name, method := f.Name, f.Method
+	method := f.Method
 	csize, usize, crc := int64(f.CompressedSize64), int64(f.UncompressedSize64), f.CRC32
 	off, err := f.DataOffset()
 	switch {
 	case err != nil:
 		return func(context.Context) (io.ReadCloser, error) {
-			return nil, fmt.Errorf("zip entry %q: finding its data: %w", name, err)
+			return nil, fmt.Errorf("zip entry: finding its data: %w", err)
 		}
 	case method == zip.Store && csize == usize:
 		return pipeline.OpenSection(r, off, usize)
 	case method == zip.Store, method == zip.Deflate:
 	default:
 		return func(context.Context) (io.ReadCloser, error) {
-			return nil, fmt.Errorf("zip entry %q: %w (method %d)", name, zip.ErrAlgorithm, method)
+			return nil, fmt.Errorf("zip entry: %w (method %d)", zip.ErrAlgorithm, method)
 		}
 	}
 	return func(context.Context) (io.ReadCloser, error) {
@@ -124,14 +125,13 @@ func zipOpener(r io.ReaderAt, f *zip.File) pipeline.OpenFunc {
 		if method == zip.Deflate {
 			src = flate.NewReader(io.NewSectionReader(r, off, csize))
 		}
-		return &zipReader{name: name, src: src, left: usize, crc: crc, hash: crc32.NewIEEE()}, nil
+		return &zipReader{src: src, left: usize, crc: crc, hash: crc32.NewIEEE()}, nil
 	}
 }
 
 // zipReader checks an entry's size and CRC-32 against its directory
 // record, as archive/zip does.
 type zipReader struct {
-	name string
 	src  io.ReadCloser
 	left int64
 	crc  uint32
@@ -143,10 +143,10 @@ func (z *zipReader) Read(p []byte) (int, error) {
 		// The entry must end here.
 		var one [1]byte
 		if n, _ := z.src.Read(one[:]); n > 0 {
-			return 0, fmt.Errorf("zip entry %q: %w: more data than its directory record says", z.name, zip.ErrFormat)
+			return 0, fmt.Errorf("zip entry: %w: more data than its directory record says", zip.ErrFormat)
 		}
 		if z.crc != 0 && z.hash.Sum32() != z.crc {
-			return 0, fmt.Errorf("zip entry %q: %w", z.name, zip.ErrChecksum)
+			return 0, fmt.Errorf("zip entry: %w", zip.ErrChecksum)
 		}
 		return 0, io.EOF
 	}
@@ -158,12 +158,12 @@ func (z *zipReader) Read(p []byte) (int, error) {
 	z.left -= int64(n)
 	if err == io.EOF {
 		if z.left > 0 {
-			return n, fmt.Errorf("zip entry %q: %w: %w", z.name, zip.ErrFormat, io.ErrUnexpectedEOF)
+			return n, fmt.Errorf("zip entry: %w: %w", zip.ErrFormat, io.ErrUnexpectedEOF)
 		}
 		err = nil
 	}
 	if err != nil {
-		return n, fmt.Errorf("zip entry %q: %w", z.name, err)
+		return n, fmt.Errorf("zip entry: %w", err)
 	}
 	return n, nil
 }

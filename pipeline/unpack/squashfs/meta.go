@@ -4,8 +4,10 @@ import (
 	"sync"
 )
 
-// maxCachedMeta bounds the decompressed metadata blocks kept at once (64 MiB).
-const maxCachedMeta = 8192
+// maxCachedMeta bounds the decompressed metadata blocks kept at once (4
+// MiB): the cache lives as long as the tree, and a walk reads the tables
+// nearly in order, so more saves little (a /usr image's tables are 6.5 MiB).
+const maxCachedMeta = 512
 
 type metaBlock struct {
 	data []byte

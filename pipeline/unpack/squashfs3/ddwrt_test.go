@@ -85,7 +85,7 @@ func TestDDWRTImage(t *testing.T) {
 	}
 	var regions []string
 	files := map[string]fixture.Entry{}
-	for _, e := range out.Entries {
+	for e := range out.All() {
 		chain := strings.Join(e.Container, " ")
 		switch {
 		case chain == art.Name+" raw":
