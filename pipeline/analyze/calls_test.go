@@ -23,14 +23,14 @@ func callsFixture(t *testing.T, name string) string {
 }
 
 // TestCallsAdded: a stripped -O2 httpd built by the real compilers for
-// x86-64 (with and without -fno-plt), MIPS (little endian; PIC and
-// non-PIC), 32-bit ARM (Thumb-2) and AArch64. Its
+// x86-64 and 32-bit x86 (each with and without -fno-plt), MIPS (little
+// endian, PIC and non-PIC; big endian), 32-bit ARM (Thumb-2) and AArch64. Its
 // baseline already imports system() and calls it from the ping handler;
 // the plant makes the status handler call it too: one elf-call-added
 // naming that function. A rebuild from another build path, and a declared
 // feature adding a handler that calls only snprintf and strlen, give none.
 func TestCallsAdded(t *testing.T) {
-	for _, arch := range []string{"x86_64", "mipsel", "armhf", "arm64", "x86_64-noplt", "mipsel-nopic"} {
+	for _, arch := range []string{"x86_64", "i686", "mipsel", "mips", "armhf", "arm64", "x86_64-noplt", "i686-noplt", "mipsel-nopic"} {
 		for _, tt := range []struct {
 			variant string
 			want    bool

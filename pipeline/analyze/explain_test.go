@@ -16,7 +16,7 @@ import (
 // from another build path is the same code, not disassembled; a path that
 // names no modified binary is an error that says so.
 func TestExplain(t *testing.T) {
-	for _, arch := range []string{"x86_64", "mipsel", "armhf", "arm64"} {
+	for _, arch := range []string{"x86_64", "i686", "mipsel", "mips", "armhf", "arm64"} {
 		t.Run(arch, func(t *testing.T) {
 			base := fileEntry("/usr/sbin/httpd", callsFixture(t, arch+"-base"), 0o755)
 			explain := func(variant, path string) (*pipeline.FunctionDiff, error) {

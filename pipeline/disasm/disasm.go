@@ -11,6 +11,9 @@
 //
 //   - x86-64: call rel32 into .plt/.plt.sec/.plt.got (each stub's
 //     jmp [rip+X] names its GOT slot) and call/jmp [rip+X] (-fno-plt);
+//   - 32-bit x86: the same with jmp [ebx+X] in a PIC PLT (ebx holds the
+//     GOT's address, .got.plt) or jmp [X] in an absolute one, and call
+//     [ebx+X] (-fno-plt);
 //   - AArch64: bl/b into the PLT (adrp x16; ldr x17, [x16, #off]);
 //   - 32-bit ARM, Thumb-2 and ARM mode: bl/blx/b.w into the PLT (add ip,
 //     pc; add ip, ip; ldr pc, [ip, #n]!);
@@ -66,7 +69,7 @@ type Func struct {
 
 // Program is what Functions recovers from one ELF file.
 type Program struct {
-	// Arch is "x86_64", "aarch64", "arm", "mips" or "mipsel".
+	// Arch is "x86_64", "x86", "aarch64", "arm", "mips" or "mipsel".
 	Arch string
 	// Funcs are sorted by address.
 	Funcs []Func
@@ -194,6 +197,8 @@ func archOf(ef *elf.File) (string, error) {
 	switch {
 	case ef.Machine == elf.EM_X86_64 && ef.Class == elf.ELFCLASS64:
 		return "x86_64", nil
+	case ef.Machine == elf.EM_386 && ef.Class == elf.ELFCLASS32:
+		return "x86", nil
 	case ef.Machine == elf.EM_AARCH64 && ef.Class == elf.ELFCLASS64:
 		return "aarch64", nil
 	case ef.Machine == elf.EM_ARM && ef.Class == elf.ELFCLASS32:
@@ -338,7 +343,7 @@ func (p *prog) readStubs() {
 			p.mipsStubs(r)
 		case !strings.HasPrefix(r.name, ".plt"):
 			continue
-		case p.arch == "x86_64":
+		case p.arch == "x86_64" || p.arch == "x86":
 			x86Stubs(p, r)
 		case p.arch == "aarch64":
 			arm64Stubs(p, r)
@@ -353,7 +358,9 @@ func (p *prog) sweep() {
 	for _, r := range p.regions {
 		switch p.arch {
 		case "x86_64":
-			r.events = x86Sweep(r.data, r.addr)
+			r.events = x86Sweep(r.data, r.addr, 64, 0)
+		case "x86":
+			r.events = x86Sweep(r.data, r.addr, 32, p.gotBase())
 		case "aarch64":
 			r.events = arm64Sweep(r.data, r.addr)
 		case "arm":

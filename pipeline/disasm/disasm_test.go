@@ -15,8 +15,8 @@ import (
 
 // arches are the fixtures' builds (ARCH-base, ARCH-plant) and their
 // machines; the four main ones also have ARCH-rebuilt.
-var arches = map[string]string{"x86_64": "x86_64", "mipsel": "mipsel", "armhf": "arm", "arm64": "aarch64",
-	"x86_64-noplt": "x86_64", "mipsel-nopic": "mipsel"}
+var arches = map[string]string{"x86_64": "x86_64", "mipsel": "mipsel", "mips": "mips", "i686": "x86", "armhf": "arm", "arm64": "aarch64",
+	"x86_64-noplt": "x86_64", "i686-noplt": "x86", "mipsel-nopic": "mipsel"}
 
 // readFixture reads fw/calls/NAME (scripts/fixtures/calls.sh), skipping
 // the test when it was not built yet.
@@ -135,7 +135,7 @@ func TestCompare(t *testing.T) {
 // TestCodeDigest: a rebuild that differs only in its build id has the
 // same code digest; the plant does not.
 func TestCodeDigest(t *testing.T) {
-	for _, arch := range []string{"x86_64", "mipsel", "armhf", "arm64"} {
+	for _, arch := range []string{"x86_64", "i686", "mipsel", "mips", "armhf", "arm64"} {
 		t.Run(arch, func(t *testing.T) {
 			digest := func(name string) string {
 				b := readFixture(t, arch+"-"+name)
@@ -325,7 +325,8 @@ func FuzzMIPS(f *testing.F) {
 func FuzzX86(f *testing.F) {
 	f.Add([]byte{0xe8, 0, 0, 0, 0, 0xff, 0x25, 1, 2, 3, 4})
 	f.Fuzz(func(t *testing.T, b []byte) {
-		checkEvents(t, x86Sweep(b, 0x1000), 0x1000, len(b))
+		checkEvents(t, x86Sweep(b, 0x1000, 64, 0), 0x1000, len(b))
+		checkEvents(t, x86Sweep(b, 0x1000, 32, 0x4000), 0x1000, len(b))
 	})
 }
 
@@ -335,7 +336,7 @@ func FuzzX86(f *testing.F) {
 func TestMutations(t *testing.T) {
 	r := rand.New(rand.NewSource(2))
 	vals := []uint64{0, 1, 0xff, 0xffff, 0x7fffffff, 0xffffffff, 1 << 31, 1 << 40, 0xffffffffffffffff, 0x1000, 0x10000}
-	for _, a := range []string{"armhf", "mipsel", "x86_64", "mipsel-nopic"} {
+	for _, a := range []string{"armhf", "mipsel", "mips", "x86_64", "i686", "mipsel-nopic"} {
 		b := readFixture(t, a+"-base")
 		for i := 0; i < 1000; i++ {
 			c := append([]byte(nil), b...)

@@ -4,18 +4,21 @@ import (
 	"golang.org/x/arch/x86/x86asm"
 )
 
-// x86Sweep decodes x86-64 code linearly: direct calls and jumps, calls
-// and jumps through rip-relative slots, conditional branches (masked) and
-// endbr64 (a function's first instruction under CET).
-func x86Sweep(b []byte, base uint64) []event {
+// x86Sweep decodes x86 code linearly, in 64- or 32-bit mode: direct calls
+// and jumps, calls and jumps through GOT slots, conditional branches
+// (masked) and endbr64/endbr32 (a function's first instruction under CET).
+// A slot is rip-relative in 64-bit code; in 32-bit code it is [ebx+X],
+// ebx holding got (the PIC convention: the GOT's address, in every
+// function that calls through it), or an absolute [X].
+func x86Sweep(b []byte, base uint64, mode int, got uint64) []event {
 	var out []event
 	for o := 0; o < len(b); {
-		if o+4 <= len(b) && b[o] == 0xf3 && b[o+1] == 0x0f && b[o+2] == 0x1e && b[o+3] == 0xfa {
+		if o+4 <= len(b) && b[o] == 0xf3 && b[o+1] == 0x0f && b[o+2] == 0x1e && (b[o+3] == 0xfa || b[o+3] == 0xfb) {
 			out = append(out, event{addr: base + uint64(o), target: base + uint64(o), kind: evStart})
 			o += 4
 			continue
 		}
-		inst, err := x86asm.Decode(b[o:], 64)
+		inst, err := x86asm.Decode(b[o:], mode)
 		if err != nil || inst.Len == 0 {
 			o++
 			continue
@@ -34,8 +37,18 @@ func x86Sweep(b []byte, base uint64) []event {
 				e.target = next + uint64(int64(a))
 				e.kind = map[bool]uint8{true: evCall, false: evJump}[call]
 			case x86asm.Mem:
-				if a.Base == x86asm.RIP && a.Index == 0 {
-					e.target = next + uint64(a.Disp)
+				slot, ok := uint64(0), false
+				switch {
+				case a.Index != 0:
+				case mode == 64 && a.Base == x86asm.RIP:
+					slot, ok = next+uint64(a.Disp), true
+				case mode == 32 && a.Base == x86asm.EBX && got != 0:
+					slot, ok = uint64(uint32(got+uint64(a.Disp))), true
+				case mode == 32 && a.Base == 0 && a.Segment == 0:
+					slot, ok = uint64(uint32(a.Disp)), true
+				}
+				if ok {
+					e.target = slot
 					e.kind = map[bool]uint8{true: evCallSlot, false: evJumpSlot}[call]
 					// The displacement is the instruction's last 4 bytes.
 					e.maskOff, e.maskLen = uint8(inst.Len-4), 4
@@ -61,7 +74,11 @@ func x86Stubs(p *prog, r *region) {
 	if r.name == ".plt.got" {
 		align = 8
 	}
-	for _, e := range x86Sweep(r.data, r.addr) {
+	mode, got := 64, uint64(0)
+	if p.arch == "x86" {
+		mode, got = 32, p.gotBase()
+	}
+	for _, e := range x86Sweep(r.data, r.addr, mode, got) {
 		if e.kind != evJumpSlot {
 			continue
 		}
@@ -73,4 +90,16 @@ func x86Stubs(p *prog, r *region) {
 			p.stubs[stub] = n
 		}
 	}
+}
+
+// gotBase is where a 32-bit PIC binary's ebx points: the start of
+// .got.plt (_GLOBAL_OFFSET_TABLE_), or of .got when there is none; 0 for
+// neither.
+func (p *prog) gotBase() uint64 {
+	for _, name := range []string{".got.plt", ".got"} {
+		if s := p.f.Section(name); s != nil {
+			return s.Addr
+		}
+	}
+	return 0
 }
