@@ -103,6 +103,7 @@ func TestFixturePairs(t *testing.T) {
 		"/usr/share/doc/diagd/README.gz": "gzip-header",
 		"/etc/build-info":                "build-date",
 		"/www/ui.tar":                    "container-metadata",
+		"/www/ui.zip":                    "zip-timestamps",
 	}
 	for _, tc := range []struct {
 		name    string
@@ -307,6 +308,9 @@ func TestLimitHit(t *testing.T) {
 	}
 	if f := file(rep, "/etc/build-info"); f == nil || f.Class != equivalence.ClassLimitHit {
 		t.Errorf("/etc/build-info: %+v, want limit-hit", f)
+	}
+	if f := file(rep, "/www/ui.zip"); f == nil || f.Class != equivalence.ClassLimitHit {
+		t.Errorf("/www/ui.zip: %+v, want limit-hit: its records are not read in place", f)
 	}
 	mem := compare(t, filepath.Join(dir, "rt3200-fw-1.2.3.squashfs"), filepath.Join(dir, "rt3200-fw-1.2.3-rebuild.squashfs"))
 	f, g := file(rep, "/usr/sbin/diagd"), file(mem, "/usr/sbin/diagd")

@@ -131,6 +131,7 @@ func Rules() []Rule {
 		buildDate{},
 		buildPath{},
 		paddingRegion{},
+		zipTimestamps{},
 		containerMetadata{},
 	}
 }

@@ -2,6 +2,7 @@ package equivalence
 
 import (
 	"archive/tar"
+	"archive/zip"
 	"bytes"
 	"compress/gzip"
 	"context"
@@ -9,6 +10,7 @@ import (
 	"encoding/binary"
 	"io"
 	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -401,7 +403,17 @@ func FuzzRules(f *testing.F) {
 	f.Add([]byte("\x7fELF\x01\x01\x01\x00"), []byte("\x7fELF\x02\x01\x01\x00"))
 	f.Add([]byte("dir=/build/a/x /build/a"), []byte("dir=/home/b/x /home/b"))
 	f.Add([]byte("070701"+strings.Repeat("0", 88)+"0000000B00000000TRAILER!!!\x00"), []byte("hsqs"))
+	mkzip := func(mod time.Time) []byte {
+		var z bytes.Buffer
+		zw := zip.NewWriter(&z)
+		w, _ := zw.CreateHeader(&zip.FileHeader{Name: "www/index.html", Method: zip.Deflate, Modified: mod})
+		w.Write([]byte("<html></html>"))
+		zw.Close()
+		return z.Bytes()
+	}
+	f.Add(mkzip(time.Unix(1700000000, 0)), mkzip(time.Unix(1700090000, 0)))
 	f.Fuzz(func(t *testing.T, a, b []byte) {
+		zipTimes(a)
 		parseGzipHeader(a)
 		parseModuleSig(a)
 		findDates(a)
@@ -487,5 +499,64 @@ func TestPaddingRegion(t *testing.T) {
 	}
 	if res, _ := (paddingRegion{}).Explain(context.Background(), pad(ff, pipeline.RegionBlob), pad(zero, pipeline.RegionBlob)); res.Explained || res.Reason != "" {
 		t.Error("a blob explained")
+	}
+}
+
+// TestZipTimestamps: two builds' /www/ui.zip (Info-ZIP, same members in
+// the same order, other mtimes) differ only in DOS times and UT extra
+// fields, which the rule decodes; any other byte that differs, or another
+// length, is not explained.
+func TestZipTimestamps(t *testing.T) {
+	dir := filepath.Join("..", "..", "testdata", "build", "fw", "equivalence")
+	read := func(side string) []byte {
+		b, err := os.ReadFile(filepath.Join(dir, "ui-"+side+".zip"))
+		if err != nil {
+			t.Skipf("fixture missing: run scripts/fixtures/equivalence.sh: %v", err)
+		}
+		return b
+	}
+	a, b := read("shipped"), read("rebuilt")
+	res := explain(t, zipTimestamps{}, a, b)
+	if !res.Explained {
+		t.Fatalf("not explained: %s", res.Reason)
+	}
+	ap := res.Applied[0]
+	before, after := strings.Join(ap.Before, "\n"), strings.Join(ap.After, "\n")
+	for _, want := range []string{"index.html: local DOS time and date 2023-11-14 22:13:20", "style.css: central UT mtime 2023-11-14T22:13:20Z"} {
+		if !strings.Contains(before, want) {
+			t.Errorf("before lacks %q:\n%s", want, before)
+		}
+	}
+	if !strings.Contains(after, "index.html: local UT mtime 2023-11-15T23:13:20Z") {
+		t.Errorf("after lacks the rebuild's UT mtime:\n%s", after)
+	}
+	// The central directory starts where the end record says.
+	eocd := bytes.LastIndex(a, []byte("PK\x05\x06"))
+	cd := int(binary.LittleEndian.Uint32(a[eocd+16:]))
+	for _, tt := range []struct {
+		name   string
+		mutate func([]byte) []byte
+	}{
+		{"a data byte", func(c []byte) []byte {
+			c[30+int(binary.LittleEndian.Uint16(c[26:]))+int(binary.LittleEndian.Uint16(c[28:]))+2] ^= 1
+			return c
+		}},
+		{"a member's name", func(c []byte) []byte { c[30] ^= 0x20; return c }},
+		{"a central record's attributes", func(c []byte) []byte { c[cd+38] ^= 1; return c }},
+		{"the archive comment", func(c []byte) []byte {
+			c = append(c, 'x')
+			binary.LittleEndian.PutUint16(c[eocd+20:], 1)
+			return c
+		}},
+		{"cut short", func(c []byte) []byte { return c[:len(c)-1] }},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			if res := explain(t, zipTimestamps{}, a, tt.mutate(bytes.Clone(b))); res.Explained || res.Reason == "" {
+				t.Errorf("explained (%+v)", res)
+			}
+		})
+	}
+	if res := explain(t, zipTimestamps{}, []byte("plain"), []byte("plaiN")); res.Explained || res.Reason != "" {
+		t.Errorf("applied to a file that is no zip: %+v", res)
 	}
 }
