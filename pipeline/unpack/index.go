@@ -6,8 +6,10 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"hash/maphash"
 	"io"
 	"path"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -49,6 +51,7 @@ func (r *run) archive(ctx context.Context, walk walkFunc, in input, chain []stri
 		local      []*pipeline.Entry
 		files      []*pending
 		seen       = map[string]int{} // clean path -> index in local
+		nonDirs    = newPathSet()     // the paths in seen that are not directories
 		byPath     = map[string]*pending{}
 		byIdentity = map[uint64]*pending{}
 	)
@@ -59,7 +62,7 @@ func (r *run) archive(ctx context.Context, walk walkFunc, in input, chain []stri
 		if err := r.addEntry(); err != nil {
 			return err
 		}
-		e, ok := r.sanitize(h, chain, local, seen)
+		e, ok := r.sanitize(h, chain, local, seen, nonDirs)
 		if !ok {
 			return nil
 		}
@@ -107,6 +110,7 @@ func (r *run) archive(ctx context.Context, walk walkFunc, in input, chain []stri
 			seen[e.Path] = len(local)
 			local = append(local, e)
 		}
+		nonDirs.set(e.Path, e.Type != pipeline.TypeDir)
 		if p != nil {
 			byPath[e.Path] = p
 			files = append(files, p)
@@ -216,7 +220,7 @@ func (r *run) nestedProblems(files []*pending, errs []error, chain []string) {
 // Names are cleaned and rooted; a name with "..", a NUL or a parent that is
 // not a directory is refused, as is a hard link to anything but an earlier
 // regular file of the same container.
-func (r *run) sanitize(h *pipeline.Header, chain []string, local []*pipeline.Entry, seen map[string]int) (*pipeline.Entry, bool) {
+func (r *run) sanitize(h *pipeline.Header, chain []string, local []*pipeline.Entry, seen map[string]int, nonDirs *pathSet) (*pipeline.Entry, bool) {
 	unsafe := func(p, format string, args ...any) (*pipeline.Entry, bool) {
 		r.problem(pipeline.Problem{Kind: pipeline.ProblemUnsafe, Container: chain, Path: p, Reason: fmt.Sprintf(format, args...)})
 		return nil, false
@@ -246,10 +250,8 @@ func (r *run) sanitize(h *pipeline.Header, chain []string, local []*pipeline.Ent
 	if clean == "/" && h.Type != pipeline.TypeDir {
 		return unsafe(shown, "entry %q of type %s names the root", shown, h.Type)
 	}
-	for dir := path.Dir(clean); dir != "/"; dir = path.Dir(dir) {
-		if i, ok := seen[dir]; ok && local[i].Type != pipeline.TypeDir {
-			return unsafe(clean, "entry goes through %s, which is a %s, not a directory: a link-then-write escape; refused", dir, local[i].Type)
-		}
+	if dir, ok := nonDirs.ancestor(clean); ok {
+		return unsafe(clean, "entry goes through %s, which is a %s, not a directory: a link-then-write escape; refused", dir, local[seen[dir]].Type)
 	}
 	switch h.Type {
 	case pipeline.TypeFile, pipeline.TypeDir, pipeline.TypeSymlink, pipeline.TypeChar, pipeline.TypeBlock, pipeline.TypeFIFO, pipeline.TypeSocket:
@@ -282,6 +284,54 @@ func (r *run) sanitize(h *pipeline.Header, chain []string, local []*pipeline.Ent
 		e.Type, e.LinkTarget, e.HardLink = pipeline.TypeFile, target, true
 	}
 	return e, true
+}
+
+// pathSet holds paths by a hash of their bytes, so that every ancestor of
+// a name is looked up in one pass over it: a map of strings hashes each
+// ancestor again, which made the check quadratic in the name's length for
+// every entry of a hostile archive of deep names (4 KiB paths of 2,000
+// levels). The hash is seeded per set, so that names cannot be made to
+// collide.
+type pathSet struct {
+	seed maphash.Seed
+	m    map[uint64][]string
+}
+
+func newPathSet() *pathSet { return &pathSet{seed: maphash.MakeSeed(), m: map[uint64][]string{}} }
+
+// set adds p to the set, or removes it.
+func (s *pathSet) set(p string, in bool) {
+	h := maphash.String(s.seed, p)
+	list := s.m[h]
+	i := slices.Index(list, p)
+	switch {
+	case in && i < 0:
+		s.m[h] = append(list, p)
+	case !in && i >= 0:
+		if list = slices.Delete(list, i, i+1); len(list) == 0 {
+			delete(s.m, h)
+		} else {
+			s.m[h] = list
+		}
+	}
+}
+
+// ancestor returns the outermost proper ancestor of the clean, rooted path
+// p that is in the set.
+func (s *pathSet) ancestor(p string) (string, bool) {
+	if len(s.m) == 0 {
+		return "", false
+	}
+	var h maphash.Hash
+	h.SetSeed(s.seed)
+	for i := 0; i < len(p); i++ {
+		// A hash's sum depends only on the bytes written so far.
+		if p[i] == '/' && i > 0 && slices.Contains(s.m[h.Sum64()], p[:i]) {
+			return p[:i], true
+		}
+		h.WriteByte(p[i])
+	}
+	return "", false
 }
 
 // maxLabel bounds a header label kept for display.

@@ -1,0 +1,102 @@
+package unpack
+
+import (
+	"archive/tar"
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"strings"
+	"testing"
+
+	"github.com/fwvet/fwvet/pipeline"
+)
+
+// TestPathSet: an ancestor in the set is found, the outermost first; the
+// path itself, a sibling with the same prefix and a removed path are not.
+func TestPathSet(t *testing.T) {
+	s := newPathSet()
+	s.set("/www", true)
+	s.set("/www/cgi-bin/admin", true)
+	s.set("/etc", true)
+	s.set("/etc", false)
+	for _, tt := range []struct {
+		path, want string
+	}{
+		{"/www/index.html", "/www"},
+		{"/www/cgi-bin/admin/x", "/www"},
+		{"/www", ""},
+		{"/wwwroot/index.html", ""},
+		{"/etc/passwd", ""},
+		{"/", ""},
+	} {
+		if got, ok := s.ancestor(tt.path); got != tt.want || ok != (tt.want != "") {
+			t.Errorf("ancestor(%q) = %q, %v; want %q", tt.path, got, ok, tt.want)
+		}
+	}
+}
+
+// deepTar is a tar of n regular files, each under its own chain of depth
+// directories (one name of about 4 KiB each), after one symlink /l.
+func deepTar(tb testing.TB, n, depth int) []byte {
+	var b bytes.Buffer
+	w := tar.NewWriter(&b)
+	w.WriteHeader(&tar.Header{Name: "l", Typeflag: tar.TypeSymlink, Linkname: "/etc", Mode: 0o777})
+	seg := strings.Repeat("d/", depth)
+	for i := range n {
+		name := fmt.Sprintf("%sf%d", seg, i)
+		if err := w.WriteHeader(&tar.Header{Name: name, Typeflag: tar.TypeReg, Mode: 0o644, Size: 0}); err != nil {
+			tb.Fatal(err)
+		}
+	}
+	w.WriteHeader(&tar.Header{Name: "l/passwd", Typeflag: tar.TypeReg, Mode: 0o644})
+	w.Close()
+	return b.Bytes()
+}
+
+// TestDeepNames: names of 2,000 levels are indexed, and a write through
+// the symlink is still refused.
+func TestDeepNames(t *testing.T) {
+	tree := unpackBytes(t, deepTar(t, 200, 2000))
+	defer tree.Close()
+	if tree.Len() != 201 {
+		t.Errorf("%d entries, want the symlink and 200 files", tree.Len())
+	}
+	refused := false
+	for _, p := range tree.Problems {
+		refused = refused || p.Path == "/l/passwd" && strings.Contains(p.Reason, "goes through /l")
+	}
+	if !refused {
+		t.Errorf("the write through /l was not refused: %+v", tree.Problems)
+	}
+}
+
+// BenchmarkDeepNames: indexing a tar of 2,000 files whose names are 2,000
+// levels deep. Each ancestor is looked up in one pass over the name; a
+// lookup per ancestor (path.Dir, then the map) took quadratic time in the
+// name.
+func BenchmarkDeepNames(b *testing.B) {
+	data := deepTar(b, 2000, 2000)
+	b.SetBytes(int64(len(data)))
+	for b.Loop() {
+		unpackBytes(b, data).Close()
+	}
+}
+
+func unpackBytes(tb testing.TB, data []byte) *pipeline.Tree {
+	tb.Helper()
+	u, err := New(Options{Limits: pipeline.DefaultLimits(), WorkDir: tb.TempDir()})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	dir := tb.TempDir()
+	p := dir + "/deep.tar"
+	if err := os.WriteFile(p, data, 0o644); err != nil {
+		tb.Fatal(err)
+	}
+	tree, err := u.Unpack(context.Background(), &pipeline.Artifact{Name: "deep.tar", Path: p, Size: int64(len(data))})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return tree
+}
