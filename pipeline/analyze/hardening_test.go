@@ -17,7 +17,7 @@ import (
 // from another build path with the same flags, and a binary that gains
 // hardening, are not.
 func TestHardeningRegressed(t *testing.T) {
-	for _, arch := range []string{"x86_64", "mipsel", "armhf", "arm64"} {
+	for _, arch := range []string{"x86_64", "i686", "mipsel", "mips", "armhf", "arm64"} {
 		for _, tt := range []struct {
 			variant string
 			lost    string // "" for no finding
@@ -93,7 +93,7 @@ func sstrip(t *testing.T, b []byte) []byte {
 // the section table is gone, so that a sstripped full-RELRO binary keeps
 // its full RELRO and no regression is reported against its unstripped self.
 func TestHardeningWithoutSections(t *testing.T) {
-	for _, arch := range []string{"x86_64", "mipsel", "armhf", "arm64"} {
+	for _, arch := range []string{"x86_64", "i686", "mipsel", "mips", "armhf", "arm64"} {
 		t.Run(arch, func(t *testing.T) {
 			b := fixture.ReadFile(t, "fw/hardening/"+arch+"-hardened")
 			for name, data := range map[string][]byte{"with sections": b, "sstripped": sstrip(t, b)} {
