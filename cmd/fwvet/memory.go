@@ -15,8 +15,8 @@ const memoryTarget = 256 << 20
 // than that is live, to half again what is live. A fixed limit below the
 // live heap makes the collector run back to back, at up to half the CPU,
 // and saves little, since what is live cannot be collected: on the /usr
-// bench pair (267 MiB live at most) fwvet diff took 94 s at 383 MiB with
-// it, 70 s at 438 MiB with this, 43 s at 779 MiB with no limit at all.
+// bench pair (261 MiB live at most) fwvet diff took 50 s at 371 MiB with
+// it, 41 s at 421 MiB with this, 33 s at 671 MiB with no limit at all.
 // It returns a function that stops the adjustment.
 func aimMemory() (stop func()) {
 	debug.SetMemoryLimit(memoryTarget)

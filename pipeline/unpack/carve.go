@@ -267,7 +267,7 @@ func (r *run) streamLen(ctx context.Context, d pipeline.Decompressor, in input) 
 // or past offset from, with bytes there that the format's Match accepts:
 // a two-byte magic alone (JFFS2's) turns up in any compressed stream.
 func (r *run) signatureAfter(in input, from int64) bool {
-	buf := make([]byte, carveChunk+max(r.u.sigReach, pipeline.MatchSize))
+	buf := carveBuf(in.size, r.u.sigReach)
 	head := make([]byte, pipeline.MatchSize)
 	for base := int64(0); base < in.size; base += carveChunk {
 		n, err := in.ra.ReadAt(buf[:min(int64(len(buf)), in.size-base)], base)
@@ -337,6 +337,15 @@ func (r *run) carve(ctx context.Context, in input, lead *candidate) error {
 	return r.archive(ctx, walk, in, chain)
 }
 
+// carveBuf is the buffer a search of an input of size bytes reads into: a
+// chunk, and the farthest reach of a magic past it. It is no larger than
+// the input needs: every compressed file of an image is searched, most of
+// a few kilobytes, and a chunk-sized buffer for each was a megabyte of
+// garbage per file.
+func carveBuf(size int64, reach int) []byte {
+	return make([]byte, min(size, carveChunk)+int64(max(reach, pipeline.MatchSize)))
+}
+
 // scan finds every signature in the input whose format accepts the bytes
 // from its start, in order of offset.
 func (r *run) scan(ctx context.Context, in input, lead *candidate) ([]candidate, error) {
@@ -346,7 +355,7 @@ func (r *run) scan(ctx context.Context, in input, lead *candidate) ([]candidate,
 		seen  = map[int64]bool{}
 		// covered is the end of the last container of known length.
 		covered int64
-		buf     = make([]byte, carveChunk+max(reach, pipeline.MatchSize))
+		buf     = carveBuf(in.size, reach)
 		head    = make([]byte, pipeline.MatchSize)
 		budget  = &budgetReader{r: in.ra, left: scanBudget(in.size)}
 	)

@@ -113,3 +113,29 @@ func rawZip(t *testing.T, name string, method uint16, body []byte, tamper func(*
 	}
 	return out.Bytes()
 }
+
+// TestZipReopen: inflaters are pooled, so an entry opened again after a
+// close reads its own bytes, and a closed reader stays closed.
+func TestZipReopen(t *testing.T) {
+	body := []byte(strings.Repeat("dropbear-2022.83 ", 4000))
+	data := rawZip(t, "usr/sbin/dropbear", zip.Deflate, body, nil)
+	var open pipeline.OpenFunc
+	if err := (archive.Zip{}).Walk(context.Background(), bytes.NewReader(data), int64(len(data)), pipeline.DefaultLimits(),
+		func(h *pipeline.Header, o pipeline.OpenFunc) error { open = o; return nil }); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 3 {
+		rc, err := open(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := io.ReadAll(rc)
+		rc.Close()
+		if err != nil || !bytes.Equal(got, body) {
+			t.Fatalf("open %d: %d bytes (%v), want the %d written", i, len(got), err, len(body))
+		}
+		if _, err := rc.Read(make([]byte, 1)); err == nil {
+			t.Errorf("open %d: read after close succeeded", i)
+		}
+	}
+}

@@ -4,6 +4,8 @@ import (
 	"bufio"
 	"bytes"
 	"io"
+	"os"
+	"sync"
 
 	"github.com/klauspost/compress/gzip"
 
@@ -27,15 +29,63 @@ func (Gzip) Name() string { return "gzip" }
 // Match implements pipeline.Format: the magic and the deflate method byte.
 func (Gzip) Match(head []byte) bool { return bytes.HasPrefix(head, []byte{0x1f, 0x8b, 0x08}) }
 
+// gzipReaders keeps readers for reuse: each holds a 32 KiB window and a
+// buffer, and an image's compressed files are each peeked at and read
+// once, so that readers made afresh were most of the bytes the collector
+// handled (and, made while it marked, counted as live).
+var gzipReaders sync.Pool
+
 // NewReader implements pipeline.Decompressor.
 func (Gzip) NewReader(r io.Reader) (io.ReadCloser, error) {
-	br := bufio.NewReader(r)
-	zr, err := gzip.NewReader(br)
+	g, _ := gzipReaders.Get().(*gzipMembers)
+	if g == nil {
+		g = &gzipMembers{br: bufio.NewReader(r)}
+	} else {
+		g.br.Reset(r)
+	}
+	var err error
+	if g.zr == nil {
+		g.zr, err = gzip.NewReader(g.br)
+	} else {
+		err = g.zr.Reset(g.br)
+	}
 	if err != nil {
+		g.release()
 		return nil, err
 	}
-	zr.Multistream(false)
-	return &gzipMembers{br: br, zr: zr}, nil
+	g.zr.Multistream(false)
+	return &gzipHandle{g}, nil
+}
+
+// gzipHandle is one use of a pooled reader: Close gives it back, and any
+// later Read fails rather than reading another stream.
+type gzipHandle struct{ g *gzipMembers }
+
+func (h *gzipHandle) Read(p []byte) (int, error) {
+	if h.g == nil {
+		return 0, os.ErrClosed
+	}
+	return h.g.Read(p)
+}
+
+func (h *gzipHandle) Close() error {
+	if h.g == nil {
+		return nil
+	}
+	err := h.g.zr.Close()
+	h.g.release()
+	h.g = nil
+	return err
+}
+
+// release returns g to the pool, keeping nothing of the stream it read.
+func (g *gzipMembers) release() {
+	g.br.Reset(nil)
+	if g.zr != nil {
+		// A reader whose header failed holds no usable state; the next
+		// Reset starts it afresh either way.
+		gzipReaders.Put(g)
+	}
 }
 
 // gzipMembers reads members one by one; the gzip reader takes no byte past
@@ -63,8 +113,6 @@ func (g *gzipMembers) Read(p []byte) (int, error) {
 		}
 	}
 }
-
-func (g *gzipMembers) Close() error { return g.zr.Close() }
 
 // Signatures implements pipeline.Carvable.
 func (Gzip) Signatures() []pipeline.Signature {
