@@ -104,6 +104,7 @@ func TestFixturePairs(t *testing.T) {
 		"/etc/build-info":                "build-date",
 		"/www/ui.tar":                    "container-metadata",
 		"/www/ui.zip":                    "zip-timestamps",
+		"/www/ui.ext4":                   "ext4-timestamps",
 	}
 	for _, tc := range []struct {
 		name    string
@@ -309,8 +310,10 @@ func TestLimitHit(t *testing.T) {
 	if f := file(rep, "/etc/build-info"); f == nil || f.Class != equivalence.ClassLimitHit {
 		t.Errorf("/etc/build-info: %+v, want limit-hit", f)
 	}
-	if f := file(rep, "/www/ui.zip"); f == nil || f.Class != equivalence.ClassLimitHit {
-		t.Errorf("/www/ui.zip: %+v, want limit-hit: its records are not read in place", f)
+	for _, p := range []string{"/www/ui.zip", "/www/ui.ext4"} {
+		if f := file(rep, p); f == nil || f.Class != equivalence.ClassLimitHit {
+			t.Errorf("%s: %+v, want limit-hit: its records are not read in place", p, f)
+		}
 	}
 	mem := compare(t, filepath.Join(dir, "rt3200-fw-1.2.3.squashfs"), filepath.Join(dir, "rt3200-fw-1.2.3-rebuild.squashfs"))
 	f, g := file(rep, "/usr/sbin/diagd"), file(mem, "/usr/sbin/diagd")

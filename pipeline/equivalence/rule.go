@@ -132,6 +132,7 @@ func Rules() []Rule {
 		buildPath{},
 		paddingRegion{},
 		zipTimestamps{},
+		ext4Timestamps{},
 		containerMetadata{},
 	}
 }

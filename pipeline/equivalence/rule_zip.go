@@ -27,10 +27,11 @@ func (zipTimestamps) Description() string {
 // maxZipMembers bounds the members a zip's timestamps are decoded for.
 const maxZipMembers = 1 << 16
 
-// zipTime is one timestamp field of a zip, for the evidence.
-type zipTime struct {
-	member string
-	field  string // "local DOS time", "central UT mtime", …
+// stampField is one time field of a container (or a checksum over one),
+// where it lies and how to show its value.
+type stampField struct {
+	member string // what holds it: a zip member's name, "inode 12"
+	field  string // "local DOS time and date", "i_mtime", …
 	at     [2]int64
 	decode func(b []byte) string
 }
@@ -88,7 +89,7 @@ var errZip64 = errors.New("a zip64 archive, whose records are not decoded")
 
 // zipTimes finds every timestamp field of the zip in b, walking the
 // central directory and the local header each record points at.
-func zipTimes(b []byte) ([]zipTime, error) {
+func zipTimes(b []byte) ([]stampField, error) {
 	le := binary.LittleEndian
 	eocd := -1
 	for i := len(b) - 22; i >= 0 && i >= len(b)-22-0xffff; i-- {
@@ -110,7 +111,7 @@ func zipTimes(b []byte) ([]zipTime, error) {
 	if off+size > int64(eocd) {
 		return nil, errors.New("the central directory runs past its end record")
 	}
-	var out []zipTime
+	var out []stampField
 	p := off
 	for n := range count {
 		if p+46 > off+size || string(b[p:p+4]) != "PK\x01\x02" {
@@ -144,8 +145,8 @@ func zipTimes(b []byte) ([]zipTime, error) {
 
 // dosTimes are the DOS time and date at at (time first, as both headers
 // store them).
-func dosTimes(member, where string, at int64) []zipTime {
-	return []zipTime{{member: member, field: where + " DOS time and date", at: [2]int64{at, at + 4}, decode: func(b []byte) string {
+func dosTimes(member, where string, at int64) []stampField {
+	return []stampField{{member: member, field: where + " DOS time and date", at: [2]int64{at, at + 4}, decode: func(b []byte) string {
 		t, d := binary.LittleEndian.Uint16(b), binary.LittleEndian.Uint16(b[2:])
 		return fmt.Sprintf("%04d-%02d-%02d %02d:%02d:%02d", 1980+int(d>>9), d>>5&0xf, d&0x1f, t>>11, t>>5&0x3f, 2*(t&0x1f))
 	}}}
@@ -153,7 +154,7 @@ func dosTimes(member, where string, at int64) []zipTime {
 
 // extraTimes are the times in the extra fields at [at, at+n). Fields that
 // do not parse add nothing, so their bytes must be equal.
-func extraTimes(b []byte, member, where string, at, n int64) []zipTime {
+func extraTimes(b []byte, member, where string, at, n int64) []stampField {
 	le := binary.LittleEndian
 	unix := func(b []byte) string {
 		return time.Unix(int64(int32(le.Uint32(b))), 0).UTC().Format(time.RFC3339)
@@ -163,9 +164,9 @@ func extraTimes(b []byte, member, where string, at, n int64) []zipTime {
 		t := int64(le.Uint64(b))
 		return time.Unix(t/1e7-11644473600, t%1e7*100).UTC().Format(time.RFC3339Nano)
 	}
-	var out []zipTime
+	var out []stampField
 	add := func(field string, from, to int64, dec func([]byte) string) {
-		out = append(out, zipTime{member: member, field: where + " " + field, at: [2]int64{from, to}, decode: dec})
+		out = append(out, stampField{member: member, field: where + " " + field, at: [2]int64{from, to}, decode: dec})
 	}
 	for p, end := at, at+n; p+4 <= end; {
 		id, size := le.Uint16(b[p:]), int64(le.Uint16(b[p+2:]))

@@ -412,8 +412,28 @@ func FuzzRules(f *testing.F) {
 		return z.Bytes()
 	}
 	f.Add(mkzip(time.Unix(1700000000, 0)), mkzip(time.Unix(1700090000, 0)))
+	e4 := make([]byte, 8192) // a superblock and one group of 16 inodes
+	le := binary.LittleEndian
+	le.PutUint32(e4[1024+0x04:], 8)    // blocks
+	le.PutUint32(e4[1024+0x14:], 1)    // first data block
+	le.PutUint32(e4[1024+0x20:], 8192) // blocks per group
+	le.PutUint32(e4[1024+0x28:], 16)   // inodes per group
+	le.PutUint16(e4[1024+0x38:], 0xef53)
+	le.PutUint32(e4[1024+0x4c:], 1)   // dynamic revision
+	le.PutUint16(e4[1024+0x58:], 128) // inode size
+	le.PutUint32(e4[1024+0x64:], ext4MetadataCsum)
+	le.PutUint32(e4[2048+0x08:], 3) // the inode table's block
+	e4b := bytes.Clone(e4)
+	le.PutUint32(e4b[1024+0x108:], 1700000000)
+	f.Add(e4, e4b)
 	f.Fuzz(func(t *testing.T, a, b []byte) {
 		zipTimes(a)
+		if img, err := parseExt4(a); err == nil {
+			diffs, _, _ := diffRanges(a, b, 64)
+			if fs, ok := img.changedFields(a, diffs); ok && len(a) == len(b) {
+				img.checksumsHold(b, fs)
+			}
+		}
 		parseGzipHeader(a)
 		parseModuleSig(a)
 		findDates(a)
@@ -558,5 +578,70 @@ func TestZipTimestamps(t *testing.T) {
 	}
 	if res := explain(t, zipTimestamps{}, []byte("plain"), []byte("plaiN")); res.Explained || res.Reason != "" {
 		t.Errorf("applied to a file that is no zip: %+v", res)
+	}
+}
+
+// TestExt4Timestamps: two builds' /www/ui.ext4 (mke2fs -d at each build's
+// time, one UUID and hash seed) differ only in superblock and inode times
+// and their checksums, which the rule decodes and checks; a changed data
+// byte, a time whose checksum was not redone, or another size is not
+// explained.
+func TestExt4Timestamps(t *testing.T) {
+	dir := filepath.Join("..", "..", "testdata", "build", "fw", "equivalence")
+	read := func(side string) []byte {
+		b, err := os.ReadFile(filepath.Join(dir, "ui-"+side+".ext4"))
+		if err != nil {
+			t.Skipf("fixture missing: run scripts/fixtures/equivalence.sh: %v", err)
+		}
+		return b
+	}
+	a, b := read("shipped"), read("rebuilt")
+	res := explain(t, ext4Timestamps{}, a, b)
+	if !res.Explained {
+		t.Fatalf("not explained: %s", res.Reason)
+	}
+	before, after := strings.Join(res.Applied[0].Before, "\n"), strings.Join(res.Applied[0].After, "\n")
+	for _, want := range []string{"superblock: s_mkfs_time 2023-11-14T22:13:20Z", "i_mtime 2023-11-14T22:13:20Z", "i_checksum_lo"} {
+		if !strings.Contains(before, want) {
+			t.Errorf("before lacks %q:\n%s", want, before)
+		}
+	}
+	if !strings.Contains(after, "superblock: s_mkfs_time 2023-11-15T23:13:20Z") {
+		t.Errorf("after lacks the rebuild's mkfs time:\n%s", after)
+	}
+	img, err := parseExt4(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The first file's inode: the first non-reserved one, 11 or 12 after lost+found.
+	var mtime int64 = -1
+	for n := int64(12); n < 20 && mtime < 0; n++ {
+		_, at, ok := img.inodeAt(img.tables[0] + (n-1)*img.size)
+		if ok && binary.LittleEndian.Uint16(b[at:]) != 0 && binary.LittleEndian.Uint16(b[at:])&0xf000 == 0x8000 {
+			mtime = at + 0x10
+		}
+	}
+	if mtime < 0 {
+		t.Fatal("no regular file's inode found")
+	}
+	for _, tt := range []struct {
+		name   string
+		mutate func([]byte) []byte
+	}{
+		{"a time without its checksum", func(c []byte) []byte { c[mtime] ^= 1; return c }},
+		{"the superblock's time without its checksum", func(c []byte) []byte { c[1024+0x30] ^= 1; return c }},
+		{"a data byte", func(c []byte) []byte {
+			i := bytes.Index(c, []byte("<html><body>rt3200"))
+			c[i+1] ^= 1
+			return c
+		}},
+		{"a mode bit", func(c []byte) []byte { c[mtime-0x10] ^= 0o4; return c }},
+		{"cut short", func(c []byte) []byte { return c[:len(c)-1024] }},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			if res := explain(t, ext4Timestamps{}, a, tt.mutate(bytes.Clone(b))); res.Explained || res.Reason == "" {
+				t.Errorf("explained (%+v)", res)
+			}
+		})
 	}
 }
