@@ -72,6 +72,7 @@ type ext4Image struct {
 	byOff  []int   // groups in the order of their tables' offsets
 	ipg    int64   // inodes per group
 	size   int64   // inode size
+	end    int64   // where the file system's blocks end
 	csum   bool
 	seed   uint32
 }
@@ -115,6 +116,7 @@ func parseExt4(b []byte) (*ext4Image, error) {
 	} else {
 		img.seed = crc32c(^uint32(0), sb[0x68:0x78])
 	}
+	img.end = blocks * bs
 	img.supers = append(img.supers, 1024)
 	gdt := (first + 1) * bs
 	if gdt+groups*descSize > int64(len(b)) {
@@ -175,6 +177,16 @@ func (img *ext4Image) field(b []byte, off int64) (stampField, bool) {
 	unix := func(v []byte) string { return time.Unix(int64(int32(le.Uint32(v))), 0).UTC().Format(time.RFC3339) }
 	hex := func(v []byte) string { return fmt.Sprintf("%#x", v) }
 	in := func(at, fo, n int64) bool { return off >= at+fo && off < at+fo+n }
+	if off >= img.end {
+		// Past the last block: padding (one fill byte) to the image's size.
+		if _, ok := fill(b[img.end:]); !ok {
+			return stampField{}, false
+		}
+		return stampField{"after the last block", "padding", [2]int64{img.end, int64(len(b))}, func(p []byte) string {
+			c, _ := fill(p)
+			return fmt.Sprintf("%d bytes of %#02x", len(p), c)
+		}}, true
+	}
 	if at, ok := img.superAt(off); ok {
 		where := "superblock"
 		if at != 1024 {
@@ -314,6 +326,9 @@ func (ext4Timestamps) Explain(_ context.Context, s, r *Input) (Result, error) {
 	}{{"shipped", s.Data}, {"rebuilt", r.Data}} {
 		if err := img.checksumsHold(side.b, fields); err != nil {
 			return Result{Reason: fmt.Sprintf("ext4-timestamps: %s: %v", side.name, err)}, nil
+		}
+		if _, ok := fill(side.b[img.end:]); !ok {
+			return Result{Reason: fmt.Sprintf("ext4-timestamps: %s: what follows the last block is not padding", side.name)}, nil
 		}
 	}
 	ap := Applied{ID: "ext4-timestamps", Ranges: diffs}

@@ -60,6 +60,11 @@ func (zipTimestamps) Explain(_ context.Context, s, r *Input) (Result, error) {
 	if truncated || !within(diffs, allowed) {
 		return Result{Reason: "zip-timestamps: bytes other than the members' timestamps differ"}, nil
 	}
+	for _, t := range times {
+		if _, ok := fill(r.Data[t.at[0]:t.at[1]]); t.field == "padding" && !ok {
+			return Result{Reason: "zip-timestamps: rebuilt: what follows the end record is not padding"}, nil
+		}
+	}
 	ap := Applied{ID: "zip-timestamps", Ranges: diffs}
 	for _, t := range times {
 		a, b := s.Data[t.at[0]:t.at[1]], r.Data[t.at[0]:t.at[1]]
@@ -91,15 +96,28 @@ var errZip64 = errors.New("a zip64 archive, whose records are not decoded")
 // central directory and the local header each record points at.
 func zipTimes(b []byte) ([]stampField, error) {
 	le := binary.LittleEndian
-	eocd := -1
+	eocd, end := -1, 0
 	for i := len(b) - 22; i >= 0 && i >= len(b)-22-0xffff; i-- {
-		if string(b[i:i+4]) == "PK\x05\x06" && i+22+int(le.Uint16(b[i+20:])) == len(b) {
-			eocd = i
+		if string(b[i:i+4]) != "PK\x05\x06" {
+			continue
+		}
+		// The record and its comment end the file, or only padding (one
+		// fill byte, as an aligner or a flash writer leaves) follows.
+		if e := i + 22 + int(le.Uint16(b[i+20:])); e == len(b) {
+			eocd, end = i, e
+			break
+		} else if _, ok := fill(b[min(e, len(b)):]); e < len(b) && ok {
+			eocd, end = i, e
 			break
 		}
 	}
 	if eocd < 0 {
 		return nil, errors.New("no end of central directory record")
+	}
+	var out []stampField
+	if end < len(b) {
+		out = append(out, stampField{member: "after the end record", field: "padding", at: [2]int64{int64(end), int64(len(b))},
+			decode: func(p []byte) string { c, _ := fill(p); return fmt.Sprintf("%d bytes of %#02x", len(p), c) }})
 	}
 	count, size, off := int(le.Uint16(b[eocd+10:])), int64(le.Uint32(b[eocd+12:])), int64(le.Uint32(b[eocd+16:]))
 	if count == 0xffff || size == 0xffffffff || off == 0xffffffff {
@@ -111,7 +129,6 @@ func zipTimes(b []byte) ([]stampField, error) {
 	if off+size > int64(eocd) {
 		return nil, errors.New("the central directory runs past its end record")
 	}
-	var out []stampField
 	p := off
 	for n := range count {
 		if p+46 > off+size || string(b[p:p+4]) != "PK\x01\x02" {

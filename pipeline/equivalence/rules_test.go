@@ -579,6 +579,17 @@ func TestZipTimestamps(t *testing.T) {
 	if res := explain(t, zipTimestamps{}, []byte("plain"), []byte("plaiN")); res.Explained || res.Reason != "" {
 		t.Errorf("applied to a file that is no zip: %+v", res)
 	}
+	// Padding after the end record (an aligner's, a flash writer's) may be
+	// another fill byte; anything else there is not padding.
+	pa, pb := append(bytes.Clone(a), make([]byte, 512)...), append(bytes.Clone(b), bytes.Repeat([]byte{0xff}, 512)...)
+	if res := explain(t, zipTimestamps{}, pa, pb); !res.Explained || !strings.Contains(strings.Join(res.Applied[0].After, "\n"), "512 bytes of 0xff") {
+		t.Errorf("padded: %+v", res)
+	}
+	pc := bytes.Clone(pb)
+	copy(pc[len(b)+100:], "#!/bin/sh\n")
+	if res := explain(t, zipTimestamps{}, pa, pc); res.Explained {
+		t.Error("data after the end record explained as padding")
+	}
 }
 
 // TestExt4Timestamps: two builds' /www/ui.ext4 (mke2fs -d at each build's
@@ -643,5 +654,16 @@ func TestExt4Timestamps(t *testing.T) {
 				t.Errorf("explained (%+v)", res)
 			}
 		})
+	}
+	// Padding past the last block (an image written to a larger partition)
+	// may be another fill byte; anything else there is not padding.
+	pa, pb := append(bytes.Clone(a), make([]byte, 4096)...), append(bytes.Clone(b), bytes.Repeat([]byte{0xff}, 4096)...)
+	if res := explain(t, ext4Timestamps{}, pa, pb); !res.Explained || !strings.Contains(strings.Join(res.Applied[0].After, "\n"), "4096 bytes of 0xff") {
+		t.Errorf("padded: %+v", res)
+	}
+	pc := bytes.Clone(pb)
+	copy(pc[len(b)+100:], "#!/bin/sh\n")
+	if res := explain(t, ext4Timestamps{}, pa, pc); res.Explained {
+		t.Error("data past the last block explained as padding")
 	}
 }
