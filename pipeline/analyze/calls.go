@@ -47,39 +47,59 @@ func (Calls) Analyze(ctx context.Context, in *pipeline.AnalysisInput) ([]pipelin
 	})
 }
 
-// readProgram reads one version's code digest and, unless its digest is
-// skip, its functions. A file that is no parseable ELF gives nil.
-func readProgram(ctx context.Context, in *pipeline.AnalysisInput, e *pipeline.Entry, skip string) (digest string, p *disasm.Program, err error) {
+// code is one version of a binary, open, with its code digest.
+type code struct {
+	ra     sizedReaderAt
+	digest string
+}
+
+// openCode opens one version and reads its code digest; nil for a file
+// that is no parseable ELF. The caller calls done.
+func openCode(ctx context.Context, in *pipeline.AnalysisInput, e *pipeline.Entry) (c *code, done func(), err error) {
 	ra, done, err := openAt(ctx, e, in.WorkDir)
 	if err != nil {
-		return "", nil, err
+		return nil, nil, err
 	}
-	defer done()
-	digest, err = disasm.CodeDigest(ra, ra.Size(), maxCodeBytes)
-	if err != nil || digest == skip {
-		return digest, nil, nil
-	}
-	p, err = disasm.Functions(ra, ra.Size(), maxCodeBytes)
+	digest, err := disasm.CodeDigest(ra, ra.Size(), maxCodeBytes)
 	if err != nil {
-		// Unsupported or hostile: the file-level findings stand for it.
-		return digest, nil, nil
+		done()
+		return nil, nil, nil
 	}
-	return digest, p, nil
+	return &code{ra, digest}, done, nil
+}
+
+// functions recovers the version's functions; nil when it cannot
+// (unsupported or hostile: the file-level findings stand for it).
+func (c *code) functions() *disasm.Program {
+	p, err := disasm.Functions(c.ra, c.ra.Size(), maxCodeBytes)
+	if err != nil {
+		return nil
+	}
+	return p
 }
 
 // callsChange compares one modified binary's functions with its previous
-// version's.
+// version's. Both code digests are read first: a rebuild whose code is the
+// same (another build id) is disassembled on neither side.
 func callsChange(ctx context.Context, in *pipeline.AnalysisInput, ch *pipeline.Change) ([]pipeline.Finding, error) {
-	d, old, err := readProgram(ctx, in, ch.Old, "")
+	old, doneOld, err := openCode(ctx, in, ch.Old)
 	if err != nil || old == nil {
 		return nil, err
 	}
-	_, cur, err := readProgram(ctx, in, ch.New, d)
+	defer doneOld()
+	cur, doneCur, err := openCode(ctx, in, ch.New)
 	if err != nil || cur == nil {
-		// The same code (or none we can read): nothing to disassemble.
 		return nil, err
 	}
-	return callFindings(ch, old, cur), nil
+	defer doneCur()
+	if old.digest == cur.digest {
+		return nil, nil
+	}
+	op, cp := old.functions(), cur.functions()
+	if op == nil || cp == nil {
+		return nil, nil
+	}
+	return callFindings(ch, op, cp), nil
 }
 
 // callFindings are the elf-call-added findings of one binary: one per
