@@ -36,7 +36,7 @@ func binFixture(t *testing.T, name string) []byte {
 // packed-binary-added; a rebuild, a packed file packed before, and a
 // program with one compressed resource (one signal) are not.
 func TestPackedBinaryAdded(t *testing.T) {
-	for _, arch := range []string{"x86_64", "mipsel", "armhf"} {
+	for _, arch := range []string{"x86_64", "i686", "mipsel", "mips", "armhf"} {
 		for _, tt := range []struct {
 			old, cur string // old "" for an added file
 			want     bool
