@@ -601,9 +601,21 @@ func (c *comparison) top(ctx context.Context) error {
 		if path != "" {
 			in.Open = func(context.Context) (io.ReadCloser, error) { return os.Open(path) }
 			if fh, err := os.Open(path); err == nil {
-				head := make([]byte, HeadSize)
-				n, _ := io.ReadFull(fh, head)
-				in.Head = head[:n]
+				// An image within the per-file limit is held whole, as a
+				// nested file is: the rules that read records in place
+				// (zip, ext4) need it.
+				if sub.Size > 0 && sub.Size <= c.o.MaxFileBytes {
+					b := make([]byte, sub.Size)
+					n, _ := io.ReadFull(fh, b)
+					if n == len(b) {
+						in.Data = b
+					}
+					in.Head = b[:min(n, HeadSize)]
+				} else {
+					head := make([]byte, HeadSize)
+					n, _ := io.ReadFull(fh, head)
+					in.Head = head[:n]
+				}
 				fh.Close()
 			}
 		}
@@ -621,9 +633,14 @@ func (c *comparison) top(ctx context.Context) error {
 		return nil
 	}
 	diffs := &Differences{}
+	limited := ""
 	for _, r := range o.Rules {
 		res, err := r.Explain(ctx, sIn, rIn)
-		if err != nil && !errors.Is(err, ErrLimit) {
+		if errors.Is(err, ErrLimit) {
+			limited = cmp.Or(limited, fmt.Sprintf("rule %s stopped at its work limit (the image is over %d bytes)", r.ID(), c.o.MaxFileBytes))
+			continue
+		}
+		if err != nil {
 			return err
 		}
 		if res.Explained {
@@ -650,6 +667,11 @@ func (c *comparison) top(ctx context.Context) error {
 		f.Reason, f.HoldsDifferences = "the images differ: "+sIn.ChildrenReason, true
 	case !rIn.ChildrenMatch:
 		f.Reason, f.HoldsDifferences = "the images differ: "+rIn.ChildrenReason, true
+	case limited != "":
+		// Every entry matches, and the rule that could tell whether the
+		// rest is only metadata could not run: neither a pass nor a
+		// difference.
+		f.Class, f.Reason = ClassLimitHit, limited
 	default:
 		f.Reason = "the images differ"
 	}

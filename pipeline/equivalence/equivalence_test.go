@@ -384,3 +384,38 @@ func TestFlashPair(t *testing.T) {
 		t.Errorf("/usr/sbin/diagd: %+v", f)
 	}
 }
+
+// TestTopLevelImages: an ext4 or zip image given as the artifact itself
+// (a shipped rootfs.ext4, an update bundle) is held whole within the
+// per-file limit, so its time rule runs on it: equivalent. Over the limit,
+// the rule cannot run and the image is limit-hit, never unexplained nor
+// explained.
+func TestTopLevelImages(t *testing.T) {
+	dir := fixtureDir(t)
+	for _, ext := range []string{"ext4", "zip"} {
+		t.Run(ext, func(t *testing.T) {
+			shipped, rebuilt := filepath.Join(dir, "ui-shipped."+ext), filepath.Join(dir, "ui-rebuilt."+ext)
+			rep := compare(t, shipped, rebuilt)
+			if rep.Verdict != equivalence.VerdictEquivalent {
+				var b bytes.Buffer
+				equivalence.EncodeText(&b, rep)
+				t.Fatalf("verdict %s, want equivalent\n%s", rep.Verdict, b.String())
+			}
+			f := file(rep, "ui-rebuilt."+ext)
+			if f == nil || f.Class != equivalence.ClassExplained || !slices.Contains(ruleIDs(f), ext+"-timestamps") {
+				t.Errorf("the image: %+v, want explained by %s-timestamps", f, ext)
+			}
+			a, b := load(t, shipped), load(t, rebuilt)
+			rep, err := equivalence.Compare(context.Background(), equivalence.Options{Shipped: a.tree, Rebuilt: b.tree, MaxFileBytes: 100,
+				ShippedSubject: pipeline.Subject{Ref: shipped, Digest: a.art.Digest, Size: a.art.Size},
+				RebuiltSubject: pipeline.Subject{Ref: rebuilt, Digest: b.art.Digest, Size: b.art.Size},
+				ShippedPath:    a.art.Path, RebuiltPath: b.art.Path})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if rep.Verdict != equivalence.VerdictInconclusive {
+				t.Errorf("over the limit: verdict %s, want inconclusive", rep.Verdict)
+			}
+		})
+	}
+}
