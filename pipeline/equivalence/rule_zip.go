@@ -96,17 +96,21 @@ var errZip64 = errors.New("a zip64 archive, whose records are not decoded")
 // central directory and the local header each record points at.
 func zipTimes(b []byte) ([]stampField, error) {
 	le := binary.LittleEndian
+	// The record and its comment end the file, or only padding (one fill
+	// byte, as an aligner or a flash writer leaves) follows: pad is where
+	// the run of the last byte that ends the file starts, if it is a fill.
+	pad := len(b)
+	if n := len(b); n > 0 && (b[n-1] == 0 || b[n-1] == 0xff) {
+		for pad > 0 && b[pad-1] == b[n-1] {
+			pad--
+		}
+	}
 	eocd, end := -1, 0
 	for i := len(b) - 22; i >= 0 && i >= len(b)-22-0xffff; i-- {
 		if string(b[i:i+4]) != "PK\x05\x06" {
 			continue
 		}
-		// The record and its comment end the file, or only padding (one
-		// fill byte, as an aligner or a flash writer leaves) follows.
-		if e := i + 22 + int(le.Uint16(b[i+20:])); e == len(b) {
-			eocd, end = i, e
-			break
-		} else if _, ok := fill(b[min(e, len(b)):]); e < len(b) && ok {
+		if e := i + 22 + int(le.Uint16(b[i+20:])); e == len(b) || e < len(b) && e >= pad {
 			eocd, end = i, e
 			break
 		}
