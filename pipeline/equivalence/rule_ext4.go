@@ -182,10 +182,7 @@ func (img *ext4Image) field(b []byte, off int64) (stampField, bool) {
 		if _, ok := fill(b[img.end:]); !ok {
 			return stampField{}, false
 		}
-		return stampField{"after the last block", "padding", [2]int64{img.end, int64(len(b))}, func(p []byte) string {
-			c, _ := fill(p)
-			return fmt.Sprintf("%d bytes of %#02x", len(p), c)
-		}}, true
+		return paddingField("after the last block", img.end, int64(len(b))), true
 	}
 	if at, ok := img.superAt(off); ok {
 		where := "superblock"
@@ -331,16 +328,5 @@ func (ext4Timestamps) Explain(_ context.Context, s, r *Input) (Result, error) {
 			return Result{Reason: fmt.Sprintf("ext4-timestamps: %s: what follows the last block is not padding", side.name)}, nil
 		}
 	}
-	ap := Applied{ID: "ext4-timestamps", Ranges: diffs}
-	for _, f := range fields {
-		if len(ap.Before) == maxEvidence {
-			ap.Before, ap.After = append(ap.Before, "…"), append(ap.After, "…")
-			break
-		}
-		a, b := s.Data[f.at[0]:f.at[1]], r.Data[f.at[0]:f.at[1]]
-		ap.Before = append(ap.Before, fmt.Sprintf("%s: %s %s", f.member, f.field, f.decode(a)))
-		ap.After = append(ap.After, fmt.Sprintf("%s: %s %s", f.member, f.field, f.decode(b)))
-	}
-	return Result{Explained: true, Applied: []Applied{ap},
-		NormalizedShipped: digest(masked(s.Data, diffs)), NormalizedRebuilt: digest(masked(r.Data, diffs))}, nil
+	return stampResult("ext4-timestamps", fields, s.Data, r.Data, diffs), nil
 }

@@ -65,26 +65,39 @@ func (zipTimestamps) Explain(_ context.Context, s, r *Input) (Result, error) {
 			return Result{Reason: "zip-timestamps: rebuilt: what follows the end record is not padding"}, nil
 		}
 	}
-	ap := Applied{ID: "zip-timestamps", Ranges: diffs}
-	for _, t := range times {
-		a, b := s.Data[t.at[0]:t.at[1]], r.Data[t.at[0]:t.at[1]]
-		if string(a) == string(b) {
-			continue
-		}
-		if len(ap.Before) == maxEvidence {
-			ap.Before = append(ap.Before, "…")
-			ap.After = append(ap.After, "…")
-			break
-		}
-		ap.Before = append(ap.Before, fmt.Sprintf("%s: %s %s", t.member, t.field, t.decode(a)))
-		ap.After = append(ap.After, fmt.Sprintf("%s: %s %s", t.member, t.field, t.decode(b)))
-	}
-	return Result{Explained: true, Applied: []Applied{ap},
-		NormalizedShipped: digest(masked(s.Data, diffs)), NormalizedRebuilt: digest(masked(r.Data, diffs))}, nil
+	return stampResult("zip-timestamps", times, s.Data, r.Data, diffs), nil
 }
 
 // maxEvidence bounds the decoded values a rule lists.
 const maxEvidence = 64
+
+// stampResult explains a file whose differing bytes (diffs) all lie in
+// fields: the evidence is each field that differs, decoded on both sides.
+func stampResult(id string, fields []stampField, a, b []byte, diffs [][2]int64) Result {
+	ap := Applied{ID: id, Ranges: diffs}
+	for _, f := range fields {
+		x, y := a[f.at[0]:f.at[1]], b[f.at[0]:f.at[1]]
+		if string(x) == string(y) {
+			continue
+		}
+		if len(ap.Before) == maxEvidence {
+			ap.Before, ap.After = append(ap.Before, "…"), append(ap.After, "…")
+			break
+		}
+		ap.Before = append(ap.Before, fmt.Sprintf("%s: %s %s", f.member, f.field, f.decode(x)))
+		ap.After = append(ap.After, fmt.Sprintf("%s: %s %s", f.member, f.field, f.decode(y)))
+	}
+	return Result{Explained: true, Applied: []Applied{ap},
+		NormalizedShipped: digest(masked(a, diffs)), NormalizedRebuilt: digest(masked(b, diffs))}
+}
+
+// paddingField is a field of one fill byte from..to, past what member ends.
+func paddingField(member string, from, to int64) stampField {
+	return stampField{member: member, field: "padding", at: [2]int64{from, to}, decode: func(p []byte) string {
+		c, _ := fill(p)
+		return fmt.Sprintf("%d bytes of %#02x", len(p), c)
+	}}
+}
 
 func isZip(head []byte) bool {
 	return len(head) >= 4 && (string(head[:4]) == "PK\x03\x04" || string(head[:4]) == "PK\x05\x06")
@@ -120,8 +133,7 @@ func zipTimes(b []byte) ([]stampField, error) {
 	}
 	var out []stampField
 	if end < len(b) {
-		out = append(out, stampField{member: "after the end record", field: "padding", at: [2]int64{int64(end), int64(len(b))},
-			decode: func(p []byte) string { c, _ := fill(p); return fmt.Sprintf("%d bytes of %#02x", len(p), c) }})
+		out = append(out, paddingField("after the end record", int64(end), int64(len(b))))
 	}
 	count, size, off := int(le.Uint16(b[eocd+10:])), int64(le.Uint32(b[eocd+12:])), int64(le.Uint32(b[eocd+16:]))
 	if count == 0xffff || size == 0xffffffff || off == 0xffffffff {
