@@ -2,12 +2,14 @@ package equivalence
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"sort"
 	"strings"
 
@@ -213,16 +215,23 @@ func max2(a, b int) int {
 }
 
 // within reports whether every range of rs lies inside one of allowed.
+// allowed is sorted by start, each entry paired with the farthest end of
+// those up to it, so a range costs a binary search: a zip of 65,536
+// members allows half a million fields.
 func within(rs, allowed [][2]int64) bool {
+	if len(rs) == 0 {
+		return true
+	}
+	sorted := slices.Clone(allowed)
+	slices.SortFunc(sorted, func(a, b [2]int64) int { return cmp.Compare(a[0], b[0]) })
+	for i := 1; i < len(sorted); i++ {
+		sorted[i][1] = max(sorted[i][1], sorted[i-1][1])
+	}
 	for _, r := range rs {
-		ok := false
-		for _, a := range allowed {
-			if r[0] >= a[0] && r[1] <= a[1] {
-				ok = true
-				break
-			}
-		}
-		if !ok {
+		// The last allowed range starting at or before r, with the
+		// farthest end of all that do.
+		i := sort.Search(len(sorted), func(i int) bool { return sorted[i][0] > r[0] }) - 1
+		if i < 0 || sorted[i][1] < r[1] {
 			return false
 		}
 	}

@@ -667,3 +667,26 @@ func TestExt4Timestamps(t *testing.T) {
 		t.Error("data past the last block explained as padding")
 	}
 }
+
+// TestWithin: a range is inside when one allowed range holds all of it,
+// whatever their order and overlaps.
+func TestWithin(t *testing.T) {
+	allowed := [][2]int64{{40, 44}, {0, 10}, {5, 30}, {12, 14}}
+	for _, tt := range []struct {
+		rs   [][2]int64
+		want bool
+	}{
+		{nil, true},
+		{[][2]int64{{0, 10}}, true},
+		{[][2]int64{{6, 30}, {41, 44}}, true},
+		{[][2]int64{{12, 14}}, true},
+		{[][2]int64{{0, 11}}, false}, // spans two allowed ranges, inside neither
+		{[][2]int64{{29, 31}}, false},
+		{[][2]int64{{40, 45}}, false},
+		{[][2]int64{{50, 51}}, false},
+	} {
+		if got := within(tt.rs, allowed); got != tt.want {
+			t.Errorf("within(%v) = %v, want %v", tt.rs, got, tt.want)
+		}
+	}
+}
