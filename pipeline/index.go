@@ -1,6 +1,7 @@
 package pipeline
 
 import (
+	"cmp"
 	"encoding/binary"
 	"encoding/hex"
 	"math"
@@ -14,8 +15,12 @@ import (
 // made, for a Tree to hold. A large image holds hundreds of thousands of
 // entries: as *Entry values with their own strings and hex digests they
 // cost about 400 bytes each, and the collector scans every one; a record
-// costs the key, a raw digest and a few bytes of numbers, in chunks that
-// hold no pointers. Entries are decoded when asked for.
+// costs the key's last name, a raw digest and a few bytes of numbers, in
+// chunks that hold no pointers. Entries are decoded when asked for.
+//
+// A key is held as its directory, up to its last '/', stored once for all
+// the entries in it, and the name after it: keys of the entries nested in
+// a /usr image's jars and wheels are 112 bytes on average, their names 20.
 //
 // Add may be called from several goroutines.
 type Index struct {
@@ -29,6 +34,9 @@ type Index struct {
 	chainIDs map[string]uint32
 	last     []string // the chain of the last Add, to skip the map for the next
 	lastID   uint32
+	dirs     []string
+	dirIDs   map[string]uint32
+	lastDir  uint32 // the directory of the last Add, likely the next's
 	scratch  []byte
 	attrs    []byte
 }
@@ -39,7 +47,8 @@ const chunkSize = 256 << 10
 
 // Record layout, all integers as varints:
 //
-//	key length, key
+//	directory id, length of the name, name: the key is the directory
+//	(up to the key's last '/') and the name
 //	path: 1 + offset of the path in the key, or 0, then length and bytes
 //	chain id, 1 + opener index (0 for none)
 //	length of the attributes, then the attributes: type (a byte, or
@@ -69,7 +78,9 @@ func (x *Index) Add(e *Entry) {
 	x.mu.Lock()
 	defer x.mu.Unlock()
 	b := x.scratch[:0]
-	b = appendString(b, e.Key)
+	dir, name := splitKey(e.Key)
+	b = binary.AppendUvarint(b, uint64(x.dirID(dir)))
+	b = appendString(b, name)
 	if strings.HasSuffix(e.Key, e.Path) {
 		b = binary.AppendUvarint(b, uint64(len(e.Key)-len(e.Path))+1)
 	} else {
@@ -113,6 +124,32 @@ func (x *Index) chainID(chain []string) uint32 {
 		x.chainIDs[k] = id
 	}
 	x.last, x.lastID = chain, id
+	return id
+}
+
+// splitKey splits a key after its last '/'. Every key of a nested entry
+// has one after its last NUL (its path is rooted), so the directory holds
+// the key of the entry's container.
+func splitKey(key string) (dir, name string) {
+	i := strings.LastIndexByte(key, '/') + 1
+	return key[:i], key[i:]
+}
+
+func (x *Index) dirID(dir string) uint32 {
+	if int(x.lastDir) < len(x.dirs) && x.dirs[x.lastDir] == dir {
+		return x.lastDir
+	}
+	if x.dirIDs == nil {
+		x.dirIDs = map[string]uint32{}
+	}
+	id, ok := x.dirIDs[dir]
+	if !ok {
+		id = uint32(len(x.dirs))
+		dir = strings.Clone(dir) // not to keep the entry's key alive
+		x.dirs = append(x.dirs, dir)
+		x.dirIDs[dir] = id
+	}
+	x.lastDir = id
 	return id
 }
 
@@ -187,9 +224,16 @@ func appendString(b []byte, s string) []byte {
 func (x *Index) Tree(problems []Problem) *Tree {
 	x.mu.Lock()
 	defer x.mu.Unlock()
-	t := &Tree{Problems: problems, chunks: x.chunks, refs: x.refs, opens: x.opens, chains: x.chains}
-	slices.SortStableFunc(t.refs, func(a, b uint64) int { return strings.Compare(t.keyAt(a), t.keyAt(b)) })
-	x.chunks, x.refs, x.opens, x.chains, x.chainIDs, x.last = nil, nil, nil, nil, nil, nil
+	t := &Tree{Problems: problems, chunks: x.chunks, refs: x.refs, opens: x.opens, chains: x.chains, dirs: x.dirs}
+	slices.SortStableFunc(t.refs, func(a, b uint64) int {
+		ad, an := t.keyAt(a)
+		bd, bn := t.keyAt(b)
+		if ad == bd {
+			return strings.Compare(an, bn)
+		}
+		return CompareSplit(t.dirs[ad], an, t.dirs[bd], bn)
+	})
+	x.chunks, x.refs, x.opens, x.chains, x.chainIDs, x.last, x.dirs, x.dirIDs = nil, nil, nil, nil, nil, nil, nil, nil
 	return t
 }
 
@@ -237,25 +281,66 @@ func (t *Tree) recordAt(ref uint64) record {
 	return record{t.chunks[ref>>32][uint32(ref):]}
 }
 
-func (t *Tree) keyAt(ref uint64) string {
+func (t *Tree) keyAt(ref uint64) (dir int, name string) {
 	r := t.recordAt(ref)
-	return r.string()
+	return int(r.uvarint()), r.string()
+}
+
+// CompareSplit compares a1+a2 with b1+b2 without building either.
+func CompareSplit(a1, a2, b1, b2 string) int {
+	for {
+		if a1 == "" {
+			a1, a2 = a2, ""
+		}
+		if b1 == "" {
+			b1, b2 = b2, ""
+		}
+		if a1 == "" || b1 == "" {
+			return cmp.Compare(len(a1), len(b1)) // one side has run out
+		}
+		n := min(len(a1), len(b1))
+		if c := strings.Compare(a1[:n], b1[:n]); c != 0 {
+			return c
+		}
+		a1, b1 = a1[n:], b1[n:]
+	}
 }
 
 // Len is the number of entries.
 func (t *Tree) Len() int { return len(t.refs) }
 
-// Key is the key of the i-th entry in key order, without decoding the rest.
-func (t *Tree) Key(i int) string { return t.keyAt(t.refs[i]) }
+// Key is the key of the i-th entry in key order. It builds the string:
+// KeyParts does not.
+func (t *Tree) Key(i int) string {
+	d, name := t.KeyParts(i)
+	return t.dirs[d] + name
+}
 
-// path is the i-th entry's path, without decoding the rest.
-func (t *Tree) path(i int) string {
+// KeyParts returns the i-th entry's key as its directory, Dir(d), and the
+// name after it, without decoding the rest.
+func (t *Tree) KeyParts(i int) (d int, name string) { return t.keyAt(t.refs[i]) }
+
+// Dir is the directory of id d: the part of a key up to its last '/'.
+func (t *Tree) Dir(d int) string { return t.dirs[d] }
+
+// Dirs is the number of directories, the ids that KeyParts returns.
+func (t *Tree) Dirs() int { return len(t.dirs) }
+
+// hasPath reports whether the i-th entry's path is p, without building it.
+func (t *Tree) hasPath(i int, p string) bool {
 	r := t.recordAt(t.refs[i])
-	k := r.string()
-	if off := r.uvarint(); off > 0 {
-		return k[off-1:]
+	dir, name := t.dirs[r.uvarint()], r.string()
+	off := r.uvarint()
+	if off == 0 {
+		return r.string() == p
 	}
-	return r.string()
+	// The path is the key's tail from off-1.
+	if o := int(off - 1); o < len(dir) {
+		dir = dir[o:]
+	} else {
+		dir, name = "", name[o-len(dir):]
+	}
+	return len(dir)+len(name) == len(p) && p[:len(dir)] == dir && p[len(dir):] == name
 }
 
 // SameAttrs reports whether the i-th entry of t and the j-th of u have
@@ -272,6 +357,7 @@ func (t *Tree) SameAttrs(i int, u *Tree, j int) bool {
 
 func (t *Tree) attrs(i int) []byte {
 	r := t.recordAt(t.refs[i])
+	r.uvarint()
 	r.string()
 	if r.uvarint() == 0 {
 		r.string()
@@ -285,7 +371,8 @@ func (t *Tree) attrs(i int) []byte {
 // Entry, which the caller may keep and change.
 func (t *Tree) Entry(i int) *Entry {
 	r := t.recordAt(t.refs[i])
-	e := &Entry{Key: r.string()}
+	dir := t.dirs[r.uvarint()]
+	e := &Entry{Key: dir + r.string()}
 	if off := r.uvarint(); off > 0 {
 		e.Path = e.Key[off-1:]
 	} else {
@@ -342,5 +429,8 @@ func (t *Tree) All() func(yield func(*Entry) bool) {
 // Search returns the position of the first entry whose key is at least
 // key, and whether it is key.
 func (t *Tree) Search(key string) (int, bool) {
-	return slices.BinarySearchFunc(t.refs, key, func(ref uint64, k string) int { return strings.Compare(t.keyAt(ref), k) })
+	return slices.BinarySearchFunc(t.refs, key, func(ref uint64, k string) int {
+		d, name := t.keyAt(ref)
+		return CompareSplit(t.dirs[d], name, k, "")
+	})
 }

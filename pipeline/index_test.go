@@ -4,7 +4,9 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"reflect"
+	"slices"
 	"runtime"
 	"strings"
 	"testing"
@@ -76,6 +78,48 @@ func TestIndexRoundTrip(t *testing.T) {
 	}
 }
 
+// TestKeyOrder: keys held as directory and name sort, compare and are
+// found as the whole strings would be, whatever '/' and NUL they hold.
+func TestKeyOrder(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	const alphabet = "/a\x00b-"
+	keys := map[string]bool{}
+	for len(keys) < 2000 {
+		b := make([]byte, rng.IntN(8))
+		for i := range b {
+			b[i] = alphabet[rng.IntN(len(alphabet))]
+		}
+		keys[string(b)] = true
+	}
+	var in []*Entry
+	var want []string
+	for k := range keys {
+		in = append(in, &Entry{Key: k, Path: k, Type: TypeDir})
+		want = append(want, k)
+	}
+	slices.Sort(want)
+	tree := NewTree(in, nil)
+	for i, k := range want {
+		if got := tree.Key(i); got != k {
+			t.Fatalf("key %d = %q, want %q", i, got, k)
+		}
+		if j, ok := tree.Search(k); !ok || j != i {
+			t.Errorf("Search(%q) = %d, %v, want %d, true", k, j, ok, i)
+		}
+		d, name := tree.KeyParts(i)
+		if tree.Dir(d)+name != k || strings.Contains(name, "/") {
+			t.Errorf("KeyParts(%d) = %q, %q for %q", i, tree.Dir(d), name, k)
+		}
+	}
+	for range 5000 {
+		a, b := want[rng.IntN(len(want))], want[rng.IntN(len(want))]
+		i, j := rng.IntN(len(a)+1), rng.IntN(len(b)+1)
+		if got, w := CompareSplit(a[:i], a[i:], b[:j], b[j:]), strings.Compare(a, b); got != w {
+			t.Fatalf("CompareSplit(%q, %q, %q, %q) = %d, want %d", a[:i], a[i:], b[:j], b[j:], got, w)
+		}
+	}
+}
+
 // TestSameAttrs: equal records are equal entries whatever their names and
 // containers; any compared field that differs, or a file not read, is not.
 func TestSameAttrs(t *testing.T) {
@@ -138,11 +182,12 @@ func TestIndexCompact(t *testing.T) {
 	}
 	tree := x.Tree(nil)
 	per := float64(live()-before) / n
-	keyLen := len(prefix) + len("/org/example/app/v1_0_1/internal/Class000000.class")
-	t.Logf("%.0f bytes an entry, %d of them its key", per, keyLen)
-	// Key, raw digest, a few bytes of numbers, a reference and an opener
-	// slot, with room for the slices' growth.
-	if limit := float64(keyLen + 32 + 16 + 16 + 48); per > limit {
+	nameLen := len("Class000000.class")
+	t.Logf("%.0f bytes an entry, %d of them its name", per, nameLen)
+	// The name (its directory is held once), raw digest, a few bytes of
+	// numbers, a reference and an opener slot, with room for the slices'
+	// growth.
+	if limit := float64(nameLen + 32 + 16 + 16 + 48); per > limit {
 		t.Errorf("%.0f bytes an entry, want at most %.0f", per, limit)
 	}
 	if tree.Len() != n || !tree.Entry(n-1).Readable() {

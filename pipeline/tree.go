@@ -180,6 +180,7 @@ type Tree struct {
 	refs    []uint64 // sorted by key
 	opens   []OpenFunc
 	chains  [][]string
+	dirs    []string
 	closers []io.Closer
 }
 
@@ -204,7 +205,7 @@ func (t *Tree) Lookup(key string) *Entry {
 func (t *Tree) Find(path string) []*Entry {
 	var out []*Entry
 	for i := range t.refs {
-		if t.path(i) == path {
+		if t.hasPath(i, path) {
 			out = append(out, t.Entry(i))
 		}
 	}

@@ -58,13 +58,21 @@ type container struct {
 // containers finds a tree's nested containers from its entries' keys.
 func containers(t *pipeline.Tree) map[string]*container {
 	out := map[string]*container{}
+	// An entry's directory holds its container's key, so each directory
+	// is looked at once.
+	done := make([]bool, t.Dirs())
 	for n := range t.Len() {
-		k := t.Key(n)
-		i := strings.LastIndexByte(k, 0)
+		d, _ := t.KeyParts(n)
+		if done[d] {
+			continue
+		}
+		done[d] = true
+		dir := t.Dir(d)
+		i := strings.LastIndexByte(dir, 0)
 		if i < 0 {
 			continue
 		}
-		key := k[:i]
+		key := dir[:i]
 		if _, ok := out[key]; ok {
 			continue
 		}
@@ -84,6 +92,12 @@ func formatOf(chain []string) string {
 		i--
 	}
 	return strings.Join(chain[i:], " ")
+}
+
+// splitKey splits a key after its last '/', as Tree.KeyParts does.
+func splitKey(key string) (dir, name string) {
+	i := strings.LastIndexByte(key, '/') + 1
+	return key[:i], key[i:]
 }
 
 func join(parent, name string) string {
@@ -224,56 +238,100 @@ func (p *Pairing) inSame(key string) bool {
 	return false
 }
 
-// keyed is an entry of a tree by its position, under its key in the
-// baseline's names.
-type keyed struct {
-	key string
-	i   int
-}
-
 // Changes compares the paired trees. Entries are decoded only where they
-// differ: equal records are equal entries.
+// differ: equal records are equal entries. Keys are compared in their two
+// parts (see Tree.KeyParts), so that no key is built for an entry that
+// did not change: the two trees of a /usr image hold 780,000.
 func (p *Pairing) Changes() []*pipeline.Change {
 	base, cand := p.base, p.cand
-	b := make([]keyed, 0, base.Len())
+	bSame := make([]bool, base.Dirs())
+	for d := range bSame {
+		bSame[d] = p.inSame(base.Dir(d))
+	}
+	b := make([]int32, 0, base.Len())
 	for i := range base.Len() {
-		if k := base.Key(i); !p.inSame(k) {
-			b = append(b, keyed{k, i})
+		if d, _ := base.KeyParts(i); !bSame[d] {
+			b = append(b, int32(i))
 		}
 	}
-	c := make([]keyed, 0, cand.Len())
+	bKey := func(i int32) (string, string) {
+		d, name := base.KeyParts(int(i))
+		return base.Dir(d), name
+	}
+	// The candidate's directories in the baseline's names, each mapped
+	// once; a container file paired with one of another name is mapped
+	// whole.
+	cDir := make([]string, cand.Dirs())
 	renamed := false
-	for j := range cand.Len() {
-		own := cand.Key(j)
-		k := p.baseKey(own)
-		renamed = renamed || k != own
-		if !p.inSame(k) {
-			c = append(c, keyed{k, j})
+	for d := range cDir {
+		cDir[d] = p.baseKey(cand.Dir(d))
+		renamed = renamed || cDir[d] != cand.Dir(d)
+	}
+	renamedNames := map[string]bool{}
+	for ck := range p.toBase {
+		if ck != "" {
+			if dir, name := splitKey(ck); p.toBase[ck] != p.baseKey(dir)+name {
+				renamedNames[name] = true
+			}
 		}
+	}
+	whole := map[int32]string{}
+	c := make([]int32, 0, cand.Len())
+	for j := range cand.Len() {
+		d, name := cand.KeyParts(j)
+		k := cDir[d]
+		if renamedNames[name] {
+			if bk, ok := p.toBase[cand.Dir(d)+name]; ok && bk != k+name {
+				whole[int32(j)], k, renamed = bk, bk, true
+			}
+		}
+		if !p.inSame(k) {
+			c = append(c, int32(j))
+		}
+	}
+	cKey := func(j int32) (string, string) {
+		if len(whole) > 0 {
+			if k, ok := whole[j]; ok {
+				return k, ""
+			}
+		}
+		d, name := cand.KeyParts(int(j))
+		return cDir[d], name
 	}
 	if renamed {
-		slices.SortFunc(c, func(x, y keyed) int { return strings.Compare(x.key, y.key) })
+		slices.SortFunc(c, func(x, y int32) int {
+			xd, xn := cKey(x)
+			yd, yn := cKey(y)
+			return pipeline.CompareSplit(xd, xn, yd, yn)
+		})
+	}
+	order := func(i, j int32) int {
+		bd, bn := bKey(i)
+		cd, cn := cKey(j)
+		return pipeline.CompareSplit(bd, bn, cd, cn)
 	}
 	var changes []*pipeline.Change
 	i, j := 0, 0
 	for i < len(b) || j < len(c) {
 		var ch *pipeline.Change
 		switch {
-		case j == len(c) || (i < len(b) && b[i].key < c[j].key):
-			o := base.Entry(b[i].i)
-			ch = &pipeline.Change{Kind: pipeline.ChangeRemoved, Path: o.Path, Container: o.Container, Key: b[i].key, Old: o,
+		case j == len(c) || (i < len(b) && order(b[i], c[j]) < 0):
+			o := base.Entry(int(b[i]))
+			ch = &pipeline.Change{Kind: pipeline.ChangeRemoved, Path: o.Path, Container: o.Container, Key: o.Key, Old: o,
 				Nested: p.bCont[o.Key] != nil}
 			i++
-		case i == len(b) || c[j].key < b[i].key:
-			n := cand.Entry(c[j].i)
-			ch = &pipeline.Change{Kind: pipeline.ChangeAdded, Path: n.Path, Container: n.Container, Key: c[j].key, New: n,
+		case i == len(b) || order(b[i], c[j]) > 0:
+			n := cand.Entry(int(c[j]))
+			d, name := cKey(c[j])
+			ch = &pipeline.Change{Kind: pipeline.ChangeAdded, Path: n.Path, Container: n.Container, Key: d + name, New: n,
 				Nested: p.cCont[n.Key] != nil}
 			j++
 		default:
-			if !base.SameAttrs(b[i].i, cand, c[j].i) {
-				o, n := base.Entry(b[i].i), cand.Entry(c[j].i)
+			if !base.SameAttrs(int(b[i]), cand, int(c[j])) {
+				o, n := base.Entry(int(b[i])), cand.Entry(int(c[j]))
 				if ch = compare(o, n); ch != nil {
-					ch.Key = c[j].key
+					d, name := cKey(c[j])
+					ch.Key = d + name
 					ch.Nested = p.bCont[o.Key] != nil && p.cCont[n.Key] != nil
 				}
 			}

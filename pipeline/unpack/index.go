@@ -6,10 +6,8 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"hash/maphash"
 	"io"
 	"path"
-	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -48,11 +46,8 @@ func (r *run) archive(ctx context.Context, walk walkFunc, in input, chain []stri
 	}
 	chain = chain[:len(chain):len(chain)] // entries share it; appends must copy
 	var (
-		local      []*pipeline.Entry
+		local      = newNames()
 		files      []*pending
-		seen       = map[string]int{} // clean path -> index in local
-		nonDirs    = newPathSet()     // the paths in seen that are not directories
-		byPath     = map[string]*pending{}
 		byIdentity = map[uint64]*pending{}
 	)
 	werr := walk(func(h *pipeline.Header, open pipeline.OpenFunc) error {
@@ -62,7 +57,7 @@ func (r *run) archive(ctx context.Context, walk walkFunc, in input, chain []stri
 		if err := r.addEntry(); err != nil {
 			return err
 		}
-		e, ok := r.sanitize(h, chain, local, seen, nonDirs)
+		e, ok := r.sanitize(h, chain, local)
 		if !ok {
 			return nil
 		}
@@ -77,7 +72,8 @@ func (r *run) archive(ctx context.Context, walk walkFunc, in input, chain []stri
 			p = &pending{e: e, open: open}
 			switch {
 			case h.HardLink:
-				target := byPath[e.LinkTarget]
+				i, _ := local.lookup(e.LinkTarget) // sanitize found it, a file
+				target := local.files[i]
 				p.same, p.open = target, target.open
 				e.Size = target.e.Size
 			case e.Size > r.u.opts.Limits.MaxFileSize:
@@ -95,24 +91,20 @@ func (r *run) archive(ctx context.Context, walk walkFunc, in input, chain []stri
 				p.skip = true
 			}
 		}
-		if i, dup := seen[e.Path]; dup {
-			old := local[i]
+		if i, dup := local.lookup(e.Path); dup {
+			old := local.entries[i]
 			if old.Type != pipeline.TypeDir || e.Type != pipeline.TypeDir {
 				r.problem(pipeline.Problem{Kind: pipeline.ProblemUnsafe, Container: chain, Path: e.Path,
 					Reason: fmt.Sprintf("entry %q collides with an earlier %s at the same path; the later one is kept, as an extractor would", h.Name, old.Type)})
 			}
-			if op := byPath[e.Path]; op != nil {
+			if op := local.files[i]; op != nil {
 				op.skip = true
-				delete(byPath, e.Path)
 			}
-			local[i] = e
+			local.replace(i, e, p)
 		} else {
-			seen[e.Path] = len(local)
-			local = append(local, e)
+			local.add(e, p)
 		}
-		nonDirs.set(e.Path, e.Type != pipeline.TypeDir)
 		if p != nil {
-			byPath[e.Path] = p
 			files = append(files, p)
 		}
 		return nil
@@ -123,10 +115,10 @@ func (r *run) archive(ctx context.Context, walk walkFunc, in input, chain []stri
 	keep := func() {
 		if !kept {
 			kept = true
-			for _, e := range local {
+			for _, e := range local.entries {
 				r.index.Add(e)
 			}
-			clear(local)
+			local.release()
 		}
 	}
 	defer keep()
@@ -220,7 +212,7 @@ func (r *run) nestedProblems(files []*pending, errs []error, chain []string) {
 // Names are cleaned and rooted; a name with "..", a NUL or a parent that is
 // not a directory is refused, as is a hard link to anything but an earlier
 // regular file of the same container.
-func (r *run) sanitize(h *pipeline.Header, chain []string, local []*pipeline.Entry, seen map[string]int, nonDirs *pathSet) (*pipeline.Entry, bool) {
+func (r *run) sanitize(h *pipeline.Header, chain []string, local *names) (*pipeline.Entry, bool) {
 	unsafe := func(p, format string, args ...any) (*pipeline.Entry, bool) {
 		r.problem(pipeline.Problem{Kind: pipeline.ProblemUnsafe, Container: chain, Path: p, Reason: fmt.Sprintf(format, args...)})
 		return nil, false
@@ -250,8 +242,8 @@ func (r *run) sanitize(h *pipeline.Header, chain []string, local []*pipeline.Ent
 	if clean == "/" && h.Type != pipeline.TypeDir {
 		return unsafe(shown, "entry %q of type %s names the root", shown, h.Type)
 	}
-	if dir, ok := nonDirs.ancestor(clean); ok {
-		return unsafe(clean, "entry goes through %s, which is a %s, not a directory: a link-then-write escape; refused", dir, local[seen[dir]].Type)
+	if dir, ok := local.ancestor(clean); ok {
+		return unsafe(clean, "entry goes through %s, which is a %s, not a directory: a link-then-write escape; refused", dir.Path, dir.Type)
 	}
 	switch h.Type {
 	case pipeline.TypeFile, pipeline.TypeDir, pipeline.TypeSymlink, pipeline.TypeChar, pipeline.TypeBlock, pipeline.TypeFIFO, pipeline.TypeSocket:
@@ -277,61 +269,13 @@ func (r *run) sanitize(h *pipeline.Header, chain []string, local []*pipeline.Ent
 			return unsafe(clean, "hard link to %q climbs out with \"..\"; refused", h.LinkName)
 		}
 		target := path.Clean("/" + h.LinkName)
-		i, ok := seen[target]
-		if !ok || local[i].Type != pipeline.TypeFile {
+		i, ok := local.lookup(target)
+		if !ok || local.entries[i].Type != pipeline.TypeFile {
 			return unsafe(clean, "hard link to %q, which is not an earlier regular file of this archive; refused", h.LinkName)
 		}
 		e.Type, e.LinkTarget, e.HardLink = pipeline.TypeFile, target, true
 	}
 	return e, true
-}
-
-// pathSet holds paths by a hash of their bytes, so that every ancestor of
-// a name is looked up in one pass over it: a map of strings hashes each
-// ancestor again, which made the check quadratic in the name's length for
-// every entry of a hostile archive of deep names (4 KiB paths of 2,000
-// levels). The hash is seeded per set, so that names cannot be made to
-// collide.
-type pathSet struct {
-	seed maphash.Seed
-	m    map[uint64][]string
-}
-
-func newPathSet() *pathSet { return &pathSet{seed: maphash.MakeSeed(), m: map[uint64][]string{}} }
-
-// set adds p to the set, or removes it.
-func (s *pathSet) set(p string, in bool) {
-	h := maphash.String(s.seed, p)
-	list := s.m[h]
-	i := slices.Index(list, p)
-	switch {
-	case in && i < 0:
-		s.m[h] = append(list, p)
-	case !in && i >= 0:
-		if list = slices.Delete(list, i, i+1); len(list) == 0 {
-			delete(s.m, h)
-		} else {
-			s.m[h] = list
-		}
-	}
-}
-
-// ancestor returns the outermost proper ancestor of the clean, rooted path
-// p that is in the set.
-func (s *pathSet) ancestor(p string) (string, bool) {
-	if len(s.m) == 0 {
-		return "", false
-	}
-	var h maphash.Hash
-	h.SetSeed(s.seed)
-	for i := 0; i < len(p); i++ {
-		// A hash's sum depends only on the bytes written so far.
-		if p[i] == '/' && i > 0 && slices.Contains(s.m[h.Sum64()], p[:i]) {
-			return p[:i], true
-		}
-		h.WriteByte(p[i])
-	}
-	return "", false
 }
 
 // maxLabel bounds a header label kept for display.

@@ -12,26 +12,53 @@ import (
 	"github.com/fwvet/fwvet/pipeline"
 )
 
-// TestPathSet: an ancestor in the set is found, the outermost first; the
-// path itself, a sibling with the same prefix and a removed path are not.
-func TestPathSet(t *testing.T) {
-	s := newPathSet()
-	s.set("/www", true)
-	s.set("/www/cgi-bin/admin", true)
-	s.set("/etc", true)
-	s.set("/etc", false)
-	for _, tt := range []struct {
-		path, want string
-	}{
-		{"/www/index.html", "/www"},
-		{"/www/cgi-bin/admin/x", "/www"},
-		{"/www", ""},
-		{"/wwwroot/index.html", ""},
-		{"/etc/passwd", ""},
-		{"/", ""},
-	} {
-		if got, ok := s.ancestor(tt.path); got != tt.want || ok != (tt.want != "") {
-			t.Errorf("ancestor(%q) = %q, %v; want %q", tt.path, got, ok, tt.want)
+// TestNames: a path is found at its slot, and an ancestor that is not a
+// directory is found, the outermost first; the path itself, a directory,
+// a sibling with the same prefix and a path replaced by a directory are
+// not. With every path hashing the same, the answers are the same.
+func TestNames(t *testing.T) {
+	for _, mask := range []uint64{^uint64(0), 0} {
+		n := newNames()
+		n.mask = mask
+		add := func(p string, typ pipeline.EntryType) {
+			e := &pipeline.Entry{Path: p, Type: typ}
+			if i, ok := n.lookup(p); ok {
+				n.replace(i, e, nil)
+				return
+			}
+			n.add(e, nil)
+		}
+		add("/www", pipeline.TypeSymlink)
+		add("/www/cgi-bin/admin", pipeline.TypeFile)
+		add("/etc", pipeline.TypeFile)
+		add("/etc", pipeline.TypeDir)
+		add("/usr", pipeline.TypeDir)
+		for _, tt := range []struct {
+			path, want string
+		}{
+			{"/www/index.html", "/www"},
+			{"/www/cgi-bin/admin/x", "/www"},
+			{"/www", ""},
+			{"/wwwroot/index.html", ""},
+			{"/etc/passwd", ""},
+			{"/usr/bin/x", ""},
+			{"/", ""},
+		} {
+			got, ok := n.ancestor(tt.path)
+			if ok != (tt.want != "") || ok && got.Path != tt.want {
+				t.Errorf("mask %x: ancestor(%q) = %v, %v; want %q", mask, tt.path, got, ok, tt.want)
+			}
+		}
+		for i, p := range []string{"/www", "/www/cgi-bin/admin", "/etc", "/usr"} {
+			if j, ok := n.lookup(p); !ok || j != i || n.entries[j].Path != p {
+				t.Errorf("mask %x: lookup(%q) = %d, %v; want slot %d", mask, p, j, ok, i)
+			}
+		}
+		if _, ok := n.lookup("/var"); ok {
+			t.Errorf("mask %x: /var found", mask)
+		}
+		if n.entries[2].Type != pipeline.TypeDir {
+			t.Errorf("mask %x: /etc is %s, want the directory that replaced it", mask, n.entries[2].Type)
 		}
 	}
 }
