@@ -6,8 +6,8 @@ import (
 	"io"
 	"math/rand/v2"
 	"reflect"
-	"slices"
 	"runtime"
+	"slices"
 	"strings"
 	"testing"
 )

@@ -35,6 +35,10 @@ type pending struct {
 	// its bytes: the index of a large image holds hundreds of thousands of
 	// pending files at once.
 	nest bool
+	// linked is set when another file is hashed through this one (same);
+	// slot is the file's place in the archive's names.
+	linked bool
+	slot   int32
 }
 
 // archive indexes the entries of one container, hashes its files and
@@ -116,7 +120,9 @@ func (r *run) archive(ctx context.Context, walk walkFunc, in input, chain []stri
 		if !kept {
 			kept = true
 			for _, e := range local.entries {
-				r.index.Add(e)
+				if e != nil {
+					r.index.Add(e)
+				}
 			}
 			local.release()
 		}
@@ -135,7 +141,25 @@ func (r *run) archive(ctx context.Context, walk walkFunc, in input, chain []stri
 		r.problem(pipeline.Problem{Kind: pipeline.ProblemCorrupt, Container: chain, Path: "/", Reason: werr.Error()})
 	}
 
-	if err := r.hashAll(ctx, files, in, chain); err != nil {
+	// From here on no name is looked up, and each hashed file that no
+	// link or nested container needs goes to the index at once: a /usr
+	// image holds hundreds of thousands of entries while it hashes.
+	local.seal()
+	clear(byIdentity)
+	for _, p := range files {
+		if p.same != nil {
+			p.same.linked = true
+		}
+	}
+	index := func(p *pending) {
+		if p.nest || p.linked || p.same != nil {
+			return
+		}
+		r.index.Add(p.e)
+		local.entries[p.slot] = nil // distinct slots: no two workers write one
+		p.e, p.open = nil, nil
+	}
+	if err := r.hashAll(ctx, files, in, chain, index); err != nil {
 		return err
 	}
 	for _, p := range files {
@@ -323,7 +347,7 @@ var (
 )
 
 // hashAll hashes the pending files concurrently.
-func (r *run) hashAll(ctx context.Context, files []*pending, in input, chain []string) error {
+func (r *run) hashAll(ctx context.Context, files []*pending, in input, chain []string, hashed func(*pending)) error {
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(r.u.opts.Jobs)
 	var produced atomic.Int64
@@ -343,6 +367,9 @@ func (r *run) hashAll(ctx context.Context, files []*pending, in input, chain []s
 			}
 			defer func() { <-r.hashSlots }()
 			err := r.hash(gctx, p, &produced, in)
+			if err == nil {
+				hashed(p)
+			}
 			var fe *fileError
 			if errors.As(err, &fe) && !in.top {
 				unreadable[i] = fe

@@ -56,6 +56,9 @@ func (n *names) add(e *pipeline.Entry, p *pending) {
 	i := int32(len(n.entries))
 	n.entries = append(n.entries, e)
 	n.files = append(n.files, p)
+	if p != nil {
+		p.slot = i
+	}
 	h := maphash.String(n.seed, e.Path) & n.mask
 	if _, taken := n.slot[h]; !taken {
 		n.slot[h] = i
@@ -70,6 +73,9 @@ func (n *names) add(e *pipeline.Entry, p *pending) {
 // replace puts e at slot i, in place of the entry at its path.
 func (n *names) replace(i int, e *pipeline.Entry, p *pending) {
 	n.entries[i], n.files[i] = e, p
+	if p != nil {
+		p.slot = int32(i)
+	}
 }
 
 // ancestor returns the outermost proper ancestor of the clean, rooted path
@@ -94,6 +100,11 @@ func (n *names) ancestor(p string) (*pipeline.Entry, bool) {
 }
 
 // release drops the entries and files, which the caller has packed.
+// seal drops what lookups need, once no more names are added.
+func (n *names) seal() {
+	n.slot, n.more = nil, nil
+}
+
 func (n *names) release() {
 	clear(n.entries)
 	clear(n.files)

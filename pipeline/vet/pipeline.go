@@ -314,7 +314,7 @@ func (p *Pipeline) Unpack(ctx context.Context, role, ref string) (*Unpacked, err
 		return nil, err
 	}
 	s := &side{role: role, ref: ref}
-	if err := s.fetchUnpack(ctx, o); err != nil {
+	if err := s.fetchUnpack(ctx, o, nil); err != nil {
 		done()
 		return nil, err
 	}

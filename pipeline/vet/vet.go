@@ -89,9 +89,13 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 			}
 		}
 	}()
+	// The sides are fetched at once but unpacked one at a time: an unpack
+	// already keeps o.Jobs workers busy, and two at once would hold both
+	// walks' entries together, the peak of a diff of two large images.
+	unpacking := make(chan struct{}, 1)
 	g, gctx := errgroup.WithContext(ctx)
 	for _, s := range sides {
-		g.Go(func() error { return s.load(gctx, o) })
+		g.Go(func() error { return s.load(gctx, o, unpacking) })
 	}
 	if err := g.Wait(); err != nil {
 		return nil, err
@@ -257,8 +261,8 @@ type side struct {
 	version   *pipeline.Version
 }
 
-func (s *side) load(ctx context.Context, o Options) error {
-	if err := s.fetchUnpack(ctx, o); err != nil {
+func (s *side) load(ctx context.Context, o Options, unpacking chan struct{}) error {
+	if err := s.fetchUnpack(ctx, o, unpacking); err != nil {
 		return err
 	}
 	if !s.tree.Incomplete {
@@ -274,8 +278,9 @@ func (s *side) load(ctx context.Context, o Options) error {
 	return nil
 }
 
-// fetchUnpack fetches and unpacks the side's reference.
-func (s *side) fetchUnpack(ctx context.Context, o Options) error {
+// fetchUnpack fetches the side's reference and unpacks it once it holds
+// the unpacking slot, if there is one.
+func (s *side) fetchUnpack(ctx context.Context, o Options, unpacking chan struct{}) error {
 	log := o.Log.WithFields(logrus.Fields{"role": s.role, "ref": s.ref})
 	start := time.Now()
 	art, err := o.Fetcher.Fetch(ctx, s.ref)
@@ -283,7 +288,17 @@ func (s *side) fetchUnpack(ctx context.Context, o Options) error {
 		return &pipeline.InputError{Role: s.role, Ref: s.ref, Err: err}
 	}
 	log.WithFields(logrus.Fields{"digest": art.Digest, "size": art.Size}).Debug("fetched")
+	if unpacking != nil {
+		select {
+		case unpacking <- struct{}{}:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
 	tree, err := o.Unpacker.Unpack(ctx, art)
+	if unpacking != nil {
+		<-unpacking
+	}
 	if err != nil {
 		return &pipeline.InputError{Role: s.role, Ref: s.ref, Err: err}
 	}

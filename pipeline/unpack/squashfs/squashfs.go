@@ -380,7 +380,7 @@ func (w *walker) fileData(ref uint64, in *inode) (*fileData, error) {
 	if err != nil {
 		return nil, err
 	}
-	if f.blocks == nil && f.nblocks > 0 {
+	if f.nblocks > inlineBlocks {
 		w.files[ref] = f
 	}
 	return f, nil
