@@ -9,11 +9,11 @@ import (
 // memoryBound is the resident memory DESIGN.md bounds a run by, and
 // memoryTarget the collector's limit under it: the limit counts what Go
 // manages, not the pages of the binary (44 MiB of them resident in a diff
-// of the /usr bench pair) nor what cgo's libdeflate allocates. Without a limit the heap grows to twice what
-// is live before the collector runs.
+// of the /usr bench pair) nor what cgo's libdeflate allocates. Without a
+// limit the heap grows to twice what is live before the collector runs.
 const (
 	memoryBound  = 256 << 20
-	memoryTarget = memoryBound - 32<<20
+	memoryTarget = memoryBound - 48<<20
 )
 
 // aimMemory sets the collector's limit to memoryTarget and, while more
@@ -22,9 +22,9 @@ const (
 // at up to half the CPU, and saves little, since what is live cannot be
 // collected. On the /usr bench pair (168 MiB live at most) fwvet diff
 // takes 45 s at 290 MiB resident with a limit of 256 MiB, 51-55 s at
-// 266-268 MiB with this one (218 MiB of it anonymous); with two unpacks at
-// once and 261 MiB live, a half again took 41 s at 421 MiB, a quarter
-// 108 s at 325 MiB.
+// 266-268 MiB with 224 MiB, 62 s at 250-251 MiB with this one; with two
+// unpacks at once and 261 MiB live, a half again took 41 s at 421 MiB, a
+// quarter 108 s at 325 MiB.
 // It returns a function that stops the adjustment.
 func aimMemory() (stop func()) {
 	debug.SetMemoryLimit(memoryTarget)
