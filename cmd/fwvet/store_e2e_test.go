@@ -187,6 +187,17 @@ func TestStoreRefusesWriteOntoBrokenChain(t *testing.T) {
 			if r := e.run("vet", clean, "--baseline", base, "--store", e.store, "--format", "json"); r.code == 1 {
 				t.Errorf("vet after the new segment: exit 1\n%s", r.stderr)
 			}
+			// --last-segment passes an intact last segment, still naming
+			// the old break, and fails once the last segment is edited.
+			r = e.run("verdicts", "verify", "--store", e.store, "--last-segment")
+			if r.code != 0 || !strings.Contains(r.stdout, "BROKEN at verdict 2") || !strings.Contains(r.stdout, "ok: the last segment") {
+				t.Errorf("verify --last-segment after a new segment: exit %d, want 0 naming the old break\n%s%s", r.code, r.stdout, r.stderr)
+			}
+			e.sql(`UPDATE verdicts SET platform = platform || 'x' WHERE id = (SELECT MAX(id) FROM verdicts)`)
+			r = e.run("verdicts", "verify", "--store", e.store, "--last-segment")
+			if r.code != 2 || !strings.Contains(r.stdout, "BROKEN in the last segment") {
+				t.Errorf("verify --last-segment after editing the last segment: exit %d, want 2 naming it\n%s%s", r.code, r.stdout, r.stderr)
+			}
 		})
 	}
 }

@@ -164,6 +164,7 @@ verdict (a decision, a waiver, a segment start) is shown as its stored JSON body
 	waive, waivers := newWaiveCmd(g, &dsn), newWaiversCmd(g, &dsn)
 
 	var head string
+	var lastSegment bool
 	verify := &cobra.Command{
 		Use:   "verify",
 		Short: "Check that no stored verdict was edited or deleted",
@@ -171,7 +172,11 @@ verdict (a decision, a waiver, a segment start) is shown as its stored JSON body
 and every segment a user started after a break (--store-new-segment). It prints the
 chain's head (ID:sha256:HASH); keep it outside the store and pass it back with --head
 to detect records cut from the end. Exits 2 when the chain is broken or no longer
-contains the head, 1 when the store does not exist or holds no verdicts.`,
+contains the head, 1 when the store does not exist or holds no verdicts.
+
+A break stays in the chain for good, so after a new segment verify exits 2 every time.
+Once the break is dealt with, --last-segment checks only the last segment: it still
+prints the earlier breaks, but exits 0 when the last segment verifies.`,
 		Args: cobra.NoArgs,
 		RunE: withStore(&dsn, func(cmd *cobra.Command, st pipeline.Store, _ []string) error {
 			var want pipeline.ChainHead
@@ -194,10 +199,13 @@ contains the head, 1 when the store does not exist or holds no verdicts.`,
 			broken := false
 			if !res.OK() {
 				fmt.Fprintf(g.stdout, "BROKEN at verdict %d: %s (%d verdicts before it verify)\n", res.BrokenID, res.Reason, res.Records)
-				broken = true
+				// A break before the last segment's start is one a user
+				// has already seen, and started the segment after.
+				broken = !lastSegment || !res.Writable()
 			}
 			if res.TailReason != "" && res.TailBrokenID != res.BrokenID {
 				fmt.Fprintf(g.stdout, "BROKEN in the last segment at verdict %d: %s\n", res.TailBrokenID, res.TailReason)
+				broken = true
 			}
 			if want.ID != 0 {
 				rec, err := st.Get(cmd.Context(), want.ID)
@@ -213,10 +221,15 @@ contains the head, 1 when the store does not exist or holds no verdicts.`,
 			if broken {
 				return verdictResult(pipeline.VerdictFail)
 			}
+			if !res.OK() {
+				fmt.Fprintf(g.stdout, "ok: the last segment (from verdict %d) is intact, head %s\n", res.SegmentStart, res.Head)
+				return nil
+			}
 			fmt.Fprintf(g.stdout, "ok: %d verdicts, chain intact, head %s\n", res.Records, res.Head)
 			return nil
 		}),
 	}
+	verify.Flags().BoolVar(&lastSegment, "last-segment", false, "exit 0 when the last segment verifies, whatever breaks came before it (they are still printed)")
 	verify.Flags().StringVar(&head, "head", "", "fail unless the chain still contains this head (ID:sha256:HASH, as an earlier verify printed it)")
 	cmd.AddCommand(list, show, verify, decide, waive, waivers, newVerifyAttestationCmd(g))
 	return cmd
