@@ -72,6 +72,7 @@ const (
 	IDCryptoConstant       = "crypto-constant-changed"
 	IDConfigWeakened       = "config-weakened"
 	IDELFCallAdded         = "elf-call-added"
+	IDMagicStringAdded     = "magic-string-added"
 )
 
 // DefaultSeverity is the severity DESIGN.md gives each id.
@@ -98,6 +99,7 @@ var DefaultSeverity = map[string]Severity{
 	IDCryptoConstant:       SeverityCritical,
 	IDConfigWeakened:       SeverityHigh,
 	IDELFCallAdded:         SeverityHigh,
+	IDMagicStringAdded:     SeverityHigh,
 }
 
 // Finding is one thing a reviewer should look at.

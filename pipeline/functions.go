@@ -42,4 +42,12 @@ type FunctionChange struct {
 	Calls        []string `json:"calls,omitempty"`
 	CallsAdded   []string `json:"calls_added,omitempty"`
 	CallsRemoved []string `json:"calls_removed,omitempty"`
+	// Strings are the read-only strings an added or removed function
+	// references; StringsAdded those a changed one newly references.
+	// Compared and ComparedAdded are those of them passed to a compare
+	// function (strcmp, strncmp, memcmp, strstr and their kin).
+	Strings       []string `json:"strings,omitempty"`
+	StringsAdded  []string `json:"strings_added,omitempty"`
+	Compared      []string `json:"compared,omitempty"`
+	ComparedAdded []string `json:"compared_added,omitempty"`
 }

@@ -99,13 +99,13 @@ func callsChange(ctx context.Context, in *pipeline.AnalysisInput, ch *pipeline.C
 	if op == nil || cp == nil {
 		return nil, nil
 	}
-	return callFindings(ch, op, cp), nil
+	diff := disasm.Compare(op, cp)
+	return append(callFindings(ch, op, cp, diff), magicFindings(ch, op, cp, diff)...), nil
 }
 
 // callFindings are the elf-call-added findings of one binary: one per
 // function that newly calls a risky import the old version imported.
-func callFindings(ch *pipeline.Change, old, cur *disasm.Program) []pipeline.Finding {
-	diff := disasm.Compare(old, cur)
+func callFindings(ch *pipeline.Change, old, cur *disasm.Program, diff *disasm.Diff) []pipeline.Finding {
 	type item struct {
 		fn, prev *disasm.Func
 		// loose: matched by likeness only, or not at all.
@@ -183,28 +183,15 @@ func callFindings(ch *pipeline.Change, old, cur *disasm.Program) []pipeline.Find
 		if len(added) == 0 {
 			continue
 		}
-		kind := "changed"
-		if it.prev == nil {
-			kind = "added"
-		}
-		ev := map[string]any{
-			"function":       it.fn.Name,
-			"address":        fmt.Sprintf("%#x", it.fn.Addr),
-			"size":           it.fn.Size,
-			"architecture":   cur.Arch,
-			"function_kind":  kind,
-			"matched_by":     matchedBy(diff, it.fn),
-			"calls_added":    added,
-			"calls":          capList(append([]string(nil), it.fn.Calls...), 50),
-			"callers_before": callersBefore,
-			"call_sites":     sites,
-			"inspect": fmt.Sprintf("fwvet unpack REF DIR && objdump -d --start-address=%#x --stop-address=%#x DIR%s",
-				it.fn.Addr, it.fn.Addr+it.fn.Size, ch.Path),
-		}
+		ev := funcEvidence(ch, cur.Arch, it.fn, it.prev, matchedBy(diff, it.fn))
+		ev["calls_added"] = added
+		ev["calls"] = capList(append([]string(nil), it.fn.Calls...), 50)
+		ev["callers_before"] = callersBefore
+		ev["call_sites"] = sites
 		if it.prev != nil {
-			ev["previous_address"] = fmt.Sprintf("%#x", it.prev.Addr)
 			ev["previous_calls"] = capList(append([]string(nil), it.prev.Calls...), 50)
 		}
+		kind := ev["function_kind"]
 		f := finding(pipeline.IDELFCallAdded, ch, fmt.Sprintf("%s function %s at %#x newly calls %s", kind, it.fn.Name, it.fn.Addr, strings.Join(families, ", ")), ev)
 		f.AllowOnly = true
 		out = append(out, f)
@@ -221,4 +208,27 @@ func matchedBy(d *disasm.Diff, f *disasm.Func) string {
 		}
 	}
 	return ""
+}
+
+// funcEvidence is what every function-level finding names: the function,
+// where it is, how it was matched, and how to look at it.
+func funcEvidence(ch *pipeline.Change, arch string, fn, prev *disasm.Func, matchedBy string) map[string]any {
+	kind := "changed"
+	if prev == nil {
+		kind = "added"
+	}
+	ev := map[string]any{
+		"function":      fn.Name,
+		"address":       fmt.Sprintf("%#x", fn.Addr),
+		"size":          fn.Size,
+		"architecture":  arch,
+		"function_kind": kind,
+		"matched_by":    matchedBy,
+		"inspect": fmt.Sprintf("fwvet unpack REF DIR && objdump -d --start-address=%#x --stop-address=%#x DIR%s",
+			fn.Addr, fn.Addr+fn.Size, ch.Path),
+	}
+	if prev != nil {
+		ev["previous_address"] = fmt.Sprintf("%#x", prev.Addr)
+	}
+	return ev
 }

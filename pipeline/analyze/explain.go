@@ -85,19 +85,23 @@ func Explain(ctx context.Context, in *pipeline.AnalysisInput, path string) (*pip
 				before[i] = n
 			}
 		}
-		if !p.Changed() && slices.Equal(before, p.New.Calls) {
+		if !p.Changed() && slices.Equal(before, p.New.Calls) && slices.Equal(p.Old.Strings, p.New.Strings) {
 			fd.Unchanged++
 			continue
 		}
 		fd.Changed = append(fd.Changed, pipeline.FunctionChange{Name: p.New.Name, Address: hexAddr(p.New.Addr), Size: p.New.Size,
 			PreviousAddress: hexAddr(p.Old.Addr), PreviousSize: p.Old.Size, MatchedBy: p.By,
-			CallsAdded: missing(p.New.Calls, before), CallsRemoved: missing(before, p.New.Calls)})
+			CallsAdded: missing(p.New.Calls, before), CallsRemoved: missing(before, p.New.Calls),
+			StringsAdded: missing(p.New.Strings, p.Old.Strings), ComparedAdded: missing(p.New.Compared, p.Old.Compared)})
+	}
+	whole := func(f *disasm.Func) pipeline.FunctionChange {
+		return pipeline.FunctionChange{Name: f.Name, Address: hexAddr(f.Addr), Size: f.Size, Calls: f.Calls, Strings: f.Strings, Compared: f.Compared}
 	}
 	for _, f := range d.Added {
-		fd.Added = append(fd.Added, pipeline.FunctionChange{Name: f.Name, Address: hexAddr(f.Addr), Size: f.Size, Calls: f.Calls})
+		fd.Added = append(fd.Added, whole(f))
 	}
 	for _, f := range d.Removed {
-		fd.Removed = append(fd.Removed, pipeline.FunctionChange{Name: f.Name, Address: hexAddr(f.Addr), Size: f.Size, Calls: f.Calls})
+		fd.Removed = append(fd.Removed, whole(f))
 	}
 	for _, l := range [][]pipeline.FunctionChange{fd.Added, fd.Removed, fd.Changed} {
 		slices.SortFunc(l, func(a, b pipeline.FunctionChange) int { return strings.Compare(pad(a.Address), pad(b.Address)) })

@@ -44,6 +44,18 @@ func TestExplain(t *testing.T) {
 					gained = append(gained, f.Name)
 				}
 			}
+			// The key the plant compares is a string the changed
+			// function newly references (and, but on armhf, compares).
+			var key bool
+			for _, f := range fd.Changed {
+				key = key || slices.Contains(f.StringsAdded, "pelican-7731") && (arch == "armhf" || slices.Contains(f.ComparedAdded, "pelican-7731"))
+			}
+			for _, f := range fd.Added {
+				key = key || slices.Contains(f.Strings, "pelican-7731")
+			}
+			if !key {
+				t.Errorf("no function newly references the key\n%+v", fd)
+			}
 			if len(gained) != 1 {
 				t.Errorf("functions gaining system: %q, want the one status handler\n%+v", gained, fd)
 			}

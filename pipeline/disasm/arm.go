@@ -6,6 +6,13 @@ import "encoding/binary"
 // branches (masked) in fixed 32-bit words.
 func arm64Sweep(b []byte, base uint64) []event {
 	var out []event
+	// page and pageAt: the page an adrp put in a register, and where;
+	// an add to it within refReach bytes builds an address (evRef).
+	var page [32]uint64
+	pageAt := [32]int{}
+	for i := range pageAt {
+		pageAt[i] = -refReach - 1
+	}
 	for o := 0; o+4 <= len(b); o += 4 {
 		w := binary.LittleEndian.Uint32(b[o:])
 		addr := base + uint64(o)
@@ -19,8 +26,15 @@ func arm64Sweep(b []byte, base uint64) []event {
 			out = append(out, event{addr: addr, target: addr + uint64(off), kind: k, maskLen: 3})
 		case w&0xff000010 == 0x54000000, w&0x7e000000 == 0x34000000, w&0x7e000000 == 0x36000000: // b.cond, cbz/cbnz, tbz/tbnz
 			out = append(out, event{addr: addr, kind: evMask, maskLen: 3})
-		case w&0x9f000000 == 0x90000000, w&0x9f000000 == 0x10000000: // adrp, adr
+		case w&0x9f000000 == 0x90000000: // adrp
+			imm := int64(int32((w>>5&0x7ffff)<<2|w>>29&3)<<11) << 1
+			page[w&31], pageAt[w&31] = addr&^0xfff+uint64(imm), o
 			out = append(out, event{addr: addr, kind: evMask, maskLen: 4})
+		case w&0x9f000000 == 0x10000000: // adr
+			imm := int64(int32((w>>5&0x7ffff)<<2|w>>29&3) << 11 >> 11)
+			out = append(out, event{addr: addr, target: addr + uint64(imm), kind: evRef, maskLen: 4})
+		case w&0xffc00000 == 0x91000000 && o-pageAt[w>>5&31] <= refReach: // add xd, xn, #imm12 after adrp xn
+			out = append(out, event{addr: addr, target: page[w>>5&31] + uint64(w>>10&0xfff), kind: evRef})
 		}
 	}
 	return out
@@ -43,6 +57,10 @@ func arm64Stubs(p *prog, r *region) {
 		}
 	}
 }
+
+// refReach is how far apart, in bytes, the two instructions that build
+// an address may be (adrp and add; a literal load and its add pc).
+const refReach = 64
 
 // armImm is an ARM data-processing immediate: imm8 rotated right by 2*rot.
 func armImm(w uint32) uint32 {
@@ -77,11 +95,26 @@ func armStubs(p *prog, r *region) {
 // branches.
 func armSweep(b []byte, base uint64) []event {
 	var out []event
+	var lit literals
+	lit.init()
 	for o := 0; o+4 <= len(b); o += 4 {
 		w := binary.LittleEndian.Uint32(b[o:])
 		addr := base + uint64(o)
 		off := int64(int32(w<<8) >> 6)
 		switch {
+		case lit.pool[addr]:
+		case w&0x0f7f0000 == 0x051f0000: // ldr rt, [pc, #±imm12]
+			at := addr + 8 - uint64(w&0xfff)
+			if w>>23&1 == 1 {
+				at = addr + 8 + uint64(w&0xfff)
+			}
+			if v, ok := lit.load(b, base, at, int(w>>12&15), o); ok {
+				out = append(out, event{addr: addr, target: v, kind: evRef})
+			}
+		case w&0x0fff0ff0 == 0x008f0000: // add rd, pc, rm: PIC, rm holding an offset from here
+			if v, ok := lit.get(int(w&15), o); ok {
+				out = append(out, event{addr: addr, target: uint64(uint32(v + addr + 8)), kind: evRef})
+			}
 		case w>>25 == 0x7d: // blx imm (to Thumb)
 			t := uint64(int64(addr) + 8 + off + int64(w>>23&2))
 			out = append(out, event{addr: addr, target: t, kind: evCall, maskLen: 3})
@@ -129,10 +162,26 @@ func thumbBranch(h1, h2 uint16, addr uint64) (target uint64, kind uint8, ok bool
 // the conditional branches (masked).
 func thumbSweep(b []byte, base uint64) []event {
 	var out []event
+	var lit literals
+	lit.init()
 	for o := 0; o+2 <= len(b); {
 		h1 := binary.LittleEndian.Uint16(b[o:])
 		addr := base + uint64(o)
+		if lit.pool[addr] {
+			o += 4
+			continue
+		}
 		if h1>>11 < 0x1d { // 16-bit instruction
+			switch {
+			case h1&0xf800 == 0x4800: // ldr rt, [pc, #imm8*4]
+				if v, ok := lit.load(b, base, (addr+4)&^3+uint64(h1&0xff)<<2, int(h1>>8&7), o); ok {
+					out = append(out, event{addr: addr, target: v, kind: evRef})
+				}
+			case h1&0xff78 == 0x4478: // add rdn, pc
+				if v, ok := lit.get(int(h1>>4&8|h1&7), o); ok {
+					out = append(out, event{addr: addr, target: uint64(uint32(v + addr + 4)), kind: evRef})
+				}
+			}
 			if h1&0xf800 == 0xe000 { // B (T2): a tail jump when it leaves the function
 				off := int64(int16(h1<<5) >> 4)
 				out = append(out, event{addr: addr, target: uint64(int64(addr) + 4 + off), kind: evJump, maskLen: 1})
@@ -146,6 +195,15 @@ func thumbSweep(b []byte, base uint64) []event {
 			break
 		}
 		h2 := binary.LittleEndian.Uint16(b[o+2:])
+		if h1&0xff7f == 0xf85f { // ldr.w rt, [pc, #±imm12]
+			at := (addr+4)&^3 - uint64(h2&0xfff)
+			if h1&0x80 != 0 {
+				at = (addr+4)&^3 + uint64(h2&0xfff)
+			}
+			if v, ok := lit.load(b, base, at, int(h2>>12), o); ok {
+				out = append(out, event{addr: addr, target: v, kind: evRef})
+			}
+		}
 		if t, k, ok := thumbBranch(h1, h2, addr); ok {
 			out = append(out, event{addr: addr, target: t &^ 1, kind: k, maskLen: 4})
 		} else if h1&0xf800 == 0xf000 && h2&0xd000 == 0x8000 { // B<c>.W
@@ -154,4 +212,54 @@ func thumbSweep(b []byte, base uint64) []event {
 		o += 4
 	}
 	return out
+}
+
+// literals tracks the words that literal-pool loads put in registers: an
+// absolute address in code linked at a fixed address, or in PIC code an
+// offset that an add rd, pc within refReach bytes turns into one.
+type literals struct {
+	val [16]uint64
+	at  [16]int
+	// pool holds the addresses of the words loaded: data, not code, so
+	// the sweep steps over them rather than taking one for a branch.
+	pool map[uint64]bool
+}
+
+// maxPool bounds the pool words remembered at once.
+const maxPool = 4096
+
+func (l *literals) init() {
+	for i := range l.at {
+		l.at[i] = -refReach - 1
+	}
+	l.pool = map[uint64]bool{}
+}
+
+// load reads the pool word at address at (in b, which starts at base) into
+// register rt at offset o.
+func (l *literals) load(b []byte, base, at uint64, rt, o int) (uint64, bool) {
+	if at < base || at-base+4 > uint64(len(b)) || rt > 15 {
+		return 0, false
+	}
+	v := uint64(binary.LittleEndian.Uint32(b[at-base:]))
+	l.val[rt], l.at[rt] = v, o
+	if len(l.pool) >= maxPool {
+		// The sweep is past the words behind it; those ahead are within
+		// a load's reach (4 KiB), so few are left.
+		for a := range l.pool {
+			if a < base+uint64(o) {
+				delete(l.pool, a)
+			}
+		}
+	}
+	l.pool[at] = true
+	return v, true
+}
+
+// get is the word register r was loaded with, if within refReach of o.
+func (l *literals) get(r, o int) (uint64, bool) {
+	if r > 15 || o-l.at[r] > refReach {
+		return 0, false
+	}
+	return l.val[r], true
 }

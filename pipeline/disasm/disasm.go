@@ -65,6 +65,15 @@ type Func struct {
 	CodeHash string
 	// Thumb: 32-bit ARM code in Thumb state.
 	Thumb bool
+	// Strings are the C strings in read-only data whose address the
+	// function builds (lea, adrp/add, a literal pool word, a GOT page and
+	// its offset), each once, in the order first referenced.
+	Strings []string
+	// Compared are those of Strings passed to a compare function
+	// (strcmp, strncmp, strcasecmp, memcmp, strstr and their kin): built
+	// after the call before and before this one, or in a MIPS call's
+	// delay slot.
+	Compared []string
 }
 
 // Program is what Functions recovers from one ELF file.
@@ -93,6 +102,7 @@ const (
 	evJumpSlot            // jump through the memory slot at target
 	evStart               // a prologue: a function starts here
 	evMask                // a branch: only masked in the hash
+	evRef                 // the address target is built in a register
 )
 
 // event is one instruction of interest, found in a sweep of a section.
@@ -131,6 +141,10 @@ type prog struct {
 	// mips: the GOT's address and _gp.
 	gotAddr, gp uint64
 	gotData     []byte
+	// rodata are the read-only data sections, read when a function
+	// first references one.
+	rodata     []*region
+	rodataRead bool
 }
 
 // Functions recovers the functions of the ELF file in f (size bytes) and
@@ -358,9 +372,9 @@ func (p *prog) sweep() {
 	for _, r := range p.regions {
 		switch p.arch {
 		case "x86_64":
-			r.events = x86Sweep(r.data, r.addr, 64, 0)
+			r.events = x86Sweep(r.data, r.addr, 64, 0, p.f.Type == elf.ET_EXEC)
 		case "x86":
-			r.events = x86Sweep(r.data, r.addr, 32, p.gotBase())
+			r.events = x86Sweep(r.data, r.addr, 32, p.gotBase(), p.f.Type == elf.ET_EXEC)
 		case "aarch64":
 			r.events = arm64Sweep(r.data, r.addr)
 		case "arm":
@@ -491,6 +505,7 @@ func (p *prog) functions() (*Program, error) {
 				fn.Sites = append(fn.Sites, e.addr)
 			}
 		}
+		p.addStrings(&fn, b.events, starts)
 		fn.CodeHash = codeHash(b.r.data[b.addr-b.r.addr:b.end-b.r.addr], b.addr, b.events)
 		out.Funcs = append(out.Funcs, fn)
 	}

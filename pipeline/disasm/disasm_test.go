@@ -325,8 +325,8 @@ func FuzzMIPS(f *testing.F) {
 func FuzzX86(f *testing.F) {
 	f.Add([]byte{0xe8, 0, 0, 0, 0, 0xff, 0x25, 1, 2, 3, 4})
 	f.Fuzz(func(t *testing.T, b []byte) {
-		checkEvents(t, x86Sweep(b, 0x1000, 64, 0), 0x1000, len(b))
-		checkEvents(t, x86Sweep(b, 0x1000, 32, 0x4000), 0x1000, len(b))
+		checkEvents(t, x86Sweep(b, 0x1000, 64, 0, true), 0x1000, len(b))
+		checkEvents(t, x86Sweep(b, 0x1000, 32, 0x4000, true), 0x1000, len(b))
 	})
 }
 
@@ -365,5 +365,59 @@ func TestMutations(t *testing.T) {
 				t.Fatalf("%s mutation %d: %v", a, i, err)
 			}
 		}
+	}
+}
+
+// TestStrings: in every build, the ping handler builds the addresses of
+// its strings ("host=", its command's format), the dispatcher passes its
+// routes to strncmp, and the plant's status handler passes its key to
+// strncmp: Strings and Compared, from lea, adrp/add, literal pools and
+// the MIPS GOT.
+func TestStrings(t *testing.T) {
+	for arch := range arches {
+		t.Run(arch, func(t *testing.T) {
+			p := load(t, arch+"-base")
+			sys := p.Callers("system")
+			if len(sys) != 1 {
+				t.Fatalf("%d callers of system", len(sys))
+			}
+			for _, s := range []string{"host=", "ping -c 1 %.*s >/tmp/ping.out", "bad host"} {
+				if !slices.Contains(sys[0].Strings, s) {
+					t.Errorf("the ping handler does not reference %q: %q", s, sys[0].Strings)
+				}
+			}
+			if slices.Contains(sys[0].Compared, "bad host") {
+				t.Errorf("the ping handler compares %q, which it only sends: %q", "bad host", sys[0].Compared)
+			}
+			var routes bool
+			for _, f := range p.Funcs {
+				if slices.Contains(f.Compared, "GET /status") && slices.Contains(f.Compared, "GET /ping") {
+					routes = true
+				}
+				if slices.Contains(f.Compared, "pelican-7731") {
+					t.Errorf("%s compares the plant's key in the base", f.Name)
+				}
+			}
+			if !routes {
+				t.Error("no function passes the routes to strncmp")
+			}
+			plant := load(t, arch+"-plant")
+			var key bool
+			for _, f := range plant.Funcs {
+				key = key || slices.Contains(f.Compared, "pelican-7731")
+				if arch == "armhf" {
+					// crt1's ARM-mode code, swept as Thumb, jumps into the
+					// status handler and splits it between its key and
+					// its strncmp (README: ARM-mode code in a Thumb binary).
+					key = key || slices.Contains(f.Strings, "pelican-7731")
+				}
+			}
+			if !key {
+				for _, f := range plant.Funcs {
+					t.Logf("%s %#x calls %q strings %q compared %q", f.Name, f.Addr, f.Calls, f.Strings, f.Compared)
+				}
+				t.Error("no function of the plant compares the key")
+			}
+		})
 	}
 }

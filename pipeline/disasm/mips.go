@@ -120,6 +120,12 @@ func mipsSweep(b []byte, base uint64, bo binary.ByteOrder, p *prog) []event {
 	// regSlot: the GOT slot a register was loaded from (a call target
 	// kept in a saved register across a loop), or 0.
 	var regSlot [32]uint64
+	// hi and hiAt: what a lui put in a register, and where.
+	var hi [32]uint64
+	var hiAt [32]int
+	for i := range hiAt {
+		hiAt[i] = -refReach - 1
+	}
 	// arriving: $t9 loaded from a GOT slot in the delay slot of a branch
 	// to this address (a loop calling the same import).
 	arriving := map[uint64]uint64{}
@@ -207,6 +213,16 @@ func mipsSweep(b []byte, base uint64, bo binary.ByteOrder, p *prog) []event {
 		case rt == regT9 && (op >= 0x08 && op <= 0x0f || op >= 0x20 && op <= 0x26), op == 0 && w>>11&31 == regT9:
 			// Anything else writing $t9 ends what was known of it.
 			state = t9None
+		case op == 0x0f: // lui rt, hi
+			hi[rt], hiAt[rt] = uint64(uint32(w<<16)), o
+		case op == 0x09 && p != nil: // addiu rt, rs, lo: a local GOT page or a lui's half, and its low half
+			if _, global := p.slots[regSlot[rs]]; regSlot[rs] != 0 && !global {
+				if v, ok := p.gotWord(regSlot[rs]); ok {
+					out = append(out, event{addr: addr, target: uint64(uint32(v + imm)), kind: evRef})
+				}
+			} else if o-hiAt[rs] <= refReach {
+				out = append(out, event{addr: addr, target: uint64(uint32(hi[rs] + imm)), kind: evRef})
+			}
 		}
 		// What else writes a register ends its slot.
 		switch {

@@ -9,8 +9,9 @@ import (
 // (masked) and endbr64/endbr32 (a function's first instruction under CET).
 // A slot is rip-relative in 64-bit code; in 32-bit code it is [ebx+X],
 // ebx holding got (the PIC convention: the GOT's address, in every
-// function that calls through it), or an absolute [X].
-func x86Sweep(b []byte, base uint64, mode int, got uint64) []event {
+// function that calls through it), or an absolute [X]. Addresses of data
+// (lea, and in code at a fixed address, abs, immediates) are evRef.
+func x86Sweep(b []byte, base uint64, mode int, got uint64, abs bool) []event {
 	var out []event
 	for o := 0; o < len(b); {
 		if o+4 <= len(b) && b[o] == 0xf3 && b[o+1] == 0x0f && b[o+2] == 0x1e && (b[o+3] == 0xfa || b[o+3] == 0xfb) {
@@ -44,6 +45,11 @@ func x86Sweep(b []byte, base uint64, mode int, got uint64) []event {
 					slot, ok = next+uint64(a.Disp), true
 				case mode == 32 && a.Base == x86asm.EBX && got != 0:
 					slot, ok = uint64(uint32(got+uint64(a.Disp))), true
+				case mode == 32 && got != 0 && a.Disp < 0 && a.Base != 0 && a.Base != x86asm.ESP && a.Base != x86asm.EBP:
+					// gcc may keep the GOT's address in another register;
+					// -fno-plt slots lie below it, where no object's field
+					// off a pointer does.
+					slot, ok = uint64(uint32(got+uint64(a.Disp))), true
 				case mode == 32 && a.Base == 0 && a.Segment == 0:
 					slot, ok = uint64(uint32(a.Disp)), true
 				}
@@ -54,10 +60,30 @@ func x86Sweep(b []byte, base uint64, mode int, got uint64) []event {
 					e.maskOff, e.maskLen = uint8(inst.Len-4), 4
 				}
 			}
-		default:
-			if inst.PCRel > 0 {
-				e.kind = evMask
+		case x86asm.LEA:
+			// The address of data: rip-relative, or off the GOT's address
+			// in 32-bit PIC code (whichever register holds it).
+			if a, ok := inst.Args[1].(x86asm.Mem); ok && a.Index == 0 && a.Segment == 0 {
+				switch {
+				case mode == 64 && a.Base == x86asm.RIP:
+					e.target, e.kind = next+uint64(a.Disp), evRef
+				case mode == 32 && got != 0 && a.Base != 0 && a.Base != x86asm.ESP && a.Base != x86asm.EBP:
+					e.target, e.kind = uint64(uint32(got+uint64(a.Disp))), evRef
+				}
 			}
+		case x86asm.MOV, x86asm.PUSH:
+			// An absolute address, only in code linked at a fixed address:
+			// in a PIE small numbers would look like addresses.
+			src := inst.Args[0]
+			if inst.Op == x86asm.MOV {
+				src = inst.Args[1]
+			}
+			if a, ok := src.(x86asm.Imm); ok && abs && a > 0 {
+				e.target, e.kind = uint64(a), evRef
+			}
+		}
+		if e.kind == 0 && inst.PCRel > 0 {
+			e.kind = evMask
 		}
 		if e.kind != 0 {
 			out = append(out, e)
@@ -78,7 +104,7 @@ func x86Stubs(p *prog, r *region) {
 	if p.arch == "x86" {
 		mode, got = 32, p.gotBase()
 	}
-	for _, e := range x86Sweep(r.data, r.addr, mode, got) {
+	for _, e := range x86Sweep(r.data, r.addr, mode, got, false) {
 		if e.kind != evJumpSlot {
 			continue
 		}

@@ -85,6 +85,7 @@ var ruleDescriptions = map[string]string{
 	pipeline.IDCryptoConstant:       "A cryptographic constant (curve point or parameter, S-box, prime, embedded public key) changed while the code did not.",
 	pipeline.IDConfigWeakened:       "A config change weakens authentication or opens exposure, declared or not.",
 	pipeline.IDELFCallAdded:         "A function newly calls an exec, shell, socket, bind, listen, accept, recv or setuid family function, though the binary imported it before.",
+	pipeline.IDMagicStringAdded:     "A function newly compares input against a new constant string that looks like a key or password.",
 }
 
 // sarifSecuritySeverity is the rules' properties.security-severity, which

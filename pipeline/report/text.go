@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"sort"
+	"strconv"
 	"strings"
 
 	"github.com/fwvet/fwvet/pipeline"
@@ -158,14 +159,25 @@ func explainText(p func(string, ...any), x *pipeline.FunctionDiff) {
 		}
 		return "  " + label + " " + strings.Join(cs, ", ")
 	}
+	strs := func(label string, ss []string) string {
+		if len(ss) == 0 {
+			return ""
+		}
+		q := make([]string, len(ss))
+		for i, s := range ss {
+			q[i] = strconv.Quote(s)
+		}
+		return "\n      " + label + " " + strings.Join(q, ", ")
+	}
 	for _, f := range x.Added {
-		p("  + %-28s %s, %d bytes%s\n", f.Name, f.Address, f.Size, calls("calls", f.Calls))
+		p("  + %-28s %s, %d bytes%s%s%s\n", f.Name, f.Address, f.Size, calls("calls", f.Calls), strs("compares", f.Compared), strs("references", f.Strings))
 	}
 	for _, f := range x.Removed {
 		p("  - %-28s %s, %d bytes (in the baseline)%s\n", f.Name, f.Address, f.Size, calls("called", f.Calls))
 	}
 	for _, f := range x.Changed {
-		p("  ~ %-28s %s, %d bytes (was %s, %d bytes; matched by %s)%s%s\n", f.Name, f.Address, f.Size, f.PreviousAddress, f.PreviousSize, f.MatchedBy,
-			calls("newly calls", f.CallsAdded), calls("no longer calls", f.CallsRemoved))
+		p("  ~ %-28s %s, %d bytes (was %s, %d bytes; matched by %s)%s%s%s%s\n", f.Name, f.Address, f.Size, f.PreviousAddress, f.PreviousSize, f.MatchedBy,
+			calls("newly calls", f.CallsAdded), calls("no longer calls", f.CallsRemoved),
+			strs("newly compares", f.ComparedAdded), strs("newly references", f.StringsAdded))
 	}
 }
