@@ -30,8 +30,8 @@ var compareCalls = map[string]bool{
 // string arguments Func.Compared lists.
 func IsCompare(name string) bool { return compareCalls[name] }
 
-// readRodata reads the allocated, read-only, non-executable sections
-// once, within maxRodata; a binary with more gets no strings.
+// readRodata reads the .rodata sections (allocated, read-only, not
+// executable) once, within maxRodata; a binary with more gets no strings.
 func (p *prog) readRodata() {
 	if p.rodataRead {
 		return
@@ -42,7 +42,10 @@ func (p *prog) readRodata() {
 		if s.Type != elf.SHT_PROGBITS || s.Flags&elf.SHF_ALLOC == 0 || s.Flags&(elf.SHF_EXECINSTR|elf.SHF_WRITE|elf.SHF_COMPRESSED) != 0 || s.Size == 0 {
 			continue
 		}
-		if strings.HasPrefix(s.Name, ".eh_frame") || s.Name == ".gcc_except_table" || strings.HasPrefix(s.Name, ".note") {
+		if !strings.HasPrefix(s.Name, ".rodata") {
+			// Not .interp, .dynstr or the version tables: a PIC literal
+			// (an offset, a small number) can land in them and read as a
+			// path or a symbol version.
 			continue
 		}
 		if total += s.Size; total > maxRodata {
