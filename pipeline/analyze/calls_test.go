@@ -82,18 +82,13 @@ func TestCallsAdded(t *testing.T) {
 					}
 				}
 				// The plant compares a header with its key: one
-				// magic-string-added, but not on armhf, where crt1's ARM
-				// code swept as Thumb splits the handler (README).
-				if arch == "armhf" {
-					none(t, magic)
-				} else {
-					m := only(t, magic, pipeline.IDMagicStringAdded, pipeline.SeverityHigh, ch)
-					if added, _ := m.Evidence["strings_added"].([]string); !slices.Equal(added, []string{"pelican-7731"}) || !m.AllowOnly {
-						t.Errorf("magic-string-added strings %q (allow only %v), want the key alone", added, m.AllowOnly)
-					}
-					if cc, _ := m.Evidence["compare_calls"].([]string); !slices.Contains(cc, "strncmp") {
-						t.Errorf("compare_calls %q lack strncmp", cc)
-					}
+				// magic-string-added.
+				m := only(t, magic, pipeline.IDMagicStringAdded, pipeline.SeverityHigh, ch)
+				if added, _ := m.Evidence["strings_added"].([]string); !slices.Equal(added, []string{"pelican-7731"}) || !m.AllowOnly {
+					t.Errorf("magic-string-added strings %q (allow only %v), want the key alone", added, m.AllowOnly)
+				}
+				if cc, _ := m.Evidence["compare_calls"].([]string); !slices.Contains(cc, "strncmp") {
+					t.Errorf("compare_calls %q lack strncmp", cc)
 				}
 				f := only(t, fs, pipeline.IDELFCallAdded, pipeline.SeverityHigh, ch)
 				if !f.AllowOnly {

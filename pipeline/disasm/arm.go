@@ -164,11 +164,19 @@ func thumbSweep(b []byte, base uint64) []event {
 	var out []event
 	var lit literals
 	lit.init()
+	armEnd := 0 // the end of a run of ARM-mode words (armRun), stepped over
 	for o := 0; o+2 <= len(b); {
 		h1 := binary.LittleEndian.Uint16(b[o:])
 		addr := base + uint64(o)
 		if lit.pool[addr] {
 			o += 4
+			continue
+		}
+		if o >= armEnd && o%4 == 0 {
+			armEnd = o + armRun(b[o:])
+		}
+		if o < armEnd {
+			o += 2
 			continue
 		}
 		if h1>>11 < 0x1d { // 16-bit instruction
@@ -262,4 +270,24 @@ func (l *literals) get(r, o int) (uint64, bool) {
 		return 0, false
 	}
 	return l.val[r], true
+}
+
+// minARMRun is how many ARM-mode words in a row armRun takes for ARM code.
+const minARMRun = 4
+
+// armRun is the length in bytes of the run of ARM-mode words that starts
+// b, or 0 when it is shorter than minARMRun words. An ARM word of the
+// always condition (0xe in its top nibble, the upper halfword in memory)
+// reads in Thumb as an unconditional branch every four bytes, which Thumb
+// code never is; crt's ARM-mode helpers in a Thumb binary are such a run,
+// and swept as Thumb they jump into the functions after them.
+func armRun(b []byte) int {
+	n := 0
+	for n+4 <= len(b) && binary.LittleEndian.Uint32(b[n:])>>28 == 0xe {
+		n += 4
+	}
+	if n < 4*minARMRun {
+		return 0
+	}
+	return n
 }
