@@ -16,6 +16,9 @@ const (
 	// maxRodata bounds the read-only data read from one binary: it is
 	// held with the code (up to maxBytes) while the functions are found.
 	maxRodata = 16 << 20
+	// maxFuncStrings bounds the strings kept for one function (and so
+	// the arguments of one call and its compared strings).
+	maxFuncStrings = 256
 )
 
 // compareCalls are the functions whose string argument is a constant
@@ -96,6 +99,11 @@ func (p *prog) addStrings(fn *Func, events []event, starts map[uint64]string) {
 		case evRef:
 			str, ok := p.stringAt(e.target)
 			if !ok {
+				continue
+			}
+			if len(fn.Strings) >= maxFuncStrings {
+				// Each is looked up among the others: a hostile function
+				// of millions of references must not cost their square.
 				continue
 			}
 			if !slices.Contains(fn.Strings, str) {
