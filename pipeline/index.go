@@ -2,8 +2,10 @@ package pipeline
 
 import (
 	"cmp"
+	"context"
 	"encoding/binary"
 	"encoding/hex"
+	"io"
 	"math"
 	"slices"
 	"strings"
@@ -21,20 +23,19 @@ import (
 // A key is held as its directory, up to its last '/', stored once for all
 // the entries in it, and the name after it: keys of the entries nested in
 // a /usr image's jars and wheels are 112 bytes on average, their names 20.
+// Only keys stay in memory once the index spills (SpillTo): the rest of
+// each record, its digest among it, goes to a file, so that an image at
+// the entry limit costs about 30 bytes an entry.
 //
-// Add may be called from several goroutines.
+// Its methods may be called from several goroutines.
 type Index struct {
-	mu     sync.Mutex
-	chunks [][]byte
-	refs   []uint64 // chunk<<32 | offset, one per record
-	opens  []OpenFunc
-	// chains are the container chains, each stored once: every entry of a
-	// container shares its chain.
-	chains   [][]string
+	mu sync.Mutex
+	packed
+	refs     []uint64 // chunk<<32 | offset, one per record; dropped marks a record Drop took out
+	spillDir string
 	chainIDs map[string]uint32
 	last     []string // the chain of the last Add, to skip the map for the next
 	lastID   uint32
-	dirs     []string
 	dirIDs   map[string]uint32
 	lastDir  uint32 // the directory of the last Add, likely the next's
 	scratch  []byte
@@ -45,19 +46,30 @@ type Index struct {
 // (a path and link target near the path limit) gets a chunk of its own.
 const chunkSize = 256 << 10
 
-// Record layout, all integers as varints:
+// Record layout, all integers as varints. In memory, in the key chunks:
 //
 //	directory id, length of the name, name: the key is the directory
 //	(up to the key's last '/') and the name
+//	where the rest lies in the cold store (chunk<<32 | offset)
+//
+// In the cold store (see coldStore), which may be on disk:
+//
 //	path: 1 + offset of the path in the key, or 0, then length and bytes
-//	chain id, 1 + opener index (0 for none)
+//	chain id
+//	opener: a kind byte, then for openFunc the index in opens, for
+//	openAt the index in openAts and the locator
 //	length of the attributes, then the attributes: type (a byte, or
-//	typeOther and a string), flags, mode, uid, gid, size, digest (32 raw
-//	bytes, or a string that is not lowercase hex SHA-256), link target,
-//	device numbers, label, region
+//	typeOther and a string), flags, mode, uid, gid, size, link target,
+//	device numbers, label, region, and last the digest (32 raw bytes, or a
+//	string that is not lowercase hex SHA-256)
 //
 // Two entries whose attribute bytes are equal differ in nothing that
-// diff compares but their names (Tree.SameAttrs).
+// diff compares but their names (Tree.SameAttrs). A file added before it
+// is hashed (AddFile) has 32 bytes kept at the end of its attributes and
+// flagPending; Hashed writes its digest there and clears the flag, so
+// that an image's entries are packed as they are walked, not held as
+// Entry values until their files are read. Such a file opens only once
+// hashed.
 const (
 	flagHardLink = 1 << iota
 	flagDigest   // 32 raw bytes
@@ -66,21 +78,79 @@ const (
 	flagDevice
 	flagLabel
 	flagRegion
+	flagPending // 32 bytes kept for the digest, not yet written
 )
+
+// dropped marks a record that Drop took out: it is not in the tree.
+const dropped = 1 << 63
 
 const typeOther = 0xff
 
 var entryTypes = [...]EntryType{TypeFile, TypeDir, TypeSymlink, TypeChar, TypeBlock, TypeFIFO, TypeSocket}
 
-// Add packs e. Its digest and opener must be set already: later changes to
-// e do not reach the index.
-func (x *Index) Add(e *Entry) {
+// Add packs e and returns its record's id, for Entry and Drop. Its digest
+// and opener must be set already: later changes to e do not reach the
+// index.
+func (x *Index) Add(e *Entry) uint32 {
 	x.mu.Lock()
 	defer x.mu.Unlock()
+	return x.add(e, funcOpener(e.open), false)
+}
+
+// AddFile packs the regular file e, which is not hashed yet, with the
+// opener that will read it. Until Hashed is called for its id the entry
+// has no digest and cannot be opened.
+func (x *Index) AddFile(e *Entry, open OpenFunc) uint32 {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	return x.add(e, funcOpener(open), true)
+}
+
+// AddOpenAt registers the OpenAt of one walk, for AddFileAt.
+func (x *Index) AddOpenAt(at OpenAt) int {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	x.openAts = append(x.openAts, at)
+	return len(x.openAts) - 1
+}
+
+// AddFileAt is AddFile for a file that the OpenAt registered as at opens
+// at loc (Header.Locator): the record holds the two numbers, not a
+// closure.
+func (x *Index) AddFileAt(e *Entry, at int, loc uint64) uint32 {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	return x.add(e, opener{kind: openAt, i: at, loc: loc}, true)
+}
+
+// opener is how a record's file opens: not at all, by fn (added) or
+// opens[i] (decoded), or by openAts[i] at loc.
+type opener struct {
+	kind byte
+	fn   OpenFunc
+	i    int
+	loc  uint64
+}
+
+func funcOpener(f OpenFunc) opener {
+	if f == nil {
+		return opener{}
+	}
+	return opener{kind: openFunc, fn: f}
+}
+
+// Record opener kinds.
+const (
+	openNone = iota
+	openFunc // then the index in opens
+	openAt   // then the index in openAts and the locator
+)
+
+func (x *Index) add(e *Entry, open opener, pending bool) uint32 {
+	if x.cold == nil {
+		x.cold = &coldStore{dir: x.spillDir}
+	}
 	b := x.scratch[:0]
-	dir, name := splitKey(e.Key)
-	b = binary.AppendUvarint(b, uint64(x.dirID(dir)))
-	b = appendString(b, name)
 	if strings.HasSuffix(e.Key, e.Path) {
 		b = binary.AppendUvarint(b, uint64(len(e.Key)-len(e.Path))+1)
 	} else {
@@ -88,15 +158,24 @@ func (x *Index) Add(e *Entry) {
 		b = appendString(b, e.Path)
 	}
 	b = binary.AppendUvarint(b, uint64(x.chainID(e.Container)))
-	if e.open != nil {
-		x.opens = append(x.opens, e.open)
+	b = append(b, open.kind)
+	switch open.kind {
+	case openFunc:
 		b = binary.AppendUvarint(b, uint64(len(x.opens)))
-	} else {
-		b = binary.AppendUvarint(b, 0)
+		x.opens = append(x.opens, open.fn)
+	case openAt:
+		b = binary.AppendUvarint(b, uint64(open.i))
+		b = binary.AppendUvarint(b, open.loc)
 	}
-	x.attrs = appendAttrs(x.attrs[:0], e)
+	x.attrs = appendAttrs(x.attrs[:0], e, pending)
 	b = binary.AppendUvarint(b, uint64(len(x.attrs)))
 	b = append(b, x.attrs...)
+	cold := x.cold.add(b)
+
+	dir, name := splitKey(e.Key)
+	b = binary.AppendUvarint(b[:0], uint64(x.dirID(dir)))
+	b = appendString(b, name)
+	b = binary.AppendUvarint(b, cold)
 	x.scratch = b
 
 	n := len(x.chunks)
@@ -105,8 +184,105 @@ func (x *Index) Add(e *Entry) {
 		n++
 	}
 	c := x.chunks[n-1]
+	id := uint32(len(x.refs))
 	x.refs = append(x.refs, uint64(n-1)<<32|uint64(len(c)))
 	x.chunks[n-1] = append(c, b...)
+	return id
+}
+
+// SpillTo has the index write the older records' attributes to a file in
+// dir, which must exist, once they pass a few MiB. It must be called
+// before the first Add.
+func (x *Index) SpillTo(dir string) { x.spillDir = dir }
+
+// Hashed records that the file added as id was read in full, with its
+// SHA-256 digest unless sum is nil (Options.NoHash): from now on the entry
+// has the digest and opens with the opener given to AddFile.
+func (x *Index) Hashed(id uint32, sum []byte) {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	x.hashed(id, sum)
+}
+
+func (x *Index) hashed(id uint32, sum []byte) {
+	a, chunk, off := x.pendingAt(id)
+	if a[1]&flagPending == 0 {
+		panic("pipeline: a file hashed twice")
+	}
+	a[1] &^= flagPending
+	if sum != nil {
+		a[1] |= flagDigest
+		copy(a[len(a)-32:], sum)
+	}
+	x.cold.write(chunk, off, a)
+}
+
+// pendingAt returns a copy of the attributes of a record that AddFile
+// packed and where they lie among the cold chunks, for coldStore.write.
+func (x *Index) pendingAt(id uint32) (attrs []byte, chunk, off int) {
+	ref := x.coldRef(x.refs[id] &^ dropped)
+	whole := x.cold.get(int(ref >> 32))
+	r := record{whole[uint32(ref):]}
+	r.skipPath()
+	r.opener()
+	a := r.bytes(int(r.uvarint()))
+	if a[0] == typeOther || len(a) < 2+32 {
+		panic("pipeline: Hashed on a record that AddFile did not pack")
+	}
+	return append([]byte(nil), a...), int(ref >> 32), len(whole) - len(r.b) - len(a)
+}
+
+// CopyHashed gives the file added as id the digest of the file added as
+// src, a hard link's target, once that is hashed; it reports whether src
+// was read in full. The opener is the one AddFile was given for id.
+func (x *Index) CopyHashed(id, src uint32) bool {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	s, _, _ := x.pendingAt(src)
+	if s[1]&flagPending != 0 {
+		return false
+	}
+	var sum []byte
+	if s[1]&flagDigest != 0 {
+		sum = s[len(s)-32:]
+	}
+	x.hashed(id, sum)
+	return true
+}
+
+// Drop takes the record id out: it will not be in the tree. A container
+// that names one path twice keeps the later entry, as an extractor would.
+func (x *Index) Drop(id uint32) {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	x.refs[id] |= dropped
+}
+
+// Entry decodes the entry added as id, as it is now.
+func (x *Index) Entry(id uint32) *Entry {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	return x.entryAt(x.refs[id] &^ dropped)
+}
+
+// Opener returns the opener given to AddFile for id, whether or not the
+// file was hashed: the one that hashes it.
+func (x *Index) Opener(id uint32) OpenFunc {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	r := x.coldAt(x.refs[id] &^ dropped)
+	r.skipPath()
+	return x.openFunc(r.opener())
+}
+
+// HasKey reports whether the key of the record id is prefix+p, without
+// building either.
+func (x *Index) HasKey(id uint32, prefix, p string) bool {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	d, name := x.keyAt(x.refs[id] &^ dropped)
+	dir := x.dirs[d]
+	return len(dir)+len(name) == len(prefix)+len(p) && CompareSplit(dir, name, prefix, p) == 0
 }
 
 func (x *Index) chainID(chain []string) uint32 {
@@ -153,7 +329,7 @@ func (x *Index) dirID(dir string) uint32 {
 	return id
 }
 
-func appendAttrs(b []byte, e *Entry) []byte {
+func appendAttrs(b []byte, e *Entry, pending bool) []byte {
 	if i := slices.Index(entryTypes[:], e.Type); i >= 0 {
 		b = append(b, byte(i))
 	} else {
@@ -163,6 +339,12 @@ func appendAttrs(b []byte, e *Entry) []byte {
 	var flags byte
 	raw, err := hex.DecodeString(e.SHA256)
 	switch {
+	case pending:
+		if b[0] == typeOther {
+			panic("pipeline: AddFile of an entry that is not a regular file")
+		}
+		flags |= flagPending
+		raw = nil
 	case e.SHA256 == "":
 	case err == nil && len(raw) == 32 && hex.EncodeToString(raw) == e.SHA256:
 		flags |= flagDigest
@@ -189,12 +371,6 @@ func appendAttrs(b []byte, e *Entry) []byte {
 	b = binary.AppendUvarint(b, uint64(e.UID))
 	b = binary.AppendUvarint(b, uint64(e.GID))
 	b = binary.AppendVarint(b, e.Size)
-	switch {
-	case flags&flagDigest != 0:
-		b = append(b, raw...)
-	case flags&flagDigestString != 0:
-		b = appendString(b, e.SHA256)
-	}
 	if flags&flagLink != 0 {
 		b = appendString(b, e.LinkTarget)
 	}
@@ -211,6 +387,13 @@ func appendAttrs(b []byte, e *Entry) []byte {
 		b = appendString(b, r.Format)
 		b = binary.LittleEndian.AppendUint64(b, math.Float64bits(r.Entropy))
 	}
+	switch {
+	case flags&(flagDigest|flagPending) != 0:
+		b = append(b, raw...)
+		b = append(b, make([]byte, 32-len(raw))...)
+	case flags&flagDigestString != 0:
+		b = appendString(b, e.SHA256)
+	}
 	return b
 }
 
@@ -224,7 +407,13 @@ func appendString(b []byte, s string) []byte {
 func (x *Index) Tree(problems []Problem) *Tree {
 	x.mu.Lock()
 	defer x.mu.Unlock()
-	t := &Tree{Problems: problems, chunks: x.chunks, refs: x.refs, opens: x.opens, chains: x.chains, dirs: x.dirs}
+	live := x.refs[:0]
+	for _, ref := range x.refs {
+		if ref&dropped == 0 {
+			live = append(live, ref)
+		}
+	}
+	t := &Tree{Problems: problems, packed: x.packed, refs: live}
 	slices.SortStableFunc(t.refs, func(a, b uint64) int {
 		ad, an := t.keyAt(a)
 		bd, bn := t.keyAt(b)
@@ -233,13 +422,16 @@ func (x *Index) Tree(problems []Problem) *Tree {
 		}
 		return CompareSplit(t.dirs[ad], an, t.dirs[bd], bn)
 	})
-	x.chunks, x.refs, x.opens, x.chains, x.chainIDs, x.last, x.dirs, x.dirIDs = nil, nil, nil, nil, nil, nil, nil, nil
+	x.packed, x.refs, x.chainIDs, x.last, x.dirIDs = packed{}, nil, nil, nil, nil
 	return t
 }
 
 // record decodes records. The strings it returns point into the chunk:
-// a chunk is never written again where a record lies, so they stay valid
-// and the tree's memory is not copied for every entry decoded.
+// no byte of a string is written again (Hashed writes only flags and a
+// digest), and a chunk read back from the spill file is never reused, so
+// they stay valid and the tree's memory is not copied for every entry
+// decoded. Entry copies those of the cold part, not to pin a chunk read
+// back for as long as the entry lives.
 type record struct {
 	b []byte
 }
@@ -262,6 +454,38 @@ func (r *record) varint() int64 {
 	return v
 }
 
+// skipPath steps over the path and the chain id of a cold record, to its
+// opener.
+func (r *record) skipPath() {
+	if r.uvarint() == 0 {
+		r.string()
+	}
+	r.uvarint()
+}
+
+// opener decodes a record's opener field.
+func (r *record) opener() opener {
+	o := opener{kind: r.bytes(1)[0]}
+	switch o.kind {
+	case openFunc:
+		o.i = int(r.uvarint())
+	case openAt:
+		o.i, o.loc = int(r.uvarint()), r.uvarint()
+	}
+	return o
+}
+
+func (p *packed) openFunc(o opener) OpenFunc {
+	switch o.kind {
+	case openFunc:
+		return p.opens[o.i]
+	case openAt:
+		at, loc := p.openAts[o.i], o.loc
+		return func(ctx context.Context) (io.ReadCloser, error) { return at(ctx, loc) }
+	}
+	return nil
+}
+
 func (r *record) bytes(n int) []byte {
 	out := r.b[:n:n]
 	r.b = r.b[n:]
@@ -277,13 +501,43 @@ func (r *record) string() string {
 	return unsafe.String(&b[0], n)
 }
 
-func (t *Tree) recordAt(ref uint64) record {
-	return record{t.chunks[ref>>32][uint32(ref):]}
+// packed holds the records and what they share, for Index and Tree to
+// decode. A record is split: its key (directory id and name) and where
+// the rest lies in cold, which sorting and searching do not read.
+type packed struct {
+	chunks [][]byte
+	cold   *coldStore
+	opens  []OpenFunc
+	// openAts are the OpenAt of the walks that located their files.
+	openAts []OpenAt
+	// chains are the container chains, each stored once: every entry of a
+	// container shares its chain.
+	chains [][]string
+	dirs   []string
 }
 
-func (t *Tree) keyAt(ref uint64) (dir int, name string) {
-	r := t.recordAt(ref)
+func (p *packed) recordAt(ref uint64) record {
+	return record{p.chunks[ref>>32][uint32(ref):]}
+}
+
+func (p *packed) keyAt(ref uint64) (dir int, name string) {
+	r := p.recordAt(ref)
 	return int(r.uvarint()), r.string()
+}
+
+// coldRef returns where the rest of the record at ref lies in cold.
+func (p *packed) coldRef(ref uint64) uint64 {
+	r := p.recordAt(ref)
+	r.uvarint()
+	r.string()
+	return r.uvarint()
+}
+
+// coldAt returns the rest of the record at ref: path, chain, opener and
+// attributes.
+func (p *packed) coldAt(ref uint64) record {
+	c := p.coldRef(ref)
+	return record{p.cold.get(int(c >> 32))[uint32(c):]}
 }
 
 // CompareSplit compares a1+a2 with b1+b2 without building either.
@@ -328,8 +582,9 @@ func (t *Tree) Dirs() int { return len(t.dirs) }
 
 // hasPath reports whether the i-th entry's path is p, without building it.
 func (t *Tree) hasPath(i int, p string) bool {
-	r := t.recordAt(t.refs[i])
-	dir, name := t.dirs[r.uvarint()], r.string()
+	d, name := t.keyAt(t.refs[i])
+	dir := t.dirs[d]
+	r := t.coldAt(t.refs[i])
 	off := r.uvarint()
 	if off == 0 {
 		return r.string() == p
@@ -356,61 +611,63 @@ func (t *Tree) SameAttrs(i int, u *Tree, j int) bool {
 }
 
 func (t *Tree) attrs(i int) []byte {
-	r := t.recordAt(t.refs[i])
-	r.uvarint()
-	r.string()
-	if r.uvarint() == 0 {
-		r.string()
-	}
-	r.uvarint()
-	r.uvarint()
+	r := t.coldAt(t.refs[i])
+	r.skipPath()
+	r.opener()
 	return r.bytes(int(r.uvarint()))
 }
 
 // Entry decodes the i-th entry in key order. Each call returns a new
 // Entry, which the caller may keep and change.
-func (t *Tree) Entry(i int) *Entry {
-	r := t.recordAt(t.refs[i])
-	dir := t.dirs[r.uvarint()]
-	e := &Entry{Key: dir + r.string()}
+func (t *Tree) Entry(i int) *Entry { return t.entryAt(t.refs[i]) }
+
+func (p *packed) entryAt(ref uint64) *Entry {
+	d, name := p.keyAt(ref)
+	e := &Entry{Key: p.dirs[d] + name}
+	// The strings of the rest are copied: they would keep a chunk read
+	// back from the file alive for as long as the entry.
+	r := p.coldAt(ref)
 	if off := r.uvarint(); off > 0 {
 		e.Path = e.Key[off-1:]
 	} else {
-		e.Path = r.string()
+		e.Path = strings.Clone(r.string())
 	}
-	e.Container = t.chains[r.uvarint()]
-	if oi := r.uvarint(); oi > 0 {
-		e.open = t.opens[oi-1]
-	}
+	e.Container = p.chains[r.uvarint()]
+	open := r.opener()
 	a := record{r.bytes(int(r.uvarint()))}
+	// A file AddFile packed opens once hashed: until then, or if it could
+	// not be read, its opener is not the entry's.
+	if a.b[0] == typeOther || a.b[1]&flagPending == 0 {
+		e.open = p.openFunc(open)
+	}
 	if c := a.bytes(1)[0]; c == typeOther {
-		e.Type = EntryType(a.string())
+		e.Type = EntryType(strings.Clone(a.string()))
 	} else {
 		e.Type = entryTypes[c]
 	}
 	flags := a.bytes(1)[0]
 	e.Mode, e.UID, e.GID = uint32(a.uvarint()), uint32(a.uvarint()), uint32(a.uvarint())
 	e.Size = a.varint()
-	switch {
-	case flags&flagDigest != 0:
-		e.SHA256 = hex.EncodeToString(a.bytes(32))
-	case flags&flagDigestString != 0:
-		e.SHA256 = a.string()
-	}
 	e.HardLink = flags&flagHardLink != 0
 	if flags&flagLink != 0 {
-		e.LinkTarget = a.string()
+		e.LinkTarget = strings.Clone(a.string())
 	}
 	if flags&flagDevice != 0 {
 		e.Major, e.Minor = uint32(a.uvarint()), uint32(a.uvarint())
 	}
 	if flags&flagLabel != 0 {
-		e.Label = a.string()
+		e.Label = strings.Clone(a.string())
 	}
 	if flags&flagRegion != 0 {
-		reg := &Region{Offset: a.varint(), Size: a.varint(), Format: a.string()}
+		reg := &Region{Offset: a.varint(), Size: a.varint(), Format: strings.Clone(a.string())}
 		reg.Entropy = math.Float64frombits(binary.LittleEndian.Uint64(a.bytes(8)))
 		e.Region = reg
+	}
+	switch {
+	case flags&flagDigest != 0:
+		e.SHA256 = hex.EncodeToString(a.bytes(32))
+	case flags&flagDigestString != 0:
+		e.SHA256 = strings.Clone(a.string())
 	}
 	return e
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
+	"os"
 	"reflect"
 	"runtime"
 	"slices"
@@ -192,6 +193,128 @@ func TestIndexCompact(t *testing.T) {
 	}
 	if tree.Len() != n || !tree.Entry(n-1).Readable() {
 		t.Fatalf("tree of %d entries, last readable %v", tree.Len(), tree.Entry(n-1).Readable())
+	}
+	runtime.KeepAlive(tree)
+}
+
+// TestIndexSpill: an index that spills packs a file as it is walked,
+// takes its digest once hashed and keeps in memory only the keys: with a
+// million entries a side at the entry limit, both trees of a diff fit the
+// 256 MiB bound. Every entry reads back as it went in, from memory or
+// from the file, a file opens only once hashed, through its locator, and
+// the work directory holds nothing afterwards.
+func TestIndexSpill(t *testing.T) {
+	const n = 200_000
+	dir := t.TempDir()
+	chain := []string{"fw-2.4.1.sqfs", "squashfs"}
+	live := func() uint64 {
+		runtime.GC()
+		var ms runtime.MemStats
+		runtime.ReadMemStats(&ms)
+		return ms.HeapAlloc
+	}
+	sumOf := func(i int) []byte {
+		s := make([]byte, 32)
+		for k := range s {
+			s[k] = byte(i >> (k % 3 * 8))
+		}
+		return s
+	}
+	pathOf := func(i int) string { return fmt.Sprintf("/usr/share/pkg-%04d/data/file-%04d.txt", i/1000, i%1000) }
+	ids := make([]uint32, n)
+	before := live()
+	x := new(Index)
+	x.SpillTo(dir)
+	at := x.AddOpenAt(func(_ context.Context, loc uint64) (io.ReadCloser, error) {
+		return io.NopCloser(strings.NewReader(fmt.Sprint(loc))), nil
+	})
+	for i := range n {
+		p := pathOf(i)
+		e := &Entry{Key: p, Path: p, Container: chain, Type: TypeFile, Mode: 0o644, Size: int64(i)}
+		switch i % 4 {
+		case 3:
+			e.Type, e.Size, e.Mode, e.LinkTarget = TypeSymlink, 0, 0o777, fmt.Sprintf("../target-%d", i)
+			ids[i] = x.Add(e)
+		default:
+			ids[i] = x.AddFileAt(e, at, uint64(i))
+		}
+	}
+	// Hashed as workers would, out of order; every fourth file stays
+	// unread, and one name is added again and replaces the first.
+	for i := n - 1; i >= 0; i-- {
+		if i%4 == 1 || i%4 == 2 {
+			x.Hashed(ids[i], sumOf(i))
+		}
+	}
+	if !x.CopyHashed(ids[0], ids[1]) || x.CopyHashed(ids[4], ids[8]) {
+		t.Fatal("CopyHashed: a hashed source did not copy, or an unread one did")
+	}
+	x.Drop(ids[5])
+	if x.cold.f == nil {
+		t.Fatal("the index never spilled")
+	}
+	tree := x.Tree(nil)
+	// The chunks a store keeps, whatever its size, are not the entries'.
+	per := float64(live()-before-coldBudget-coldCache*coldChunk) / n
+	nameLen := len("file-0000.txt")
+	t.Logf("%.0f bytes an entry held in memory, %d of them its name", per, nameLen)
+	// The name, varints of its directory and where the rest lies, and the
+	// reference, with room for the slices' growth: no digest, no opener.
+	if limit := float64(nameLen + 8 + 8 + 12); per > limit {
+		t.Errorf("%.0f bytes an entry, want at most %.0f", per, limit)
+	}
+	if tree.Len() != n-1 {
+		t.Fatalf("tree of %d entries, want %d", tree.Len(), n-1)
+	}
+	for i := range n {
+		if i == 5 {
+			if _, ok := tree.Search(pathOf(i)); ok {
+				t.Errorf("%s was dropped but is in the tree", pathOf(i))
+			}
+			continue
+		}
+		j, ok := tree.Search(pathOf(i))
+		if !ok {
+			t.Fatalf("%s is not in the tree", pathOf(i))
+		}
+		e := tree.Entry(j)
+		hashed := i%4 == 1 || i%4 == 2 || i == 0
+		switch {
+		case e.Path != pathOf(i) || !slices.Equal(e.Container, chain):
+			t.Fatalf("entry %d reads back as %q in %v", i, e.Path, e.Container)
+		case i%4 == 3:
+			if e.Type != TypeSymlink || e.LinkTarget != fmt.Sprintf("../target-%d", i) || e.Readable() {
+				t.Fatalf("symlink %d reads back as %+v", i, e)
+			}
+		case e.Readable() != hashed || e.Size != int64(i):
+			t.Fatalf("file %d: readable %v, size %d; want %v, %d", i, e.Readable(), e.Size, hashed, i)
+		case !hashed && e.SHA256 != "":
+			t.Fatalf("unread file %d has digest %s", i, e.SHA256)
+		case hashed:
+			want := sumOf(i)
+			if i == 0 {
+				want = sumOf(1)
+			}
+			if e.SHA256 != fmt.Sprintf("%x", want) {
+				t.Fatalf("file %d has digest %s, want %x", i, e.SHA256, want)
+			}
+			if i%997 == 1 {
+				rc, err := e.Open(context.Background())
+				if err != nil {
+					t.Fatal(err)
+				}
+				b, _ := io.ReadAll(rc)
+				if string(b) != fmt.Sprint(i) {
+					t.Fatalf("file %d opens at locator %s", i, b)
+				}
+			}
+		}
+	}
+	if !tree.SameAttrs(1, tree, 1) || tree.SameAttrs(1, tree, 2) {
+		t.Error("SameAttrs of spilled records: an entry differs from itself, or two digests are the same")
+	}
+	if left, _ := os.ReadDir(dir); len(left) != 0 {
+		t.Errorf("the work directory holds %d files", len(left))
 	}
 	runtime.KeepAlive(tree)
 }

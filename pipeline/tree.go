@@ -176,11 +176,8 @@ type Tree struct {
 	// the whole artifact was hit), so the entries are only part of the image.
 	Incomplete bool
 
-	chunks  [][]byte
+	packed
 	refs    []uint64 // sorted by key
-	opens   []OpenFunc
-	chains  [][]string
-	dirs    []string
 	closers []io.Closer
 }
 

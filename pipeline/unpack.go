@@ -22,6 +22,12 @@ type Header struct {
 	HardLink bool
 	Major    uint32
 	Minor    uint32
+	// OpenAt and Locator open a regular file for a walk that passes no
+	// OpenFunc: a walk of a large image gives each file a number, a few
+	// bytes in the index, rather than a closure of its own in memory. A
+	// walk passes one OpenAt for all its entries.
+	OpenAt  OpenAt
+	Locator uint64
 	// Identity, when non-zero, is shared by entries that are the same object
 	// (hard links of one inode), so their bytes are read and counted once.
 	Identity uint64
@@ -39,6 +45,19 @@ type Header struct {
 	// header's name here: shown, and its change reported, but never part
 	// of a path that findings and manifests use.
 	Label string
+}
+
+// OpenAt opens the file that a walk located at loc (Header.Locator).
+type OpenAt func(ctx context.Context, loc uint64) (io.ReadCloser, error)
+
+// Opener returns the entry's opener: open as the walk passed it, or one
+// built from OpenAt and Locator when the walk located the entry instead.
+func (h *Header) Opener(open OpenFunc) OpenFunc {
+	if open != nil || h.OpenAt == nil {
+		return open
+	}
+	at, loc := h.OpenAt, h.Locator
+	return func(ctx context.Context) (io.ReadCloser, error) { return at(ctx, loc) }
 }
 
 // Region is a byte range of a raw image (a flash dump, a vendor blob): a

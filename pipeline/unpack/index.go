@@ -3,11 +3,12 @@ package unpack
 import (
 	"context"
 	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"path"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -21,28 +22,27 @@ import (
 // walkFunc lists a container's entries.
 type walkFunc func(visit func(*pipeline.Header, pipeline.OpenFunc) error) error
 
-// pending is a regular file waiting to be hashed.
+// pending is a regular file waiting to be hashed, its entry packed in
+// the run's index already. It holds no pointer: a /usr image's walk lists
+// hundreds of thousands of them.
 type pending struct {
-	e    *pipeline.Entry
-	open pipeline.OpenFunc
-	// same is an earlier file with the same bytes (a hard link), hashed in its place.
-	same *pending
+	id uint32 // the entry's record
+	// same is the index, among the container's files, of an earlier file
+	// with the same bytes (a hard link), hashed in its place; -1 for none.
+	same int32
 	// skip is set when the entry was replaced or refused before hashing.
 	skip bool
 	// nest is set, once the file is hashed, when it is or may hold a
 	// container: its first bytes match a format, or it is a file worth
 	// carving in which the carver's magics were seen. Only this is kept of
-	// its bytes: the index of a large image holds hundreds of thousands of
-	// pending files at once.
+	// its bytes.
 	nest bool
-	// linked is set when another file is hashed through this one (same);
-	// slot is the file's place in the archive's names.
-	linked bool
-	slot   int32
 }
 
 // archive indexes the entries of one container, hashes its files and
-// recurses into the files that are containers themselves.
+// recurses into the files that are containers themselves. Each entry is
+// packed in the index as it is walked, its digest written once its file
+// is hashed.
 func (r *run) archive(ctx context.Context, walk walkFunc, in input, chain []string) error {
 	keyPrefix := ""
 	if len(in.keys) > 0 {
@@ -50,9 +50,12 @@ func (r *run) archive(ctx context.Context, walk walkFunc, in input, chain []stri
 	}
 	chain = chain[:len(chain):len(chain)] // entries share it; appends must copy
 	var (
-		local      = newNames()
-		files      []*pending
-		byIdentity = map[uint64]*pending{}
+		local = newNames(func(id uint32, p string) bool { return r.index.HasKey(id, keyPrefix, p) })
+		files []pending
+		// byIdentity holds the first file of each inode that may have
+		// further names (Header.Identity).
+		byIdentity = map[uint64]int32{}
+		at         = -1 // the walk's OpenAt in the index, once it gives one
 	)
 	werr := walk(func(h *pipeline.Header, open pipeline.OpenFunc) error {
 		if err := ctx.Err(); err != nil {
@@ -71,15 +74,15 @@ func (r *run) archive(ctx context.Context, walk walkFunc, in input, chain []stri
 		if h.Damage != "" {
 			r.problem(pipeline.Problem{Kind: pipeline.ProblemCorrupt, Container: chain, Path: e.Path, Reason: h.Damage})
 		}
-		var p *pending
+		s := nameSlot{file: -1, dir: e.Type == pipeline.TypeDir}
 		if e.Type == pipeline.TypeFile {
-			p = &pending{e: e, open: open}
+			p := pending{same: -1}
 			switch {
 			case h.HardLink:
 				i, _ := local.lookup(e.LinkTarget) // sanitize found it, a file
-				target := local.files[i]
-				p.same, p.open = target, target.open
-				e.Size = target.e.Size
+				target := files[local.slots[i].file].id
+				p.same, open = local.slots[i].file, r.index.Opener(target)
+				e.Size = r.index.Entry(target).Size
 			case e.Size > r.u.opts.Limits.MaxFileSize:
 				r.limitProblem(chain, e.Path, &pipeline.LimitError{Limit: "max-file-size", Value: r.u.opts.Limits.MaxFileSize,
 					Msg: fmt.Sprintf("entry of %d bytes not read", e.Size)})
@@ -88,46 +91,44 @@ func (r *run) archive(ctx context.Context, walk walkFunc, in input, chain []stri
 				if first, ok := byIdentity[h.Identity]; ok {
 					p.same = first
 				} else {
-					byIdentity[h.Identity] = p
+					byIdentity[h.Identity] = int32(len(files))
 				}
 			}
-			if p.open == nil {
+			switch {
+			case open == nil && h.OpenAt != nil && !h.HardLink:
+				if at < 0 {
+					at = r.index.AddOpenAt(h.OpenAt)
+				}
+				p.id = r.index.AddFileAt(e, at, h.Locator)
+			case open == nil:
 				p.skip = true
+				fallthrough
+			default:
+				p.id = r.index.AddFile(e, open)
 			}
+			s.id, s.file = p.id, int32(len(files))
+			files = append(files, p)
+		} else {
+			s.id = r.index.Add(e)
 		}
 		if i, dup := local.lookup(e.Path); dup {
-			old := local.entries[i]
-			if old.Type != pipeline.TypeDir || e.Type != pipeline.TypeDir {
+			old := local.slots[i]
+			if !old.dir || e.Type != pipeline.TypeDir {
 				r.problem(pipeline.Problem{Kind: pipeline.ProblemUnsafe, Container: chain, Path: e.Path,
-					Reason: fmt.Sprintf("entry %q collides with an earlier %s at the same path; the later one is kept, as an extractor would", h.Name, old.Type)})
+					Reason: fmt.Sprintf("entry %q collides with an earlier %s at the same path; the later one is kept, as an extractor would", h.Name, r.index.Entry(old.id).Type)})
 			}
-			if op := local.files[i]; op != nil {
-				op.skip = true
+			if old.file >= 0 {
+				files[old.file].skip = true
 			}
-			local.replace(i, e, p)
+			r.index.Drop(old.id)
+			local.replace(i, s)
 		} else {
-			local.add(e, p)
-		}
-		if p != nil {
-			files = append(files, p)
+			local.add(e.Path, s)
 		}
 		return nil
 	})
-	// The entries are packed into the index once hashed, and on any way out
-	// before that, so that a limit keeps what was seen.
-	kept := false
-	keep := func() {
-		if !kept {
-			kept = true
-			for _, e := range local.entries {
-				if e != nil {
-					r.index.Add(e)
-				}
-			}
-			local.release()
-		}
-	}
-	defer keep()
+	local.release()
+	clear(byIdentity)
 
 	var gl *globalLimit
 	switch {
@@ -141,49 +142,28 @@ func (r *run) archive(ctx context.Context, walk walkFunc, in input, chain []stri
 		r.problem(pipeline.Problem{Kind: pipeline.ProblemCorrupt, Container: chain, Path: "/", Reason: werr.Error()})
 	}
 
-	// From here on no name is looked up, and each hashed file that no
-	// link or nested container needs goes to the index at once: a /usr
-	// image holds hundreds of thousands of entries while it hashes.
-	local.seal()
-	clear(byIdentity)
-	for _, p := range files {
-		if p.same != nil {
-			p.same.linked = true
-		}
-	}
-	index := func(p *pending) {
-		if p.nest || p.linked || p.same != nil {
-			return
-		}
-		r.index.Add(p.e)
-		local.entries[p.slot] = nil // distinct slots: no two workers write one
-		p.e, p.open = nil, nil
-	}
-	if err := r.hashAll(ctx, files, in, chain, index); err != nil {
+	if err := r.hashAll(ctx, files, in, chain); err != nil {
 		return err
 	}
 	for _, p := range files {
-		if p.same != nil && !p.skip && p.same.e.Readable() {
-			p.e.SHA256 = p.same.e.SHA256
-			p.e.SetOpen(p.open)
+		if p.same >= 0 && !p.skip && r.index.CopyHashed(p.id, files[p.same].id) {
 			if sink := r.u.opts.Sink; sink != nil {
-				if err := sink.Link(p.e, p.same.e); err != nil {
+				if err := sink.Link(r.index.Entry(p.id), r.index.Entry(files[p.same].id)); err != nil {
 					return err
 				}
 			}
 		}
 	}
-	keep()
-	// Only the files that may hold containers are needed from here on: the
-	// rest of a large image's pending files (hundreds of thousands) would
-	// stay alive until its nested containers are all read.
-	nest := make([]*pending, 0, len(files)/8)
+	// Only the records of the files that may hold containers are kept
+	// from here on: a /usr image's man pages and jars are tens of
+	// thousands of them, each decoded again when it is opened.
+	var nest []uint32
 	for _, p := range files {
-		if p.nest && !p.skip && p.same == nil && p.e.Readable() {
-			nest = append(nest, p)
+		if p.nest && !p.skip && p.same < 0 && r.index.Entry(p.id).Readable() {
+			nest = append(nest, p.id)
 		}
 	}
-	clear(files) // the walk's closure captured the slice
+	files = nil
 	return r.nestAll(ctx, nest, in, chain)
 }
 
@@ -193,19 +173,19 @@ func (r *run) archive(ctx context.Context, walk walkFunc, in input, chain []stri
 // opened concurrently: in a free slot of the run when there is one, else
 // here. Their failures are recorded afterwards in file order, so that the
 // problems do not depend on which finished first.
-func (r *run) nestAll(ctx context.Context, files []*pending, in input, chain []string) error {
+func (r *run) nestAll(ctx context.Context, files []uint32, in input, chain []string) error {
 	g, gctx := errgroup.WithContext(ctx)
 	errs := make([]error, len(files))
-	for i, p := range files {
+	for i, id := range files {
 		select {
 		case r.nestSlots <- struct{}{}:
 			g.Go(func() error {
 				defer func() { <-r.nestSlots }()
-				errs[i] = r.nested(gctx, p, in, chain)
+				errs[i] = r.nested(gctx, r.index.Entry(id), in, chain)
 				return fatal(errs[i])
 			})
 		default:
-			errs[i] = r.nested(gctx, p, in, chain)
+			errs[i] = r.nested(gctx, r.index.Entry(id), in, chain)
 			if err := fatal(errs[i]); err != nil {
 				// A worker's failure may be why this one was cancelled.
 				if werr := g.Wait(); werr != nil {
@@ -224,10 +204,10 @@ func (r *run) nestAll(ctx context.Context, files []*pending, in input, chain []s
 // nestedProblems records, in file order, the failures of nested containers
 // that stay with their container; those that stop the artifact are the
 // caller's.
-func (r *run) nestedProblems(files []*pending, errs []error, chain []string) {
+func (r *run) nestedProblems(files []uint32, errs []error, chain []string) {
 	for i, err := range errs {
 		if err != nil && fatal(err) == nil {
-			r.nestedProblem(err, chain, files[i].e.Path)
+			r.nestedProblem(err, chain, r.index.Entry(files[i]).Path)
 		}
 	}
 }
@@ -266,7 +246,8 @@ func (r *run) sanitize(h *pipeline.Header, chain []string, local *names) (*pipel
 	if clean == "/" && h.Type != pipeline.TypeDir {
 		return unsafe(shown, "entry %q of type %s names the root", shown, h.Type)
 	}
-	if dir, ok := local.ancestor(clean); ok {
+	if slot, ok := local.ancestor(clean); ok {
+		dir := r.index.Entry(slot.id)
 		return unsafe(clean, "entry goes through %s, which is a %s, not a directory: a link-then-write escape; refused", dir.Path, dir.Type)
 	}
 	switch h.Type {
@@ -294,7 +275,7 @@ func (r *run) sanitize(h *pipeline.Header, chain []string, local *names) (*pipel
 		}
 		target := path.Clean("/" + h.LinkName)
 		i, ok := local.lookup(target)
-		if !ok || local.entries[i].Type != pipeline.TypeFile {
+		if !ok || local.slots[i].file < 0 {
 			return unsafe(clean, "hard link to %q, which is not an earlier regular file of this archive; refused", h.LinkName)
 		}
 		e.Type, e.LinkTarget, e.HardLink = pipeline.TypeFile, target, true
@@ -347,14 +328,19 @@ var (
 )
 
 // hashAll hashes the pending files concurrently.
-func (r *run) hashAll(ctx context.Context, files []*pending, in input, chain []string, hashed func(*pending)) error {
+func (r *run) hashAll(ctx context.Context, files []pending, in input, chain []string) error {
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(r.u.opts.Jobs)
 	var produced atomic.Int64
-	// Unreadable files are recorded after, in file order.
-	unreadable := make([]*fileError, len(files))
-	for i, p := range files {
-		if p.skip || p.same != nil {
+	// Unreadable files are recorded after, in file order. They are few:
+	// a slot for each of a large image's files would cost a pointer each.
+	var (
+		mu         sync.Mutex
+		unreadable = map[int]*fileError{}
+	)
+	for i := range files {
+		p := &files[i] // distinct elements: no two workers write one
+		if p.skip || p.same >= 0 {
 			continue
 		}
 		g.Go(func() error {
@@ -367,22 +353,20 @@ func (r *run) hashAll(ctx context.Context, files []*pending, in input, chain []s
 			}
 			defer func() { <-r.hashSlots }()
 			err := r.hash(gctx, p, &produced, in)
-			if err == nil {
-				hashed(p)
-			}
 			var fe *fileError
 			if errors.As(err, &fe) && !in.top {
+				mu.Lock()
 				unreadable[i] = fe
+				mu.Unlock()
 				return nil
 			}
 			return err
 		})
 	}
 	err := g.Wait()
-	for i, fe := range unreadable {
-		if fe != nil {
-			r.problem(pipeline.Problem{Kind: pipeline.ProblemCorrupt, Container: chain, Path: files[i].e.Path, Reason: fe.Error()})
-		}
+	for _, i := range slices.Sorted(maps.Keys(unreadable)) {
+		fe := unreadable[i]
+		r.problem(pipeline.Problem{Kind: pipeline.ProblemCorrupt, Container: chain, Path: fe.e.Path, Reason: fe.Error()})
 	}
 	var cl *containerLimit
 	if errors.As(err, &cl) {
@@ -440,14 +424,17 @@ func (w *hashWriter) Write(b []byte) (int, error) {
 	return w.h.Write(b)
 }
 
+// hash reads the file p, records its digest in the index and whether it
+// may hold a container.
 func (r *run) hash(ctx context.Context, p *pending, produced *atomic.Int64, in input) error {
-	rc, err := p.open(ctx)
+	e, open := r.index.Entry(p.id), r.index.Opener(p.id)
+	rc, err := open(ctx)
 	if err != nil {
 		if ctx.Err() != nil {
 			// Stopped by another file's failure, not unreadable.
 			return ctx.Err()
 		}
-		return &fileError{p.e, err}
+		return &fileError{e, err}
 	}
 	defer rc.Close()
 	base := in.size
@@ -456,11 +443,11 @@ func (r *run) hash(ctx context.Context, p *pending, produced *atomic.Int64, in i
 	}
 	head := headPool.Get().(*[]byte)
 	defer headPool.Put(head)
-	w := &hashWriter{r: r, e: p.e, produced: produced, base: base, head: (*head)[:0]}
+	w := &hashWriter{r: r, e: e, produced: produced, base: base, head: (*head)[:0]}
 	if !r.u.opts.NoHash {
 		w.h = sha256.New()
 	}
-	if p.e.Region == nil && r.mayHoldImage(p.e.Size, nil) {
+	if e.Region == nil && r.mayHoldImage(e.Size, nil) {
 		w.sigs = newSigWatch(r.u.sigs, r.u.sigReach)
 	}
 	buf := bufPool.Get().(*[]byte)
@@ -468,7 +455,7 @@ func (r *run) hash(ctx context.Context, p *pending, produced *atomic.Int64, in i
 	var dst io.Writer = w
 	var out io.WriteCloser
 	if r.u.opts.Sink != nil {
-		if out, err = r.u.opts.Sink.Create(p.e); err != nil {
+		if out, err = r.u.opts.Sink.Create(e); err != nil {
 			return err
 		}
 		dst = io.MultiWriter(w, out)
@@ -488,23 +475,24 @@ func (r *run) hash(ctx context.Context, p *pending, produced *atomic.Int64, in i
 		if errors.As(err, &fe) || errors.As(err, &gl) || errors.As(err, &cl) || ctx.Err() != nil {
 			return err
 		}
-		return &fileError{p.e, err}
+		return &fileError{e, err}
 	}
-	if w.n != p.e.Size {
-		return &fileError{p.e, fmt.Errorf("holds %d bytes, its header declares %d", w.n, p.e.Size)}
+	if w.n != e.Size {
+		return &fileError{e, fmt.Errorf("holds %d bytes, its header declares %d", w.n, e.Size)}
 	}
+	var sum []byte
 	if w.h != nil {
-		p.e.SHA256 = hex.EncodeToString(w.h.Sum(nil))
+		sum = w.h.Sum(nil)
 	}
+	r.index.Hashed(p.id, sum)
 	noSignature := w.sigs != nil && !w.sigs.found
-	p.nest = r.detect(w.head) != nil || p.e.Region == nil && !noSignature && r.mayHoldImage(p.e.Size, w.head)
-	p.e.SetOpen(p.open)
+	p.nest = r.detect(w.head) != nil || e.Region == nil && !noSignature && r.mayHoldImage(e.Size, w.head)
 	return nil
 }
 
 // nested unpacks a file that holds a container.
-func (r *run) nested(ctx context.Context, p *pending, in input, chain []string) error {
-	rc, err := p.open(ctx)
+func (r *run) nested(ctx context.Context, e *pipeline.Entry, in input, chain []string) error {
+	rc, err := e.Open(ctx)
 	if err != nil {
 		return err
 	}
@@ -519,7 +507,7 @@ func (r *run) nested(ctx context.Context, p *pending, in input, chain []string) 
 		r.closers = append(r.closers, rc)
 		r.mu.Unlock()
 	} else {
-		f, n, err := r.spill(ctx, rc, nil, append(chain, p.e.Path))
+		f, n, err := r.spill(ctx, rc, nil, append(chain, e.Path))
 		rc.Close()
 		if err != nil {
 			return err
@@ -528,10 +516,10 @@ func (r *run) nested(ctx context.Context, p *pending, in input, chain []string) 
 	}
 	next := input{
 		ra: ra, size: size,
-		chain:  append(chain, p.e.Path),
-		keys:   append(in.keys[:len(in.keys):len(in.keys)], p.e.Path),
+		chain:  append(chain, e.Path),
+		keys:   append(in.keys[:len(in.keys):len(in.keys)], e.Path),
 		depth:  in.depth + 1,
-		carved: p.e.Region != nil,
+		carved: e.Region != nil,
 	}
 	err = r.container(ctx, next)
 	if errors.Is(err, errNotContainer) {

@@ -2,87 +2,94 @@ package unpack
 
 import (
 	"hash/maphash"
-
-	"github.com/fwvet/fwvet/pipeline"
 )
 
-// names holds a container's entries while it is walked, by path, and the
-// file of each waiting to be hashed. Paths are found by a hash of their
-// bytes that points at the entry's slot, so the path strings are the
-// entries' own: a map of strings (a slot, a file and a not-a-directory set
-// each keyed by the path) cost about 150 bytes an entry, 49 MiB for the
-// two trees of a /usr image, where this costs about 30. Every ancestor of
-// a name is found in one pass over it, so a hostile archive of 4 KiB names
+// names finds a container's entries by path while it is walked. The
+// entries themselves are packed in the run's index as they are met; a
+// slot holds a record's id, whether it is a directory and its file
+// waiting to be hashed. Paths are found by a hash of their bytes that
+// points at the slot, and told apart by the record's key when hashes are
+// equal, so no path is held twice: a /usr image's walk holds hundreds of
+// thousands of entries, both trees of a diff at once. Every ancestor of a
+// name is found in one pass over it, so a hostile archive of 4 KiB names
 // of 2,000 levels is not quadratic in the name. The hash is seeded per
 // container, so that names cannot be made to collide; paths that do
 // collide are still told apart by their bytes.
 type names struct {
-	seed    maphash.Seed
-	mask    uint64 // all ones; a test clears bits to make paths collide
-	slot    map[uint64]int32
-	more    map[uint64][]int32 // further slots whose paths have the same hash
-	entries []*pipeline.Entry
-	files   []*pending // the file at each slot waiting to be hashed, or nil
+	seed maphash.Seed
+	mask uint64 // all ones; a test clears bits to make paths collide
+	// slot is keyed by 32 bits of the hash: half the map of 64, and the
+	// paths that share them are told apart all the same.
+	slot  map[uint32]int32
+	more  map[uint32][]int32 // further slots whose paths have the same hash
+	slots []nameSlot
+	// is reports whether the record id is the entry at path p.
+	is func(id uint32, p string) bool
 }
 
-func newNames() *names {
-	return &names{seed: maphash.MakeSeed(), mask: ^uint64(0), slot: map[uint64]int32{}}
+// nameSlot is one path's entry: its record and its file in the
+// container's list of files to hash (-1 for none).
+type nameSlot struct {
+	id   uint32
+	file int32
+	dir  bool
+}
+
+func newNames(is func(id uint32, p string) bool) *names {
+	return &names{seed: maphash.MakeSeed(), mask: ^uint64(0), slot: map[uint32]int32{}, is: is}
 }
 
 // lookup returns the slot of the entry at path p.
 func (n *names) lookup(p string) (int, bool) {
-	return n.find(maphash.String(n.seed, p)&n.mask, p)
+	return n.find(uint32(maphash.String(n.seed, p)&n.mask), p, false)
 }
 
-func (n *names) find(h uint64, p string) (int, bool) {
+// find returns the slot of the entry at p whose path hashes to h; with
+// notDir, only an entry that is not a directory, whose path alone is then
+// compared.
+func (n *names) find(h uint32, p string, notDir bool) (int, bool) {
 	i, ok := n.slot[h]
 	if !ok {
 		return 0, false
 	}
-	if n.entries[i].Path == p {
+	match := func(i int32) bool {
+		s := n.slots[i]
+		return !(notDir && s.dir) && n.is(s.id, p)
+	}
+	if match(i) {
 		return int(i), true
 	}
 	for _, i := range n.more[h] {
-		if n.entries[i].Path == p {
+		if match(i) {
 			return int(i), true
 		}
 	}
 	return 0, false
 }
 
-// add puts e, and its pending file if it is one, in a new slot. Its path
-// must not be in n yet.
-func (n *names) add(e *pipeline.Entry, p *pending) {
-	i := int32(len(n.entries))
-	n.entries = append(n.entries, e)
-	n.files = append(n.files, p)
-	if p != nil {
-		p.slot = i
-	}
-	h := maphash.String(n.seed, e.Path) & n.mask
+// add puts the entry at path p in a new slot. Its path must not be in n yet.
+func (n *names) add(p string, s nameSlot) {
+	i := int32(len(n.slots))
+	n.slots = append(n.slots, s)
+	h := uint32(maphash.String(n.seed, p) & n.mask)
 	if _, taken := n.slot[h]; !taken {
 		n.slot[h] = i
 		return
 	}
 	if n.more == nil {
-		n.more = map[uint64][]int32{}
+		n.more = map[uint32][]int32{}
 	}
 	n.more[h] = append(n.more[h], i)
 }
 
-// replace puts e at slot i, in place of the entry at its path.
-func (n *names) replace(i int, e *pipeline.Entry, p *pending) {
-	n.entries[i], n.files[i] = e, p
-	if p != nil {
-		p.slot = int32(i)
-	}
-}
+// replace puts s at slot i, in place of the entry at its path.
+func (n *names) replace(i int, s nameSlot) { n.slots[i] = s }
 
-// ancestor returns the outermost proper ancestor of the clean, rooted path
-// p that is in n and is not a directory.
-func (n *names) ancestor(p string) (*pipeline.Entry, bool) {
-	if len(n.entries) == 0 {
-		return nil, false
+// ancestor returns the slot of the outermost proper ancestor of the
+// clean, rooted path p that is in n and is not a directory.
+func (n *names) ancestor(p string) (nameSlot, bool) {
+	if len(n.slots) == 0 {
+		return nameSlot{}, false
 	}
 	var h maphash.Hash
 	h.SetSeed(n.seed)
@@ -90,23 +97,16 @@ func (n *names) ancestor(p string) (*pipeline.Entry, bool) {
 		// A hash's sum depends only on the bytes written so far, and is
 		// the sum maphash.String gives for them.
 		if p[i] == '/' && i > 0 {
-			if j, ok := n.find(h.Sum64()&n.mask, p[:i]); ok && n.entries[j].Type != pipeline.TypeDir {
-				return n.entries[j], true
+			if j, ok := n.find(uint32(h.Sum64()&n.mask), p[:i], true); ok {
+				return n.slots[j], true
 			}
 		}
 		h.WriteByte(p[i])
 	}
-	return nil, false
+	return nameSlot{}, false
 }
 
-// release drops the entries and files, which the caller has packed.
-// seal drops what lookups need, once no more names are added.
-func (n *names) seal() {
-	n.slot, n.more = nil, nil
-}
-
+// release drops the slots, once no more names are added or looked up.
 func (n *names) release() {
-	clear(n.entries)
-	clear(n.files)
-	n.entries, n.files, n.slot, n.more = nil, nil, nil, nil
+	n.slots, n.slot, n.more = nil, nil, nil
 }

@@ -18,15 +18,19 @@ import (
 // not. With every path hashing the same, the answers are the same.
 func TestNames(t *testing.T) {
 	for _, mask := range []uint64{^uint64(0), 0} {
-		n := newNames()
+		// The records: a path and a type each, ids their positions.
+		var paths []string
+		var types []pipeline.EntryType
+		n := newNames(func(id uint32, p string) bool { return paths[id] == p })
 		n.mask = mask
 		add := func(p string, typ pipeline.EntryType) {
-			e := &pipeline.Entry{Path: p, Type: typ}
+			paths, types = append(paths, p), append(types, typ)
+			s := nameSlot{id: uint32(len(paths) - 1), file: -1, dir: typ == pipeline.TypeDir}
 			if i, ok := n.lookup(p); ok {
-				n.replace(i, e, nil)
+				n.replace(i, s)
 				return
 			}
-			n.add(e, nil)
+			n.add(p, s)
 		}
 		add("/www", pipeline.TypeSymlink)
 		add("/www/cgi-bin/admin", pipeline.TypeFile)
@@ -45,20 +49,20 @@ func TestNames(t *testing.T) {
 			{"/", ""},
 		} {
 			got, ok := n.ancestor(tt.path)
-			if ok != (tt.want != "") || ok && got.Path != tt.want {
+			if ok != (tt.want != "") || ok && paths[got.id] != tt.want {
 				t.Errorf("mask %x: ancestor(%q) = %v, %v; want %q", mask, tt.path, got, ok, tt.want)
 			}
 		}
 		for i, p := range []string{"/www", "/www/cgi-bin/admin", "/etc", "/usr"} {
-			if j, ok := n.lookup(p); !ok || j != i || n.entries[j].Path != p {
+			if j, ok := n.lookup(p); !ok || j != i || paths[n.slots[j].id] != p {
 				t.Errorf("mask %x: lookup(%q) = %d, %v; want slot %d", mask, p, j, ok, i)
 			}
 		}
 		if _, ok := n.lookup("/var"); ok {
 			t.Errorf("mask %x: /var found", mask)
 		}
-		if n.entries[2].Type != pipeline.TypeDir {
-			t.Errorf("mask %x: /etc is %s, want the directory that replaced it", mask, n.entries[2].Type)
+		if s := n.slots[2]; types[s.id] != pipeline.TypeDir || !s.dir {
+			t.Errorf("mask %x: /etc is %s, want the directory that replaced it", mask, types[s.id])
 		}
 	}
 }

@@ -102,6 +102,7 @@ func New(opts Options) (*Unpacker, error) {
 func (u *Unpacker) Unpack(ctx context.Context, art *pipeline.Artifact) (*pipeline.Tree, error) {
 	r := &run{u: u, log: u.opts.Log.WithField("artifact", art.Name), formatAt: map[string]formatSeen{},
 		nestSlots: make(chan struct{}, u.opts.Jobs-1), hashSlots: make(chan struct{}, u.opts.Jobs)}
+	r.index.SpillTo(u.opts.WorkDir)
 	var err error
 	if art.IsDir {
 		err = r.dir(ctx, art)

@@ -14,13 +14,15 @@ import (
 // fileData locates a regular file's bytes: whole blocks from blocksStart
 // and, optionally, a tail in a fragment block.
 //
-// The block list is not kept: a walk keeps every file's fileData until
-// the tree is closed, and a sparse file of 1 GiB lists 8,192 blocks in a
-// few bytes of image, so many such files (or many links to one) would hold
-// memory that the input, not the image size, decides; and the lists of a
-// /usr image's 300,000 small files were a fifth of what its walk held. It
-// is checked when the walk meets the inode, and read again from the inode
-// table (whose metadata blocks are cached) each time the file is opened.
+// Neither the block list nor the fileData is kept: a walk keeps every
+// file's opener until the tree is closed, and a sparse file of 1 GiB lists
+// 8,192 blocks in a few bytes of image, so many such files (or many links
+// to one) would hold memory that the input, not the image size, decides;
+// and at the entry limit, a million files' fileData were a fifth of what
+// both trees of a diff held. The walk checks the inode and its list when
+// it meets them; an opener holds the inode's reference and reads both
+// again from the inode table (whose metadata blocks are cached) each time
+// the file is opened.
 type fileData struct {
 	img     *Image
 	start   int64
@@ -36,11 +38,12 @@ type fileData struct {
 }
 
 // inlineBlocks is the longest block list that the walk reads again for
-// each link to its inode: links to a longer one share one fileData.
+// each link to its inode: a longer one is checked once.
 const inlineBlocks = 16
 
-// fileData reads the block list of a file inode and checks it against the image.
-func (img *Image) fileData(in *inode) (*fileData, error) {
+// fileData locates the bytes of a file inode and, with check, reads its
+// block list to check it against the image.
+func (img *Image) fileData(in *inode, check bool) (*fileData, error) {
 	bs := uint64(img.sb.BlockSize)
 	n := in.size / bs
 	hasFrag := in.frag != noFragment
@@ -57,8 +60,11 @@ func (img *Image) fileData(in *inode) (*fileData, error) {
 	}
 	f := &fileData{img: img, start: int64(in.blocksStart), size: int64(in.size), nblocks: int(n), frag: in.frag, fragOff: in.fragOffset,
 		number: in.number, listBlock: in.listBlock, listOff: in.listOff}
-	if err := f.readList(nil); err != nil {
-		return nil, err
+	if check {
+		// Without check, blockList checks the words as it reads them.
+		if err := f.readList(nil); err != nil {
+			return nil, err
+		}
 	}
 	if hasFrag {
 		if int(in.frag) >= len(img.frags) {
@@ -116,14 +122,24 @@ func (f *fileData) blockList() ([]uint32, error) {
 	return list, nil
 }
 
-func (f *fileData) opener() pipeline.OpenFunc {
-	return func(context.Context) (io.ReadCloser, error) {
-		blocks, err := f.blockList()
-		if err != nil {
-			return nil, err
-		}
-		return &fileReader{f: f, blocks: blocks, at: f.start, remaining: f.size}, nil
+// openAt opens the file inode at ref, which the walk checked.
+func (img *Image) openAt(_ context.Context, ref uint64) (io.ReadCloser, error) {
+	in, err := img.inode(ref)
+	if err != nil {
+		return nil, err
 	}
+	if in.typ != pipeline.TypeFile {
+		return nil, corrupt("inode reference %#x is a %s, not a file", ref, in.typ)
+	}
+	f, err := img.fileData(in, false)
+	if err != nil {
+		return nil, err
+	}
+	blocks, err := f.blockList()
+	if err != nil {
+		return nil, err
+	}
+	return &fileReader{f: f, blocks: blocks, at: f.start, remaining: f.size}, nil
 }
 
 // fileReader streams a file's bytes, one block at a time. It is also an

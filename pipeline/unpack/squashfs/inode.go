@@ -30,6 +30,8 @@ type inode struct {
 	fragOffset  uint32
 	listBlock   int64
 	listOff     int
+	// links is an extended file inode's link count; a basic one has one.
+	links uint32
 
 	target       string
 	major, minor uint32
@@ -95,12 +97,14 @@ func (img *Image) inode(ref uint64) (*inode, error) {
 				return nil, err
 			}
 			in.blocksStart, in.frag, in.fragOffset, in.size = uint64(le.Uint32(d[0:])), le.Uint32(d[4:]), le.Uint32(d[8:]), uint64(le.Uint32(d[12:]))
+			in.links = 1
 		} else {
 			d, err := read(40)
 			if err != nil {
 				return nil, err
 			}
 			in.blocksStart, in.size, in.frag, in.fragOffset = le.Uint64(d[0:]), le.Uint64(d[8:]), le.Uint32(d[28:]), le.Uint32(d[32:])
+			in.links = le.Uint32(d[24:])
 		}
 		if in.size > 1<<62 {
 			return nil, corrupt("file inode %d declares %d bytes", in.number, in.size)

@@ -300,7 +300,7 @@ func (img *Image) Walk(ctx context.Context, lim pipeline.Limits, visit func(*pip
 	if root.typ != pipeline.TypeDir {
 		return corrupt("root inode is a %s, not a directory", root.typ)
 	}
-	w := &walker{img: img, lim: lim, visit: visit, seen: map[uint64]bool{img.sb.RootInode: true}, files: map[uint64]*fileData{}}
+	w := &walker{img: img, lim: lim, visit: visit, seen: map[uint64]bool{img.sb.RootInode: true}, checked: map[uint64]bool{}, openAt: img.openAt}
 	if err := visit(img.header(".", root), nil); err != nil {
 		return err
 	}
@@ -314,11 +314,14 @@ type walker struct {
 	// seen holds directory inode references, so a directory that lists one
 	// of its ancestors cannot send the walk round in circles.
 	seen map[uint64]bool
-	// files holds the files with a block list too long to keep, by inode
-	// reference: the entries naming one inode (hard links) share its
-	// fileData, and its list is checked once. Its size is bounded by the
-	// entries, each of which costs more than its slot here.
-	files map[uint64]*fileData
+	// checked holds the file inodes with a long block list, by reference,
+	// once checked: the entries naming one inode (hard links) check its
+	// list once. Its size is bounded by the entries, each of which costs
+	// more than its slot here.
+	checked map[uint64]bool
+	// openAt opens a file by its inode reference: one function for the
+	// walk, so that no file holds a closure of its own.
+	openAt pipeline.OpenAt
 }
 
 type dirent struct {
@@ -346,15 +349,13 @@ func (w *walker) dir(ctx context.Context, dirPath string, d *inode) error {
 			return fmt.Errorf("reading inode of %s: %w", "/"+p, err)
 		}
 		h := w.img.header(p, in)
-		var open pipeline.OpenFunc
 		if in.typ == pipeline.TypeFile && int64(in.size) <= w.lim.MaxFileSize {
-			f, err := w.fileData(de.ref, in)
-			if err != nil {
+			if err := w.check(de.ref, in); err != nil {
 				return fmt.Errorf("%s: %w", "/"+p, err)
 			}
-			open = f.opener()
+			h.OpenAt, h.Locator = w.openAt, de.ref
 		}
-		if err := w.visit(h, open); err != nil {
+		if err := w.visit(h, nil); err != nil {
 			return err
 		}
 		if in.typ == pipeline.TypeDir {
@@ -370,20 +371,20 @@ func (w *walker) dir(ctx context.Context, dirPath string, d *inode) error {
 	return nil
 }
 
-// fileData returns the fileData of the file inode in at ref, shared with
-// the earlier entries naming the same inode when its block list is long.
-func (w *walker) fileData(ref uint64, in *inode) (*fileData, error) {
-	if f, ok := w.files[ref]; ok {
-		return f, nil
+// check checks the file inode in at ref and its block list, once for
+// the entries naming one inode when its list is long.
+func (w *walker) check(ref uint64, in *inode) error {
+	if w.checked[ref] {
+		return nil
 	}
-	f, err := w.img.fileData(in)
+	f, err := w.img.fileData(in, true)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	if f.nblocks > inlineBlocks {
-		w.files[ref] = f
+		w.checked[ref] = true
 	}
-	return f, nil
+	return nil
 }
 
 func displayDir(p string) string { return "/" + p }
@@ -393,7 +394,13 @@ func (img *Image) header(name string, in *inode) *pipeline.Header {
 		LinkName: in.target, Major: in.major, Minor: in.minor}
 	if in.typ == pipeline.TypeFile {
 		h.Size = int64(in.size)
-		h.Identity = uint64(in.number)
+		// Only an inode with further names needs one: the unpacker keeps
+		// a slot for each Identity while it walks, a million at the entry
+		// limit. A basic inode has one name; one that a hostile image
+		// names twice is read twice, within the byte limits.
+		if in.links != 1 {
+			h.Identity = uint64(in.number)
+		}
 	}
 	return h
 }
