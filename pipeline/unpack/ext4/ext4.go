@@ -115,27 +115,21 @@ func (w *walker) dir(ctx context.Context, dirPath string, d *inode) error {
 			return fmt.Errorf("reading /%s: %w", p, err)
 		}
 		h := header(p, in)
-		var open pipeline.OpenFunc
 		switch in.typ {
 		case pipeline.TypeFile:
 			if int64(in.size) > w.lim.MaxFileSize || in.size > 1<<62 {
 				break // the unpacker reports the limit from the size
 			}
-			f, err := w.img.fileData(in)
-			if err != nil {
-				// The entry is sound but for its bytes: list it, and let
-				// reading it fail with what is wrong.
-				err = fmt.Errorf("/%s: %w", p, err)
-				open = func(context.Context) (io.ReadCloser, error) { return nil, err }
-				break
-			}
-			open = f.opener()
+			// A number, not a closure over the inode: the inode and its map
+			// are read again when the file is opened, and an error in them
+			// is the open's.
+			h.OpenAt, h.Locator = w.img.openAt, uint64(de.ino)
 		case pipeline.TypeSymlink:
 			if h.LinkName, err = w.img.symlink(ctx, in); err != nil {
 				return fmt.Errorf("/%s: %w", p, err)
 			}
 		}
-		if err := w.visit(h, open); err != nil {
+		if err := w.visit(h, nil); err != nil {
 			return err
 		}
 		if in.typ == pipeline.TypeDir {
@@ -153,7 +147,12 @@ func (w *walker) dir(ctx context.Context, dirPath string, d *inode) error {
 
 func header(name string, in *inode) *pipeline.Header {
 	h := &pipeline.Header{Name: name, Type: in.typ, Mode: uint32(in.mode) & pipeline.ModePerm,
-		UID: in.uid, GID: in.gid, Identity: uint64(in.num)}
+		UID: in.uid, GID: in.gid}
+	// Only an inode of further names needs one: the unpacker keeps a slot
+	// for each while it walks.
+	if in.links > 1 {
+		h.Identity = uint64(in.num)
+	}
 	switch in.typ {
 	case pipeline.TypeFile:
 		h.Size = int64(in.size)

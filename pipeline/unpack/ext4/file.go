@@ -55,16 +55,29 @@ func (f *fileData) load(ctx context.Context) error {
 	return err
 }
 
-func (f *fileData) opener() pipeline.OpenFunc {
-	return func(ctx context.Context) (io.ReadCloser, error) {
-		if err := f.load(ctx); err != nil {
-			return nil, err
-		}
-		if f.inline != nil {
-			return &inlineReader{bytes.NewReader(f.inline)}, nil
-		}
-		return &fileReader{f: f}, nil
+// openAt opens the regular file of inode ino.
+func (img *Image) openAt(ctx context.Context, ino uint64) (io.ReadCloser, error) {
+	if ino > 1<<32-1 {
+		return nil, corrupt("inode %d is outside the image", ino)
 	}
+	in, err := img.inode(uint32(ino))
+	if err != nil {
+		return nil, err
+	}
+	if in.typ != pipeline.TypeFile {
+		return nil, corrupt("inode %d is a %s, not a file", ino, in.typ)
+	}
+	f, err := img.fileData(in)
+	if err != nil {
+		return nil, err
+	}
+	if err := f.load(ctx); err != nil {
+		return nil, err
+	}
+	if f.inline != nil {
+		return &inlineReader{bytes.NewReader(f.inline)}, nil
+	}
+	return &fileReader{f: f}, nil
 }
 
 // readAll reads a small inode's whole contents (a slow symlink's target).

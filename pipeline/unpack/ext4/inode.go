@@ -28,6 +28,7 @@ type inode struct {
 	// sectors is i_blocks in 512-byte units: every block the inode owns,
 	// data and mapping blocks alike, which bounds the walk of its map.
 	sectors uint64
+	links   uint16
 	iblock  [iBlockSize]byte
 	// xattrs is the in-inode extended attribute area, after its magic.
 	xattrs []byte
@@ -66,7 +67,7 @@ func (img *Image) inode(n uint32) (*inode, error) {
 		return nil, corrupt("inode %d has mode %#o of no known type", n, in.mode)
 	}
 	in.typ = typ
-	if le.Uint16(b[0x1A:]) == 0 {
+	if in.links = le.Uint16(b[0x1A:]); in.links == 0 {
 		return nil, corrupt("inode %d has no links: it was deleted", n)
 	}
 	// Directories keep the high size word for other uses unless large
