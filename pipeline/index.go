@@ -272,7 +272,16 @@ func (x *Index) Opener(id uint32) OpenFunc {
 	defer x.mu.Unlock()
 	r := x.coldAt(x.refs[id] &^ dropped)
 	r.skipPath()
-	return x.openFunc(r.opener())
+	o := r.opener()
+	a := record{r.bytes(int(r.uvarint()))}
+	if a.bytes(1)[0] == typeOther {
+		a.string()
+	}
+	a.bytes(1)
+	a.uvarint()
+	a.uvarint()
+	a.uvarint()
+	return x.openFunc(o, a.varint())
 }
 
 // HasKey reports whether the key of the record id is prefix+p, without
@@ -475,13 +484,14 @@ func (r *record) opener() opener {
 	return o
 }
 
-func (p *packed) openFunc(o opener) OpenFunc {
+// openFunc is the opener o of an entry of size bytes.
+func (p *packed) openFunc(o opener, size int64) OpenFunc {
 	switch o.kind {
 	case openFunc:
 		return p.opens[o.i]
 	case openAt:
 		at, loc := p.openAts[o.i], o.loc
-		return func(ctx context.Context) (io.ReadCloser, error) { return at(ctx, loc) }
+		return func(ctx context.Context) (io.ReadCloser, error) { return at(ctx, loc, size) }
 	}
 	return nil
 }
@@ -637,9 +647,7 @@ func (p *packed) entryAt(ref uint64) *Entry {
 	a := record{r.bytes(int(r.uvarint()))}
 	// A file AddFile packed opens once hashed: until then, or if it could
 	// not be read, its opener is not the entry's.
-	if a.b[0] == typeOther || a.b[1]&flagPending == 0 {
-		e.open = p.openFunc(open)
-	}
+	readable := a.b[0] == typeOther || a.b[1]&flagPending == 0
 	if c := a.bytes(1)[0]; c == typeOther {
 		e.Type = EntryType(strings.Clone(a.string()))
 	} else {
@@ -668,6 +676,9 @@ func (p *packed) entryAt(ref uint64) *Entry {
 		e.SHA256 = hex.EncodeToString(a.bytes(32))
 	case flags&flagDigestString != 0:
 		e.SHA256 = strings.Clone(a.string())
+	}
+	if readable {
+		e.open = p.openFunc(open, e.Size)
 	}
 	return e
 }

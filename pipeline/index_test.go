@@ -225,8 +225,8 @@ func TestIndexSpill(t *testing.T) {
 	before := live()
 	x := new(Index)
 	x.SpillTo(dir)
-	at := x.AddOpenAt(func(_ context.Context, loc uint64) (io.ReadCloser, error) {
-		return io.NopCloser(strings.NewReader(fmt.Sprint(loc))), nil
+	at := x.AddOpenAt(func(_ context.Context, loc uint64, size int64) (io.ReadCloser, error) {
+		return io.NopCloser(strings.NewReader(fmt.Sprint(loc, size))), nil
 	})
 	for i := range n {
 		p := pathOf(i)
@@ -304,8 +304,8 @@ func TestIndexSpill(t *testing.T) {
 					t.Fatal(err)
 				}
 				b, _ := io.ReadAll(rc)
-				if string(b) != fmt.Sprint(i) {
-					t.Fatalf("file %d opens at locator %s", i, b)
+				if string(b) != fmt.Sprint(i, i) {
+					t.Fatalf("file %d opens at locator and size %s", i, b)
 				}
 			}
 		}

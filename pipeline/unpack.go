@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"math"
 	"strconv"
 	"strings"
 )
@@ -47,8 +48,20 @@ type Header struct {
 	Label string
 }
 
-// OpenAt opens the file that a walk located at loc (Header.Locator).
-type OpenAt func(ctx context.Context, loc uint64) (io.ReadCloser, error)
+// OpenAt opens the file of size bytes that a walk located at loc
+// (Header.Locator).
+type OpenAt func(ctx context.Context, loc uint64, size int64) (io.ReadCloser, error)
+
+// SectionAt is the OpenAt of a format that stores each file's bytes in
+// one piece of r: its locator is their offset.
+func SectionAt(r io.ReaderAt) OpenAt {
+	return func(_ context.Context, loc uint64, size int64) (io.ReadCloser, error) {
+		if loc > math.MaxInt64 {
+			return nil, fmt.Errorf("file offset %d is out of range", loc)
+		}
+		return section{io.NewSectionReader(r, int64(loc), size)}, nil
+	}
+}
 
 // Opener returns the entry's opener: open as the walk passed it, or one
 // built from OpenAt and Locator when the walk located the entry instead.
@@ -56,8 +69,8 @@ func (h *Header) Opener(open OpenFunc) OpenFunc {
 	if open != nil || h.OpenAt == nil {
 		return open
 	}
-	at, loc := h.OpenAt, h.Locator
-	return func(ctx context.Context) (io.ReadCloser, error) { return at(ctx, loc) }
+	at, loc, size := h.OpenAt, h.Locator, h.Size
+	return func(ctx context.Context) (io.ReadCloser, error) { return at(ctx, loc, size) }
 }
 
 // Region is a byte range of a raw image (a flash dump, a vendor blob): a

@@ -48,14 +48,15 @@ func (Cpio) Walk(ctx context.Context, r io.ReaderAt, size int64, lim pipeline.Li
 		waiting []*cpioEntry                 // hard links seen before their data
 		ids     = map[[2]uint64]uint64{}     // inode -> Identity
 		hdr     = make([]byte, 110)
+		// Each file is its offset, not a closure: an initramfs of a
+		// million entries would hold a million.
+		at = pipeline.SectionAt(r)
 	)
 	emit := func(e *cpioEntry, data *cpioEntry) error {
 		h := e.h
-		var open pipeline.OpenFunc
 		if h.Type == pipeline.TypeFile {
 			h.Size = data.h.Size
-			dataOff, n := data.dataOff, data.h.Size
-			open = pipeline.OpenSection(r, dataOff, n)
+			h.OpenAt, h.Locator = at, uint64(data.dataOff)
 			if e.nlink > 1 {
 				if ids[e.linkKey] == 0 {
 					ids[e.linkKey] = uint64(len(ids) + 1)
@@ -63,7 +64,7 @@ func (Cpio) Walk(ctx context.Context, r io.ReaderAt, size int64, lim pipeline.Li
 				h.Identity = ids[e.linkKey]
 			}
 		}
-		return visit(&h, open)
+		return visit(&h, nil)
 	}
 	for index := 0; ; index++ {
 		if err := ctx.Err(); err != nil {

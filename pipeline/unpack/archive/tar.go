@@ -52,6 +52,9 @@ func (Tar) Match(head []byte) bool {
 func (Tar) Walk(ctx context.Context, r io.ReaderAt, size int64, lim pipeline.Limits, visit func(*pipeline.Header, pipeline.OpenFunc) error) error {
 	sr := io.NewSectionReader(r, 0, size)
 	tr := tar.NewReader(sr)
+	// A file whose bytes lie in one piece is its offset, not a closure: a
+	// root file system's tar of a million entries would hold a million.
+	at := pipeline.SectionAt(r)
 	for index := 0; ; index++ {
 		if err := ctx.Err(); err != nil {
 			return err
@@ -91,7 +94,11 @@ func (Tar) Walk(ctx context.Context, r io.ReaderAt, size int64, lim pipeline.Lim
 			h.Type = pipeline.EntryType(fmt.Sprintf("tar-type-%q", th.Typeflag))
 		}
 		if h.Type == pipeline.TypeFile && !h.HardLink {
-			open = tarOpener(r, size, sr, index, th)
+			if off, ok := inPlace(sr, th); ok {
+				h.OpenAt, h.Locator = at, uint64(off)
+			} else {
+				open = sparseOpener(r, size, index)
+			}
 		}
 		if err := visit(h, open); err != nil {
 			return err
@@ -99,14 +106,19 @@ func (Tar) Walk(ctx context.Context, r io.ReaderAt, size int64, lim pipeline.Lim
 	}
 }
 
-// tarOpener opens an entry's data where it lies, or, for sparse entries
-// whose data is scattered, by reading the archive again up to the entry.
-func tarOpener(r io.ReaderAt, size int64, sr *io.SectionReader, index int, th *tar.Header) pipeline.OpenFunc {
-	if th.Typeflag != tar.TypeGNUSparse && !hasSparse(th) {
-		if off, err := sr.Seek(0, io.SeekCurrent); err == nil {
-			return pipeline.OpenSection(r, off, th.Size)
-		}
+// inPlace returns where the entry's data lies when it lies in one piece:
+// sparse entries scatter it.
+func inPlace(sr *io.SectionReader, th *tar.Header) (int64, bool) {
+	if th.Typeflag == tar.TypeGNUSparse || hasSparse(th) {
+		return 0, false
 	}
+	off, err := sr.Seek(0, io.SeekCurrent)
+	return off, err == nil
+}
+
+// sparseOpener opens a sparse entry, whose data is scattered, by reading
+// the archive again up to the entry.
+func sparseOpener(r io.ReaderAt, size int64, index int) pipeline.OpenFunc {
 	return func(ctx context.Context) (io.ReadCloser, error) {
 		tr := tar.NewReader(io.NewSectionReader(r, 0, size))
 		for i := 0; i <= index; i++ {

@@ -56,7 +56,7 @@ func (f *fileData) load(ctx context.Context) error {
 }
 
 // openAt opens the regular file of inode ino.
-func (img *Image) openAt(ctx context.Context, ino uint64) (io.ReadCloser, error) {
+func (img *Image) openAt(ctx context.Context, ino uint64, _ int64) (io.ReadCloser, error) {
 	if ino > 1<<32-1 {
 		return nil, corrupt("inode %d is outside the image", ino)
 	}

@@ -123,7 +123,7 @@ func (f *fileData) blockList() ([]uint32, error) {
 }
 
 // openAt opens the file inode at ref, which the walk checked.
-func (img *Image) openAt(_ context.Context, ref uint64) (io.ReadCloser, error) {
+func (img *Image) openAt(_ context.Context, ref uint64, _ int64) (io.ReadCloser, error) {
 	in, err := img.inode(ref)
 	if err != nil {
 		return nil, err
