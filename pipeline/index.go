@@ -123,8 +123,20 @@ func (x *Index) AddFileAt(e *Entry, at int, loc uint64) uint32 {
 	return x.add(e, opener{kind: openAt, i: at, loc: loc}, true)
 }
 
-// opener is how a record's file opens: not at all, by fn (added) or
-// opens[i] (decoded), or by openAts[i] at loc.
+// AddLink packs the regular file e, another name of the file added as
+// target, with target's opener: it reads what target reads. It reports
+// false when target has no opener, and e then never opens.
+func (x *Index) AddLink(e *Entry, target uint32) (uint32, bool) {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	r := x.coldAt(x.refs[target] &^ dropped)
+	r.skipPath()
+	o := r.opener()
+	return x.add(e, o, true), o.kind != openNone
+}
+
+// opener is how a record's file opens: not at all, by opens[i] (or fn,
+// added to opens when it is given), or by openAts[i] at loc.
 type opener struct {
 	kind byte
 	fn   OpenFunc
@@ -161,8 +173,11 @@ func (x *Index) add(e *Entry, open opener, pending bool) uint32 {
 	b = append(b, open.kind)
 	switch open.kind {
 	case openFunc:
-		b = binary.AppendUvarint(b, uint64(len(x.opens)))
-		x.opens = append(x.opens, open.fn)
+		if open.fn != nil {
+			open.i = len(x.opens)
+			x.opens = append(x.opens, open.fn)
+		}
+		b = binary.AppendUvarint(b, uint64(open.i))
 	case openAt:
 		b = binary.AppendUvarint(b, uint64(open.i))
 		b = binary.AppendUvarint(b, open.loc)
@@ -190,8 +205,9 @@ func (x *Index) add(e *Entry, open opener, pending bool) uint32 {
 	return id
 }
 
-// SpillTo has the index write the older records' attributes to a file in
-// dir, which must exist, once they pass a few MiB. It must be called
+// SpillTo has the index write the cold half of its older records (path,
+// chain, opener, attributes) to a file in dir, which must exist, once they
+// pass a few MiB. It must be called
 // before the first Add.
 func (x *Index) SpillTo(dir string) { x.spillDir = dir }
 
@@ -436,8 +452,8 @@ func (x *Index) Tree(problems []Problem) *Tree {
 }
 
 // record decodes records. The strings it returns point into the chunk:
-// no byte of a string is written again (Hashed writes only flags and a
-// digest), and a chunk read back from the spill file is never reused, so
+// no byte of a string is changed again (Hashed writes the attributes back
+// with only their flags and digest changed), and a chunk read back from the spill file is never reused, so
 // they stay valid and the tree's memory is not copied for every entry
 // decoded. Entry copies those of the cold part, not to pin a chunk read
 // back for as long as the entry lives.

@@ -80,9 +80,7 @@ func (r *run) archive(ctx context.Context, walk walkFunc, in input, chain []stri
 			switch {
 			case h.HardLink:
 				i, _ := local.lookup(e.LinkTarget) // sanitize found it, a file
-				target := files[local.slots[i].file].id
-				p.same, open = local.slots[i].file, r.index.Opener(target)
-				e.Size = r.index.Entry(target).Size
+				p.same = local.slots[i].file
 			case e.Size > r.u.opts.Limits.MaxFileSize:
 				r.limitProblem(chain, e.Path, &pipeline.LimitError{Limit: "max-file-size", Value: r.u.opts.Limits.MaxFileSize,
 					Msg: fmt.Sprintf("entry of %d bytes not read", e.Size)})
@@ -95,7 +93,20 @@ func (r *run) archive(ctx context.Context, walk walkFunc, in input, chain []stri
 				}
 			}
 			switch {
-			case open == nil && h.OpenAt != nil && !h.HardLink:
+			case p.same >= 0:
+				// Another name of an earlier file reads that file's bytes,
+				// whatever its own header says: the digest it is given is
+				// of those, and so is what it opens.
+				first := files[p.same].id
+				e.Size = r.index.Entry(first).Size
+				if e.Size > r.u.opts.Limits.MaxFileSize {
+					p.skip = true // reported at the first name
+				}
+				var ok bool
+				if p.id, ok = r.index.AddLink(e, first); !ok {
+					p.skip = true
+				}
+			case open == nil && h.OpenAt != nil:
 				if at < 0 {
 					at = r.index.AddOpenAt(h.OpenAt)
 				}
@@ -129,6 +140,14 @@ func (r *run) archive(ctx context.Context, walk walkFunc, in input, chain []stri
 	})
 	local.release()
 	clear(byIdentity)
+	// A name whose first was replaced by a later entry of its path, or
+	// refused, is read itself, through the opener it shares: an extractor
+	// leaves the first's bytes there ("T=evil; L->T; T=benign").
+	for i := range files {
+		if p := &files[i]; p.same >= 0 && files[p.same].skip && !p.skip {
+			p.same = -1
+		}
+	}
 
 	var gl *globalLimit
 	switch {

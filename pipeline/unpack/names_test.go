@@ -4,7 +4,10 @@ import (
 	"archive/tar"
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
+	"io"
 	"os"
 	"strings"
 	"testing"
@@ -130,4 +133,59 @@ func unpackBytes(tb testing.TB, data []byte) *pipeline.Tree {
 		tb.Fatal(err)
 	}
 	return tree
+}
+
+// TestLinksReadWhatTheyName: a hard link reads its target's bytes and has
+// their digest; when a later entry replaces the target, the link keeps
+// the bytes it was made to ("T=evil; L->T; T=benign" leaves the evil
+// bytes at L after an extractor), is read itself and reported with them,
+// not left unread behind a collision.
+func TestLinksReadWhatTheyName(t *testing.T) {
+	var b bytes.Buffer
+	w := tar.NewWriter(&b)
+	file := func(name, body string) {
+		w.WriteHeader(&tar.Header{Name: name, Typeflag: tar.TypeReg, Mode: 0o755, Size: int64(len(body))})
+		w.Write([]byte(body))
+	}
+	link := func(name, target string) {
+		w.WriteHeader(&tar.Header{Name: name, Typeflag: tar.TypeLink, Linkname: target, Mode: 0o755})
+	}
+	file("bin/busybox", "busybox 1.36.1")
+	link("bin/sh", "bin/busybox")
+	link("bin/ash", "bin/sh") // a link to a link
+	file("sbin/telnetd", "evil telnetd listening on 9530")
+	link("usr/sbin/telnetd", "sbin/telnetd")
+	file("sbin/telnetd", "benign stub")
+	w.Close()
+	tree := unpackBytes(t, b.Bytes())
+	defer tree.Close()
+	sum := func(s string) string { h := sha256.Sum256([]byte(s)); return hex.EncodeToString(h[:]) }
+	for _, tt := range []struct{ path, body string }{
+		{"/bin/busybox", "busybox 1.36.1"},
+		{"/bin/sh", "busybox 1.36.1"},
+		{"/bin/ash", "busybox 1.36.1"},
+		{"/sbin/telnetd", "benign stub"},
+		{"/usr/sbin/telnetd", "evil telnetd listening on 9530"},
+	} {
+		e := tree.Lookup(tt.path)
+		if e == nil {
+			t.Fatalf("%s is not indexed", tt.path)
+		}
+		if e.SHA256 != sum(tt.body) || e.Size != int64(len(tt.body)) || !e.Readable() {
+			t.Errorf("%s: digest %s, size %d, readable %v; want the digest of %q", tt.path, e.SHA256, e.Size, e.Readable(), tt.body)
+			continue
+		}
+		rc, err := e.Open(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, _ := io.ReadAll(rc)
+		rc.Close()
+		if string(got) != tt.body {
+			t.Errorf("%s opens %q, want %q", tt.path, got, tt.body)
+		}
+	}
+	if len(tree.Problems) != 1 || !strings.Contains(tree.Problems[0].Reason, "collides") {
+		t.Errorf("problems = %+v, want the one collision", tree.Problems)
+	}
 }

@@ -33,7 +33,8 @@ type Options struct {
 	// Formats are tried in order; nil means Formats().
 	Formats []pipeline.Format
 	Limits  pipeline.Limits
-	// WorkDir receives spills of decompressed streams; it must exist.
+	// WorkDir receives spills of decompressed streams and of a large
+	// image's index (pipeline.Index.SpillTo); it must exist.
 	WorkDir string
 	// Jobs bounds the files hashed, and the nested containers opened, at
 	// once; zero means GOMAXPROCS.

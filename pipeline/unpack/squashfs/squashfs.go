@@ -354,6 +354,15 @@ func (w *walker) dir(ctx context.Context, dirPath string, d *inode) error {
 				return fmt.Errorf("%s: %w", "/"+p, err)
 			}
 			h.OpenAt, h.Locator = w.openAt, de.ref
+			// The inode's place, not the number it claims, which a hostile
+			// image can give two inodes of different bytes. Only an inode
+			// of further names needs one: the unpacker keeps a slot for
+			// each Identity while it walks, a million at the entry limit. A
+			// basic inode has one name; one that a hostile image names
+			// twice is read twice, within the byte limits.
+			if in.links != 1 {
+				h.Identity = de.ref + 1
+			}
 		}
 		if err := w.visit(h, nil); err != nil {
 			return err
@@ -394,13 +403,6 @@ func (img *Image) header(name string, in *inode) *pipeline.Header {
 		LinkName: in.target, Major: in.major, Minor: in.minor}
 	if in.typ == pipeline.TypeFile {
 		h.Size = int64(in.size)
-		// Only an inode with further names needs one: the unpacker keeps
-		// a slot for each Identity while it walks, a million at the entry
-		// limit. A basic inode has one name; one that a hostile image
-		// names twice is read twice, within the byte limits.
-		if in.links != 1 {
-			h.Identity = uint64(in.number)
-		}
 	}
 	return h
 }
