@@ -30,7 +30,9 @@ type Header struct {
 	OpenAt  OpenAt
 	Locator uint64
 	// Identity, when non-zero, is shared by entries that are the same object
-	// (hard links of one inode), so their bytes are read and counted once.
+	// (hard links of one inode), so their bytes are read and counted once:
+	// every later name reads the first one's. A walk may leave it zero for
+	// an object it knows has one name.
 	Identity uint64
 	// Damage, when set, is what the format found wrong with this entry alone
 	// (a hash that does not match its bytes). The entry is still indexed and
