@@ -312,27 +312,37 @@ func (s *Store) Get(ctx context.Context, id int64) (*pipeline.Record, error) {
 
 // Verify implements pipeline.Store: chain.Verifier walks every record, in
 // id order, and the id sequence tells whether records were deleted from
-// the end.
+// the end. Both are read in one read transaction, a snapshot of the
+// write-ahead log: a record appended between the two reads would make the
+// sequence pass the last record read and look like a cut tail.
 func (s *Store) Verify(ctx context.Context) (pipeline.ChainStatus, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT `+columns+`, report FROM verdicts ORDER BY id`)
+	// Read-only: a plain BEGIN, not the IMMEDIATE that appends take, so
+	// that verifying never holds the write lock.
+	tx, err := s.db.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
 	if err != nil {
 		return pipeline.ChainStatus{}, fmt.Errorf("verifying %s: %w", s.path, err)
 	}
-	defer rows.Close()
+	defer tx.Rollback()
+	rows, err := tx.QueryContext(ctx, `SELECT `+columns+`, report FROM verdicts ORDER BY id`)
+	if err != nil {
+		return pipeline.ChainStatus{}, fmt.Errorf("verifying %s: %w", s.path, err)
+	}
 	v := chain.NewVerifier()
 	for rows.Next() {
 		var rec pipeline.Record
 		if err := scanRecord(rows, &rec, &rec.Report); err != nil {
+			rows.Close()
 			v.Unreadable(err)
 			return v.Status(0), nil
 		}
 		v.Add(&rec)
 	}
+	rows.Close()
 	if err := rows.Err(); err != nil {
 		return pipeline.ChainStatus{}, fmt.Errorf("verifying %s: %w", s.path, err)
 	}
 	var seq sql.NullInt64
-	if err := s.db.QueryRowContext(ctx, `SELECT seq FROM sqlite_sequence WHERE name = 'verdicts'`).Scan(&seq); err != nil && !errors.Is(err, sql.ErrNoRows) {
+	if err := tx.QueryRowContext(ctx, `SELECT seq FROM sqlite_sequence WHERE name = 'verdicts'`).Scan(&seq); err != nil && !errors.Is(err, sql.ErrNoRows) {
 		return pipeline.ChainStatus{}, fmt.Errorf("verifying %s: reading the id sequence: %w", s.path, err)
 	}
 	return v.Status(seq.Int64), nil

@@ -61,6 +61,7 @@ func Run(t *testing.T, b Backend) {
 		{"HeadDetectsCutTail", testHeadDetectsCutTail},
 		{"AppendRefusesBrokenTail", testAppendRefusesBrokenTail},
 		{"ConcurrentAppends", testConcurrentAppends},
+		{"VerifyWhileAppending", testVerifyWhileAppending},
 		{"Decisions", testDecisions},
 		{"DecisionRefused", testDecisionRefused},
 		{"Waivers", testWaivers},
@@ -736,6 +737,47 @@ func testConcurrentAppends(t *testing.T, b Backend) {
 				t.Fatalf("List through handle %d: record %d has id %d, want %d", i, j, rec.ID, want)
 			}
 		}
+	}
+}
+
+// testVerifyWhileAppending: a Verify that runs while another handle
+// appends sees the chain as it was at one moment: always whole, never a
+// tail that looks cut because a record landed between its reads.
+func testVerifyWhileAppending(t *testing.T, b Backend) {
+	ctx := context.Background()
+	open, _ := b.New(t)
+	writer, reader := handle(t, open), handle(t, open)
+	const appends = 60
+	done := make(chan error, 1)
+	go func() {
+		for i := range appends {
+			if _, err := writer.Append(ctx, Report(i)); err != nil {
+				done <- err
+				return
+			}
+		}
+		done <- nil
+	}()
+	verifies, last := 0, 0
+	for {
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Fatalf("Append: %v", err)
+			}
+			if st := Verify(t, reader); !st.OK() || st.Records != appends {
+				t.Errorf("Verify after the appends = %+v, want OK with %d records", st, appends)
+			}
+			t.Logf("%d verifies while appending", verifies)
+			return
+		default:
+		}
+		st := Verify(t, reader)
+		verifies++
+		if !st.OK() || st.Records < last {
+			t.Fatalf("Verify %d while appending = %+v (after %d records): not the chain as it was at one moment", verifies, st, last)
+		}
+		last = st.Records
 	}
 }
 
