@@ -10,6 +10,7 @@ import (
 	"runtime"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 )
 
@@ -309,6 +310,25 @@ func TestIndexSpill(t *testing.T) {
 				}
 			}
 		}
+	}
+	// Analyzers read one tree from several goroutines: chunks read back
+	// are shared through the cache, each read whole.
+	var wg sync.WaitGroup
+	errs := make(chan string, 4)
+	for g := range 4 {
+		wg.Go(func() {
+			for j := g; j < tree.Len(); j += 4 * 97 {
+				if e := tree.Entry(j); e.Path != tree.Key(j) || e.Container == nil {
+					errs <- fmt.Sprintf("goroutine %d: entry %d reads back as %q, key %q", g, j, e.Path, tree.Key(j))
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for e := range errs {
+		t.Error(e)
 	}
 	if !tree.SameAttrs(1, tree, 1) || tree.SameAttrs(1, tree, 2) {
 		t.Error("SameAttrs of spilled records: an entry differs from itself, or two digests are the same")
