@@ -4,12 +4,10 @@ import (
 	"archive/zip"
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"hash"
 	"hash/crc32"
 	"io"
-	"io/fs"
 	"os"
 	"strings"
 	"sync"
@@ -40,95 +38,115 @@ const creatorUnix = 3
 // backslashes read as separators the way many extractors do, so that a
 // "..\" traversal is caught like a "../" one.
 func (Zip) Walk(ctx context.Context, r io.ReaderAt, size int64, lim pipeline.Limits, visit func(*pipeline.Header, pipeline.OpenFunc) error) error {
-	zr, err := zip.NewReader(r, size)
-	if err != nil && !errors.Is(err, zip.ErrInsecurePath) {
-		return err
+	d, err := findDir(r, size)
+	if err != nil {
+		return fmt.Errorf("zip: %w", err)
 	}
-	for i, f := range zr.File {
+	at := func(_ context.Context, loc uint64, _ int64) (io.ReadCloser, error) {
+		if loc < uint64(d.off) || loc >= uint64(d.end) {
+			return nil, fmt.Errorf("zip: directory record at %d lies outside the directory", loc)
+		}
+		return openRecord(r, d, int64(loc))
+	}
+	var buf []byte
+	off, end := d.off, d.end
+	for i := int64(0); i < d.count; i++ {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		h := &pipeline.Header{Name: strings.ReplaceAll(f.Name, `\`, "/"), Size: int64(f.UncompressedSize64)}
-		if f.UncompressedSize64 > 1<<62 {
-			return fmt.Errorf("zip entry %d (%q) declares an impossible size", i, f.Name)
+		var f cdEntry
+		loc := off
+		if f, off, buf, err = readRecord(r, off, end, buf); err != nil {
+			return fmt.Errorf("zip entry %d: %w", i, err)
 		}
-		unixMode := f.ExternalAttrs >> 16
-		if f.CreatorVersion>>8 == creatorUnix && unixMode != 0 {
-			h.Mode = unixMode & pipeline.ModePerm
-			switch unixMode & 0o170000 {
-			case 0o040000:
-				h.Type = pipeline.TypeDir
-			case 0o120000:
-				h.Type = pipeline.TypeSymlink
-			case 0o100000, 0:
-				h.Type = pipeline.TypeFile
-			default:
-				h.Type = pipeline.EntryType(fmt.Sprintf("zip-mode-%o", unixMode&0o170000))
-			}
-		} else {
-			m := f.Mode()
-			h.Mode = uint32(m.Perm())
-			h.Type = pipeline.TypeFile
-			if m&fs.ModeDir != 0 {
-				h.Type = pipeline.TypeDir
-			}
+		h := &pipeline.Header{Name: strings.ReplaceAll(f.name, `\`, "/"), Size: f.usize}
+		if f.usize > 1<<62 {
+			return fmt.Errorf("zip entry %d (%q) declares an impossible size", i, f.name)
 		}
-		if strings.HasSuffix(h.Name, "/") {
-			h.Type = pipeline.TypeDir
-		}
-		var open pipeline.OpenFunc
+		h.Type, h.Mode = zipType(f)
 		switch h.Type {
 		case pipeline.TypeDir:
 			h.Size = 0
 		case pipeline.TypeSymlink:
 			if h.Size > int64(lim.MaxPathLen) {
-				return fmt.Errorf("zip entry %q: symlink target of %d bytes", f.Name, h.Size)
+				return fmt.Errorf("zip entry %q: symlink target of %d bytes", f.name, h.Size)
 			}
-			target, err := readZipEntry(f, h.Size)
+			target, err := readZipEntry(r, d, f, h.Size)
 			if err != nil {
-				return fmt.Errorf("zip entry %q: reading symlink target: %w", f.Name, err)
+				return fmt.Errorf("zip entry %q: reading symlink target: %w", f.name, err)
 			}
 			h.LinkName, h.Size = string(target), 0
 		case pipeline.TypeFile:
-			open = zipOpener(r, f)
+			h.OpenAt, h.Locator = at, uint64(loc)
 		}
-		if err := visit(h, open); err != nil {
+		if err := visit(h, nil); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-// zipOpener opens an entry from where its data lies, with nothing of the
-// archive's directory: an index keeps the openers of every nested archive
-// until the tree is closed, and a *zip.File would keep the whole central
-// directory of each (a jar in /usr holds thousands of entries) alive with
-// it. Nor does it keep the entry's name, which its reader's caller
-// already gives with every error.
-func zipOpener(r io.ReaderAt, f *zip.File) pipeline.OpenFunc {
-	method := f.Method
-	csize, usize, crc := int64(f.CompressedSize64), int64(f.UncompressedSize64), f.CRC32
-	off, err := f.DataOffset()
+// zipType is the entry's type and permission bits as archive/zip's
+// FileHeader.Mode gives them, but that a Unix record's mode is kept whole,
+// setuid included, and an unknown Unix type is named.
+func zipType(f cdEntry) (pipeline.EntryType, uint32) {
+	const (
+		creatorFAT, creatorNTFS, creatorVFAT, creatorMacOSX = 0, 11, 14, 19
+		msdosDir, msdosReadOnly                             = 0x10, 0x01
+	)
+	typ, mode := pipeline.TypeFile, uint32(0)
+	unixMode := f.extAttrs >> 16
+	switch creator := f.creator >> 8; {
+	case creator == creatorUnix && unixMode != 0:
+		mode = unixMode & pipeline.ModePerm
+		switch unixMode & 0o170000 {
+		case 0o040000:
+			typ = pipeline.TypeDir
+		case 0o120000:
+			typ = pipeline.TypeSymlink
+		case 0o100000, 0:
+		default:
+			typ = pipeline.EntryType(fmt.Sprintf("zip-mode-%o", unixMode&0o170000))
+		}
+	case creator == creatorUnix || creator == creatorMacOSX:
+		mode = unixMode & 0o777
+		if unixMode&0o170000 == 0o040000 {
+			typ = pipeline.TypeDir
+		}
+	case creator == creatorFAT || creator == creatorNTFS || creator == creatorVFAT:
+		mode = 0o666
+		if f.extAttrs&msdosDir != 0 {
+			typ, mode = pipeline.TypeDir, 0o777
+		}
+		if f.extAttrs&msdosReadOnly != 0 {
+			mode &^= 0o222
+		}
+	}
+	if strings.HasSuffix(f.name, "/") || strings.HasSuffix(f.name, `\`) {
+		typ = pipeline.TypeDir
+	}
+	return typ, mode
+}
+
+// openEntry opens an entry from where its data lies, with nothing of the
+// archive's directory.
+func openEntry(r io.ReaderAt, d zipDir, f cdEntry) (io.ReadCloser, error) {
+	off, err := dataOffset(r, d, f)
+	if err != nil {
+		return nil, fmt.Errorf("zip entry: finding its data: %w", err)
+	}
 	switch {
-	case err != nil:
-		return func(context.Context) (io.ReadCloser, error) {
-			return nil, fmt.Errorf("zip entry: finding its data: %w", err)
-		}
-	case method == zip.Store && csize == usize:
-		return pipeline.OpenSection(r, off, usize)
-	case method == zip.Store, method == zip.Deflate:
+	case f.method == zip.Store && f.csize == f.usize:
+		return pipeline.OpenSection(r, off, f.usize)(context.Background())
+	case f.method == zip.Store, f.method == zip.Deflate:
 	default:
-		return func(context.Context) (io.ReadCloser, error) {
-			return nil, fmt.Errorf("zip entry: %w (method %d)", zip.ErrAlgorithm, method)
-		}
+		return nil, fmt.Errorf("zip entry: %w (method %d)", zip.ErrAlgorithm, f.method)
 	}
-	return func(context.Context) (io.ReadCloser, error) {
-		z := &zipReader{src: io.NopCloser(io.NewSectionReader(r, off, csize)), left: usize, crc: crc, hash: crc32.NewIEEE()}
-		if method == zip.Deflate {
-			z.src, z.pooled = inflater(io.NewSectionReader(r, off, csize)), true
-		}
-		return z, nil
+	z := &zipReader{src: io.NopCloser(io.NewSectionReader(r, off, f.csize)), left: f.usize, crc: f.crc, hash: crc32.NewIEEE()}
+	if f.method == zip.Deflate {
+		z.src, z.pooled = inflater(io.NewSectionReader(r, off, f.csize)), true
 	}
+	return z, nil
 }
 
 // zipReader checks an entry's size and CRC-32 against its directory
@@ -202,8 +220,8 @@ func (z *zipReader) Close() error {
 	return err
 }
 
-func readZipEntry(f *zip.File, n int64) ([]byte, error) {
-	rc, err := f.Open()
+func readZipEntry(r io.ReaderAt, d zipDir, f cdEntry, n int64) ([]byte, error) {
+	rc, err := openEntry(r, d, f)
 	if err != nil {
 		return nil, err
 	}
