@@ -40,11 +40,11 @@ const creatorUnix = 3
 func (Zip) Walk(ctx context.Context, r io.ReaderAt, size int64, lim pipeline.Limits, visit func(*pipeline.Header, pipeline.OpenFunc) error) error {
 	d, err := findDir(r, size)
 	if err != nil {
-		return fmt.Errorf("zip: %w", err)
+		return fmt.Errorf("reading the end of the central directory: %w", err)
 	}
 	at := func(_ context.Context, loc uint64, _ int64) (io.ReadCloser, error) {
 		if loc < uint64(d.off) || loc >= uint64(d.end) {
-			return nil, fmt.Errorf("zip: directory record at %d lies outside the directory", loc)
+			return nil, fmt.Errorf("zip directory record at %d lies outside the archive", loc)
 		}
 		return openRecord(r, d, int64(loc))
 	}
