@@ -281,23 +281,13 @@ func (x *Index) Entry(id uint32) *Entry {
 	return x.entryAt(x.refs[id] &^ dropped)
 }
 
-// Opener returns the opener given to AddFile for id, whether or not the
-// file was hashed: the one that hashes it.
-func (x *Index) Opener(id uint32) OpenFunc {
+// ToHash decodes the file added as id, as Entry does, with the opener
+// given for it whether or not it was hashed: the one that hashes it.
+func (x *Index) ToHash(id uint32) (*Entry, OpenFunc) {
 	x.mu.Lock()
 	defer x.mu.Unlock()
-	r := x.coldAt(x.refs[id] &^ dropped)
-	r.skipPath()
-	o := r.opener()
-	a := record{r.bytes(int(r.uvarint()))}
-	if a.bytes(1)[0] == typeOther {
-		a.string()
-	}
-	a.bytes(1)
-	a.uvarint()
-	a.uvarint()
-	a.uvarint()
-	return x.openFunc(o, a.varint())
+	e, open, _ := x.decode(x.refs[id] &^ dropped)
+	return e, open
 }
 
 // HasKey reports whether the key of the record id is prefix+p, without
@@ -648,6 +638,17 @@ func (t *Tree) attrs(i int) []byte {
 func (t *Tree) Entry(i int) *Entry { return t.entryAt(t.refs[i]) }
 
 func (p *packed) entryAt(ref uint64) *Entry {
+	e, open, readable := p.decode(ref)
+	if readable {
+		e.open = open
+	}
+	return e
+}
+
+// decode decodes the record at ref and the opener it names, and reports
+// whether that opener is the entry's: a file AddFile packed opens once
+// hashed, and not at all when it could not be read.
+func (p *packed) decode(ref uint64) (*Entry, OpenFunc, bool) {
 	d, name := p.keyAt(ref)
 	e := &Entry{Key: p.dirs[d] + name}
 	// The strings of the rest are copied: they would keep a chunk read
@@ -661,8 +662,6 @@ func (p *packed) entryAt(ref uint64) *Entry {
 	e.Container = p.chains[r.uvarint()]
 	open := r.opener()
 	a := record{r.bytes(int(r.uvarint()))}
-	// A file AddFile packed opens once hashed: until then, or if it could
-	// not be read, its opener is not the entry's.
 	readable := a.b[0] == typeOther || a.b[1]&flagPending == 0
 	if c := a.bytes(1)[0]; c == typeOther {
 		e.Type = EntryType(strings.Clone(a.string()))
@@ -693,10 +692,7 @@ func (p *packed) entryAt(ref uint64) *Entry {
 	case flags&flagDigestString != 0:
 		e.SHA256 = strings.Clone(a.string())
 	}
-	if readable {
-		e.open = p.openFunc(open, e.Size)
-	}
-	return e
+	return e, p.openFunc(open, e.Size), readable
 }
 
 // All yields the entries in key order, each decoded afresh.

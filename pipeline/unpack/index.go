@@ -446,7 +446,7 @@ func (w *hashWriter) Write(b []byte) (int, error) {
 // hash reads the file p, records its digest in the index and whether it
 // may hold a container.
 func (r *run) hash(ctx context.Context, p *pending, produced *atomic.Int64, in input) error {
-	e, open := r.index.Entry(p.id), r.index.Opener(p.id)
+	e, open := r.index.ToHash(p.id)
 	rc, err := open(ctx)
 	if err != nil {
 		if ctx.Err() != nil {
