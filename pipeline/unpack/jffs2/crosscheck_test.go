@@ -45,7 +45,7 @@ func TestJffs2reader(t *testing.T) {
 			}
 			var ents []ent
 			err = jffs2.Format{}.Walk(context.Background(), f, st.Size(), pipeline.DefaultLimits(), func(h *pipeline.Header, open pipeline.OpenFunc) error {
-				ents = append(ents, ent{*h, open})
+				ents = append(ents, ent{*h, h.Opener(open)})
 				return nil
 			})
 			if err != nil {

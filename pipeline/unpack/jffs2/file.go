@@ -1,15 +1,12 @@
 package jffs2
 
 import (
-	"context"
 	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
 	"sort"
 	"sync"
-
-	"github.com/fwvet/fwvet/pipeline"
 )
 
 // file is the layout of one inode's data: immutable once built, shared by
@@ -20,10 +17,6 @@ type file struct {
 	nodes []dnode // sorted by version
 	frags []frag
 	size  int64
-}
-
-func (f *file) opener() pipeline.OpenFunc {
-	return func(context.Context) (io.ReadCloser, error) { return &fileReader{f: f, cached: -1}, nil }
 }
 
 // nodeData reads, checks and decompresses node i.

@@ -1,6 +1,7 @@
 package jffs2
 
 import (
+	"cmp"
 	"container/heap"
 	"slices"
 )
@@ -48,7 +49,7 @@ func layout(nodes []dnode) (size int64, frags []frag) {
 			spans = append(spans, span{a, b, i})
 		}
 	}
-	slices.SortFunc(spans, func(x, y span) int { return cmpInt64(x.a, y.a) })
+	slices.SortFunc(spans, func(x, y span) int { return cmp.Compare(x.a, y.a) })
 	points := make([]int64, 0, 2*len(spans)+2)
 	points = append(points, 0, size)
 	for _, s := range spans {
@@ -84,16 +85,6 @@ func layout(nodes []dnode) (size int64, frags []frag) {
 	return size, frags
 }
 
-func cmpInt64(a, b int64) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
-}
-
 type spanRef struct {
 	n   int // index of the node, so also its rank in version order
 	end int64
@@ -111,15 +102,4 @@ func (h *spanHeap) Pop() any {
 	x := old[len(old)-1]
 	*h = old[:len(old)-1]
 	return x
-}
-
-// sortNodes orders an inode's nodes by version; on equal versions the node
-// found later in the image counts as newer.
-func sortNodes(nodes []dnode) {
-	slices.SortStableFunc(nodes, func(x, y dnode) int {
-		if x.version != y.version {
-			return cmpInt64(int64(x.version), int64(y.version))
-		}
-		return cmpInt64(x.off, y.off)
-	})
 }

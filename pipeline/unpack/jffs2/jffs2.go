@@ -47,8 +47,10 @@ func (Format) Walk(ctx context.Context, r io.ReaderAt, size int64, lim pipeline.
 	if err != nil {
 		return fmt.Errorf("jffs2: scanning nodes: %w", err)
 	}
-	t := newTree(ix, r, lim)
-	if err := t.walk(ctx, visit); err != nil {
+	t := newTree(ix, lim)
+	err = t.walk(ctx, visit)
+	t.release()
+	if err != nil {
 		return fmt.Errorf("jffs2: %w", err)
 	}
 	if ix.truncated != nil {

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"encoding/binary"
+	"errors"
+	"fmt"
 	"hash/crc32"
 	"io"
 	"strings"
@@ -105,11 +107,16 @@ func (b *builder) obsolete(off int) {
 
 func walkBytes(t *testing.T, img []byte) (map[string]pipeline.Header, map[string]string, error) {
 	t.Helper()
+	return walkLimited(t, img, pipeline.DefaultLimits())
+}
+
+func walkLimited(t *testing.T, img []byte, lim pipeline.Limits) (map[string]pipeline.Header, map[string]string, error) {
+	t.Helper()
 	hs := map[string]pipeline.Header{}
 	data := map[string]string{}
-	err := jffs2.Format{}.Walk(context.Background(), bytes.NewReader(img), int64(len(img)), pipeline.DefaultLimits(), func(h *pipeline.Header, open pipeline.OpenFunc) error {
+	err := jffs2.Format{}.Walk(context.Background(), bytes.NewReader(img), int64(len(img)), lim, func(h *pipeline.Header, open pipeline.OpenFunc) error {
 		hs[h.Name] = *h
-		if open != nil {
+		if open := h.Opener(open); open != nil {
 			rc, err := open(context.Background())
 			if err != nil {
 				return err
@@ -207,4 +214,51 @@ func TestHistory(t *testing.T) {
 // it front to back, across node boundaries.
 func TestReadAt(t *testing.T) {
 	fixture.CheckArchiveReadAt(t, jffs2.Format{}, "fw/jffs2-le-lzo.img", fixture.ReadAtFiles{MinSize: 10000, MaxFiles: 21, MinFiles: 5, MaxLen: 20000})
+}
+
+// TestRewrittenNames: a name written again and again, as a log rotated in
+// place is, costs one entry however often it was written, so only distinct
+// names count against the entry limit; the newest of each still wins.
+func TestRewrittenNames(t *testing.T) {
+	lim := pipeline.DefaultLimits()
+	lim.MaxEntries = 8
+	for _, distinct := range []int{7, 9} {
+		b := &builder{o: binary.LittleEndian}
+		for v := range uint32(40) {
+			// The newest dirent of "log" is not the last one on flash.
+			ino := 10 + v%2
+			if v == 20 {
+				ino = 12
+			}
+			b.dirent(1, 100-v/2*2+boolUint32(v == 20)*200, ino, 8, "log")
+		}
+		for ino := uint32(10); ino <= 12; ino++ {
+			b.inode(inode{ino: ino, version: 1, mode: sIFREG | 0o644, isize: 1, data: []byte{byte('a' + ino - 10)}})
+		}
+		for i := range uint32(distinct - 1) {
+			b.dirent(1, 1, 20+i, 8, fmt.Sprintf("f%d", i))
+			b.inode(inode{ino: 20 + i, version: 1, mode: sIFREG | 0o644})
+		}
+		hs, data, err := walkLimited(t, b.buf.Bytes(), lim)
+		if distinct > int(lim.MaxEntries) {
+			var le *pipeline.LimitError
+			if !errors.As(err, &le) || le.Limit != "max-entries" {
+				t.Errorf("%d distinct names, limit %d: error %v, want max-entries", distinct, lim.MaxEntries, err)
+			}
+			continue
+		}
+		if err != nil {
+			t.Fatalf("%d distinct names in 46 dirents, limit %d: %v", distinct, lim.MaxEntries, err)
+		}
+		if len(hs) != distinct+1 || data["log"] != "c" {
+			t.Errorf("%d entries (want %d with the root), log = %q (want the newest dirent's inode, c)", len(hs), distinct+1, data["log"])
+		}
+	}
+}
+
+func boolUint32(b bool) uint32 {
+	if b {
+		return 1
+	}
+	return 0
 }

@@ -1,12 +1,15 @@
 package jffs2
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"io"
+	"math"
 	"path"
 	"slices"
 	"strings"
+	"sync"
 
 	"github.com/fwvet/fwvet/pipeline"
 )
@@ -14,68 +17,89 @@ import (
 // tree turns the index into paths: the newest dirent of each (parent, name)
 // wins, and one that names inode 0 records a deletion.
 type tree struct {
-	ix       *index
-	r        io.ReaderAt
-	lim      pipeline.Limits
-	children map[uint32][]child
-	files    map[uint32]*file
-	sorted   map[uint32]bool
+	ix  *index
+	lim pipeline.Limits
 	// lossy is set when the scan skipped nodes no file owns, so a file's
 	// uncovered bytes are likely lost data rather than a hole.
 	lossy bool
+	// linked holds, sorted, the inodes that more than one entry names.
+	linked []uint32
+	// listed holds, for each directory listed, the dirent it was listed
+	// under (rootListed for the root), so that one listed again is not
+	// entered again and its first place can be named.
+	listed  map[uint32]int
+	entries int64
+	openAt  pipeline.OpenAt
+	// multi holds the files of more than one node given to the unpacker:
+	// what its OpenAt needs of the index once the walk is done. A file of
+	// one node is located by that node alone.
+	multi []uint32
+	// mu guards ix.nodes, which release replaces while files are opened.
+	mu sync.RWMutex
 }
 
-type child struct {
-	name  string
-	ino   uint32
-	dtype uint8
-}
+// Locators: a file of one node is located by its node's offset over 4,
+// with its data CRC's result; another file by its inode number.
+const (
+	locOneNode = 1 << 63
+	locBadData = 1 << 62
+)
 
-type entry struct {
-	path   string
-	ino    uint32
-	dtype  uint8
-	damage string
-}
+const rootListed = -1
 
-func newTree(ix *index, r io.ReaderAt, lim pipeline.Limits) *tree {
-	t := &tree{ix: ix, r: r, lim: lim, children: map[uint32][]child{}, files: map[uint32]*file{}, sorted: map[uint32]bool{},
-		lossy: ix.problems.count > 0 || ix.truncated != nil}
-	for k, d := range ix.dirents {
-		if d.ino != 0 {
-			t.children[k.pino] = append(t.children[k.pino], child{name: k.name, ino: d.ino, dtype: d.dtype})
+func newTree(ix *index, lim pipeline.Limits) *tree {
+	t := &tree{ix: ix, lim: lim, lossy: ix.problems.count > 0 || ix.truncated != nil}
+	inos := make([]uint32, len(ix.dirents))
+	for i, d := range ix.dirents {
+		inos[i] = d.ino
+	}
+	slices.Sort(inos)
+	for i := 1; i < len(inos); i++ {
+		if inos[i] == inos[i-1] && (len(t.linked) == 0 || t.linked[len(t.linked)-1] != inos[i]) {
+			t.linked = append(t.linked, inos[i])
 		}
 	}
-	for _, c := range t.children {
-		slices.SortFunc(c, func(a, b child) int { return strings.Compare(a.name, b.name) })
-	}
+	t.openAt = t.open
 	return t
 }
 
-// nodes returns an inode's nodes sorted by version.
-func (t *tree) nodes(ino uint32) []dnode {
-	in := t.ix.inodes[ino]
-	if in == nil {
-		return nil
+// newest returns the newest node of inode ino, if it has any.
+func (t *tree) newest(ino uint32) (dnode, bool, error) {
+	refs := t.ix.refs(ino)
+	if len(refs) == 0 {
+		return dnode{}, false, nil
 	}
-	if !t.sorted[ino] {
-		sortNodes(in.nodes)
-		t.sorted[ino] = true
+	n, err := t.ix.dnode(refs[len(refs)-1])
+	return n, err == nil, err
+}
+
+// maxInodeNodes bounds the nodes of one file that are laid out together:
+// a 1 GiB file written a page at a time.
+const maxInodeNodes = 1 << 18
+
+// nodes reads the nodes of inode ino that refs locates, sorted by version.
+func (t *tree) nodes(ino uint32, refs []nodeRef) ([]dnode, error) {
+	if len(refs) > maxInodeNodes {
+		return nil, fmt.Errorf("%w: inode %d has %d nodes, more than the %d this reader lays out", ErrCorrupt, ino, len(refs), maxInodeNodes)
 	}
-	return in.nodes
+	ns := make([]dnode, len(refs))
+	for i, ref := range refs {
+		n, err := t.ix.dnode(ref)
+		if err != nil {
+			return nil, err
+		}
+		ns[i] = n
+	}
+	return ns, nil
 }
 
 func (t *tree) walk(ctx context.Context, visit func(*pipeline.Header, pipeline.OpenFunc) error) error {
-	var ents []entry
-	reached := map[uint32]bool{rootIno: true}
-	dirs := map[uint32]string{rootIno: "/"}
-	if err := t.collect(ctx, rootIno, "", reached, dirs, &ents); err != nil {
+	root := &pipeline.Header{Name: ".", Type: pipeline.TypeDir, Mode: 0o755}
+	m, ok, err := t.newest(rootIno)
+	if err != nil {
 		return err
 	}
-
-	root := &pipeline.Header{Name: ".", Type: pipeline.TypeDir, Mode: 0o755}
-	if ns := t.nodes(rootIno); len(ns) > 0 {
-		m := ns[len(ns)-1]
+	if ok {
 		root.Mode, root.UID, root.GID = m.mode&pipeline.ModePerm, uint32(m.uid), uint32(m.gid)
 	}
 	var dmg []string
@@ -83,7 +107,11 @@ func (t *tree) walk(ctx context.Context, visit func(*pipeline.Header, pipeline.O
 		dmg = append(dmg, "skipped as the kernel would: "+t.ix.problems.String())
 	}
 	if t.lossy {
-		if o := t.orphans(reached); o != "" {
+		o, err := t.orphans(ctx)
+		if err != nil {
+			return err
+		}
+		if o != "" {
 			dmg = append(dmg, o)
 		}
 	}
@@ -91,47 +119,75 @@ func (t *tree) walk(ctx context.Context, visit func(*pipeline.Header, pipeline.O
 	if err := visit(root, nil); err != nil {
 		return err
 	}
-	for i := range ents {
-		if err := ctx.Err(); err != nil {
-			return err
-		}
-		h, open := t.header(&ents[i])
-		if err := visit(h, open); err != nil {
-			return err
-		}
-	}
-	return nil
+	t.listed = map[uint32]int{rootIno: rootListed}
+	return t.dir(ctx, rootIno, "", visit)
 }
 
-// collect lists the entries under directory ino, depth first. A directory
-// listed a second time (a cycle, or a rename cut short by a power loss) is
-// not entered again.
-func (t *tree) collect(ctx context.Context, ino uint32, dir string, reached map[uint32]bool, dirs map[uint32]string, ents *[]entry) error {
+// child is an entry of the directory being listed: its name in the
+// directory's arena of names, and its dirent.
+type child struct {
+	off, dirent uint32
+	n           uint8
+}
+
+// dir visits the entries under directory ino, depth first, in name order.
+// A directory listed a second time (a cycle, or a rename cut short by a
+// power loss) is not entered again.
+func (t *tree) dir(ctx context.Context, ino uint32, dir string, visit func(*pipeline.Header, pipeline.OpenFunc) error) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	for _, c := range t.children[ino] {
-		if int64(len(*ents)) >= t.lim.MaxEntries {
+	base, end := t.ix.children(ino)
+	ds := t.ix.dirents[base:end]
+	// The names are read into one buffer, not a string each, so that a
+	// directory of a million entries costs its names and 12 bytes each.
+	var arena []byte
+	kids := make([]child, 0, len(ds))
+	for i, d := range ds {
+		kids = append(kids, child{off: uint32(len(arena)), n: d.nlen, dirent: uint32(base + i)})
+		var err error
+		if arena, err = t.ix.appendName(arena, d); err != nil {
+			return err
+		}
+	}
+	nameOf := func(c child) []byte { return arena[c.off : c.off+uint32(c.n)] }
+	slices.SortFunc(kids, func(a, b child) int { return bytes.Compare(nameOf(a), nameOf(b)) })
+	for _, c := range kids {
+		if t.entries >= t.lim.MaxEntries {
 			return &pipeline.LimitError{Limit: "max-entries", Value: t.lim.MaxEntries, Msg: "the image lists more entries than an artifact may hold"}
 		}
-		p := path.Join(dir, c.name)
-		e := entry{path: p, ino: c.ino, dtype: c.dtype}
-		reached[c.ino] = true
-		if t.typeOf(c.ino, c.dtype) != pipeline.TypeDir {
-			*ents = append(*ents, e)
+		t.entries++
+		d := t.ix.dirents[c.dirent]
+		p := path.Join(dir, string(nameOf(c)))
+		h, err := t.header(p, d)
+		if err != nil {
+			return fmt.Errorf("/%s: %w", p, err)
+		}
+		if h.Type != pipeline.TypeDir {
+			if err := visit(h, nil); err != nil {
+				return err
+			}
 			continue
 		}
-		if prev, ok := dirs[c.ino]; ok {
-			e.damage = fmt.Sprintf("directory inode %d is also listed at %s (a cycle or an unfinished rename); its entries are listed there only", c.ino, prev)
-			*ents = append(*ents, e)
+		if prev, ok := t.listed[d.ino]; ok {
+			where, err := t.listedAt(prev)
+			if err != nil {
+				return err
+			}
+			h.Damage = joinDamage(fmt.Sprintf("directory inode %d is also listed at %s (a cycle or an unfinished rename); its entries are listed there only", d.ino, where), h.Damage)
+			if err := visit(h, nil); err != nil {
+				return err
+			}
 			continue
 		}
-		dirs[c.ino] = "/" + p
-		*ents = append(*ents, e)
+		t.listed[d.ino] = int(c.dirent)
+		if err := visit(h, nil); err != nil {
+			return err
+		}
 		// A path the unpacker refuses makes all beneath it refused too;
 		// stopping here also bounds the recursion.
 		if len(p) <= t.lim.MaxPathLen {
-			if err := t.collect(ctx, c.ino, p, reached, dirs, ents); err != nil {
+			if err := t.dir(ctx, d.ino, p, visit); err != nil {
 				return err
 			}
 		}
@@ -139,26 +195,86 @@ func (t *tree) collect(ctx context.Context, ino uint32, dir string, reached map[
 	return nil
 }
 
+// listedAt names the place of the dirent at i, from the names of the
+// directories it lies in.
+func (t *tree) listedAt(i int) (string, error) {
+	var names []string
+	for i != rootListed && len(names) <= len(t.listed) {
+		d := t.ix.dirents[i]
+		name, err := t.ix.name(d)
+		if err != nil {
+			return "", err
+		}
+		names = append(names, name)
+		next, ok := t.listed[d.pino]
+		if !ok {
+			return "", fmt.Errorf("directory inode %d was entered but never listed", d.pino)
+		}
+		i = next
+	}
+	slices.Reverse(names)
+	return "/" + strings.Join(names, "/"), nil
+}
+
+func joinDamage(a, b string) string {
+	switch {
+	case a == "":
+		return b
+	case b == "":
+		return a
+	}
+	return a + "; " + b
+}
+
 // orphans names the inodes with nodes that no directory reaches. On a
 // healthy image those are files deleted while open, which the kernel drops
-// at mount; they are reported only when nodes were lost.
-func (t *tree) orphans(reached map[uint32]bool) string {
+// at mount; they are reported only when nodes were lost. Every directory
+// reached is looked into once, in no particular order, without names.
+func (t *tree) orphans(ctx context.Context) (string, error) {
+	reached := []uint32{rootIno}
+	looked := map[uint32]bool{rootIno: true}
+	for queue := []uint32{rootIno}; len(queue) > 0; {
+		if err := ctx.Err(); err != nil {
+			return "", err
+		}
+		ino := queue[len(queue)-1]
+		queue = queue[:len(queue)-1]
+		i, j := t.ix.children(ino)
+		for _, d := range t.ix.dirents[i:j] {
+			reached = append(reached, d.ino)
+			if looked[d.ino] {
+				continue
+			}
+			ty, err := t.typeOf(d.ino, d.dtype)
+			if err != nil {
+				return "", err
+			}
+			if ty == pipeline.TypeDir {
+				looked[d.ino] = true
+				queue = append(queue, d.ino)
+			}
+		}
+	}
+	slices.Sort(reached)
 	var inos []uint32
-	for ino, in := range t.ix.inodes {
-		if len(in.nodes) > 0 && !reached[ino] {
+	for i := 0; i < len(t.ix.nodes); {
+		ino := t.ix.nodes[i].ino
+		if _, ok := slices.BinarySearch(reached, ino); !ok {
 			inos = append(inos, ino)
+		}
+		for i < len(t.ix.nodes) && t.ix.nodes[i].ino == ino {
+			i++
 		}
 	}
 	if len(inos) == 0 {
-		return ""
+		return "", nil
 	}
-	slices.Sort(inos)
 	shown := inos[:min(len(inos), maxReported)]
 	s := fmt.Sprintf("%d inodes with data are reachable from no directory, probably because their directory entry was lost (inodes %v", len(inos), shown)
 	if len(inos) > len(shown) {
 		s += " ..."
 	}
-	return s + "); they are not listed"
+	return s + "); they are not listed", nil
 }
 
 func modeType(mode uint32) pipeline.EntryType {
@@ -171,28 +287,32 @@ func modeType(mode uint32) pipeline.EntryType {
 // typeOf is the type the inode's newest node gives, or the dirent's when
 // the inode has no valid node left. A dirent's d_type is the mode's type
 // bits shifted right by 12.
-func (t *tree) typeOf(ino uint32, dtype uint8) pipeline.EntryType {
-	if ns := t.nodes(ino); len(ns) > 0 {
-		return modeType(ns[len(ns)-1].mode)
+func (t *tree) typeOf(ino uint32, dtype uint8) (pipeline.EntryType, error) {
+	m, ok, err := t.newest(ino)
+	if err != nil {
+		return "", err
 	}
-	return modeType(uint32(dtype) << 12)
-}
-
-func (t *tree) file(ino uint32) *file {
-	if f := t.files[ino]; f != nil {
-		return f
+	if ok {
+		return modeType(m.mode), nil
 	}
-	f := &file{r: t.r, ino: ino, nodes: t.nodes(ino)}
-	f.size, f.frags = layout(f.nodes)
-	t.files[ino] = f
-	return f
+	return modeType(uint32(dtype) << 12), nil
 }
 
 // fileDamage describes what is wrong with an inode's data.
 func (t *tree) fileDamage(f *file) string {
+	var r report
+	if d := t.ix.damage[f.ino]; d != nil {
+		r = report{count: d.count, msgs: slices.Clone(d.msgs)}
+	}
+	for _, n := range f.nodes {
+		if n.badData {
+			r.add("data node at %#x (bytes %d-%d, version %d) fails its data CRC; its data is skipped, so the range shows older data or zeros",
+				n.off, n.offset, int64(n.offset)+int64(n.dsize), n.version)
+		}
+	}
 	var dmg []string
-	if in := t.ix.inodes[f.ino]; in != nil && in.damage.count > 0 {
-		dmg = append(dmg, in.damage.String())
+	if r.count > 0 {
+		dmg = append(dmg, r.String())
 	}
 	var uncovered int64
 	for _, fr := range f.frags {
@@ -210,39 +330,56 @@ func (t *tree) fileDamage(f *file) string {
 	return strings.Join(dmg, "; ")
 }
 
-func (t *tree) header(e *entry) (*pipeline.Header, pipeline.OpenFunc) {
-	h := &pipeline.Header{Name: e.path, Type: t.typeOf(e.ino, e.dtype)}
-	var dmg []string
-	if e.damage != "" {
-		dmg = append(dmg, e.damage)
+// header is the header of the entry at p that dirent d names.
+func (t *tree) header(p string, d direntRef) (*pipeline.Header, error) {
+	m, ok, err := t.newest(d.ino)
+	if err != nil {
+		return nil, err
 	}
-	ns := t.nodes(e.ino)
-	if len(ns) == 0 {
-		dmg = append(dmg, fmt.Sprintf("inode %d has no valid inode node; its type comes from the directory entry and it has no owner, mode or data", e.ino))
-		h.Damage = strings.Join(dmg, "; ")
+	if !ok {
+		h := &pipeline.Header{Name: p, Type: modeType(uint32(d.dtype) << 12)}
+		h.Damage = fmt.Sprintf("inode %d has no valid inode node; its type comes from the directory entry and it has no owner, mode or data", d.ino)
+		if r := t.ix.damage[d.ino]; r != nil {
+			h.Damage = joinDamage(r.String(), h.Damage)
+		}
 		return h, nil
 	}
-	m := ns[len(ns)-1]
-	h.Mode, h.UID, h.GID = m.mode&pipeline.ModePerm, uint32(m.uid), uint32(m.gid)
-	var open pipeline.OpenFunc
+	h := &pipeline.Header{Name: p, Type: modeType(m.mode), Mode: m.mode & pipeline.ModePerm, UID: uint32(m.uid), GID: uint32(m.gid)}
+	var dmg []string
 	switch h.Type {
 	case pipeline.TypeFile:
-		f := t.file(e.ino)
-		h.Size, h.Identity = f.size, uint64(e.ino)
-		if d := t.fileDamage(f); d != "" {
-			dmg = append(dmg, d)
+		refs := t.ix.refs(d.ino)
+		f, err := t.file(d.ino, refs)
+		if err != nil {
+			// Too many nodes to lay out: the file is listed, unread.
+			h.Size = int64(m.isize)
+			h.Damage = err.Error()
+			return h, nil
 		}
+		h.Size = f.size
+		if _, linked := slices.BinarySearch(t.linked, d.ino); linked {
+			h.Identity = uint64(d.ino)
+		}
+		dmg = append(dmg, t.fileDamage(f))
 		if f.size <= t.lim.MaxFileSize {
-			open = f.opener()
+			h.OpenAt, h.Locator = t.openAt, uint64(d.ino)
+			if len(refs) == 1 {
+				h.Locator = locOneNode | uint64(refs[0].off4)
+				if refs[0].badData {
+					h.Locator |= locBadData
+				}
+			} else {
+				t.multi = append(t.multi, d.ino)
+			}
 		}
 	case pipeline.TypeSymlink:
-		b, err := t.metaData(e.ino, int64(t.lim.MaxPathLen))
+		b, err := t.metaData(d.ino, int64(t.lim.MaxPathLen))
 		if err != nil {
 			dmg = append(dmg, fmt.Sprintf("symlink target: %v", err))
 		}
 		h.LinkName = string(b)
 	case pipeline.TypeChar, pipeline.TypeBlock:
-		b, err := t.metaData(e.ino, 4)
+		b, err := t.metaData(d.ino, 4)
 		if err == nil {
 			h.Major, h.Minor, err = device(b, t.ix.order)
 		}
@@ -250,15 +387,85 @@ func (t *tree) header(e *entry) (*pipeline.Header, pipeline.OpenFunc) {
 			dmg = append(dmg, fmt.Sprintf("device number: %v", err))
 		}
 	}
-	h.Damage = strings.Join(dmg, "; ")
-	return h, open
+	if r := t.ix.damage[d.ino]; r != nil && h.Type != pipeline.TypeFile {
+		dmg = append(dmg, r.String())
+	}
+	for _, s := range dmg {
+		h.Damage = joinDamage(h.Damage, s)
+	}
+	return h, nil
+}
+
+// file lays out inode ino's data, from the nodes that refs locates.
+func (t *tree) file(ino uint32, refs []nodeRef) (*file, error) {
+	ns, err := t.nodes(ino, refs)
+	if err != nil {
+		return nil, err
+	}
+	return newFile(t.ix.r, ino, ns), nil
+}
+
+func newFile(r io.ReaderAt, ino uint32, nodes []dnode) *file {
+	f := &file{r: r, ino: ino, nodes: nodes}
+	f.size, f.frags = layout(nodes)
+	return f
+}
+
+// open is the walk's OpenAt.
+func (t *tree) open(_ context.Context, loc uint64, size int64) (io.ReadCloser, error) {
+	var f *file
+	if loc&locOneNode != 0 {
+		ino, n, err := t.ix.readInode(uint32(loc))
+		if err != nil {
+			return nil, fmt.Errorf("jffs2: %w", err)
+		}
+		n.badData = loc&locBadData != 0
+		f = newFile(t.ix.r, ino, []dnode{n})
+	} else {
+		if loc == 0 || loc > math.MaxUint32 {
+			return nil, fmt.Errorf("jffs2: no inode %d", loc)
+		}
+		t.mu.RLock()
+		nodes := t.ix.nodes
+		t.mu.RUnlock()
+		var err error
+		if f, err = t.file(uint32(loc), refsIn(nodes, uint32(loc))); err != nil {
+			return nil, fmt.Errorf("jffs2: %w", err)
+		}
+	}
+	if len(f.nodes) == 0 || modeType(f.nodes[len(f.nodes)-1].mode) != pipeline.TypeFile {
+		return nil, fmt.Errorf("jffs2: %w: inode %d is not a regular file", ErrCorrupt, f.ino)
+	}
+	if f.size != size {
+		return nil, fmt.Errorf("jffs2: %w: inode %d holds %d bytes, not the %d its entry gave", ErrCorrupt, f.ino, f.size, size)
+	}
+	return &fileReader{f: f, cached: -1}, nil
+}
+
+// release drops what only the walk needed: of the index, the OpenAt keeps
+// the nodes of the files that one node does not hold.
+func (t *tree) release() {
+	slices.Sort(t.multi)
+	var kept []nodeRef
+	for _, n := range t.ix.nodes {
+		if _, ok := slices.BinarySearch(t.multi, n.ino); ok {
+			kept = append(kept, n)
+		}
+	}
+	t.mu.Lock()
+	t.ix.nodes = kept
+	t.mu.Unlock()
+	t.ix.dirents, t.ix.damage, t.listed, t.linked, t.multi = nil, nil, nil, nil, nil
 }
 
 // metaData reads the data of a symlink or device inode. The kernel keeps it
 // in one node, the newest holding data, rather than as file contents: a
 // device node's isize is 0.
 func (t *tree) metaData(ino uint32, max int64) ([]byte, error) {
-	f := t.file(ino)
+	f, err := t.file(ino, t.ix.refs(ino))
+	if err != nil {
+		return nil, err
+	}
 	for i := len(f.nodes) - 1; i >= 0; i-- {
 		n := f.nodes[i]
 		if n.dsize == 0 {

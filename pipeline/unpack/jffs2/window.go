@@ -48,11 +48,19 @@ func (w *window) bytes(off int64, n int) ([]byte, error) {
 // whose word is not erased flash (0xFFFFFFFF), or end.
 func (w *window) skipErased(off, end int64) (int64, error) {
 	for off+4 <= end {
-		n := min(int64(len(w.buf)), end-off) &^ 3
-		b, err := w.bytes(off, int(n))
-		if err != nil {
-			return off, err
+		// What the window holds from off is looked at first: asking for a
+		// whole window at off would read one for every node.
+		var b []byte
+		if off >= w.start && off+4 <= w.start+int64(w.n) {
+			b = w.buf[off-w.start : min(int64(w.n), end-w.start)]
+		} else {
+			var err error
+			if b, err = w.bytes(off, int(min(int64(len(w.buf)), end-off))); err != nil {
+				return off, err
+			}
 		}
+		b = b[:len(b)&^3]
+		n := int64(len(b))
 		for i := 0; i+4 <= len(b); i += 4 {
 			if b[i]&b[i+1]&b[i+2]&b[i+3] != 0xff {
 				return off + int64(i), nil
