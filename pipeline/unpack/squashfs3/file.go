@@ -70,8 +70,21 @@ func (img *Image) fileData(in *inode) (*fileData, error) {
 	return f, nil
 }
 
-func (f *fileData) opener() pipeline.OpenFunc {
-	return func(context.Context) (io.ReadCloser, error) { return &fileReader{f: f}, nil }
+// openAt opens the file inode at ref, reading it and its block list again:
+// the walk keeps neither.
+func (img *Image) openAt(_ context.Context, ref uint64, size int64) (io.ReadCloser, error) {
+	in, err := img.inode(ref)
+	if err != nil {
+		return nil, fmt.Errorf("%s: reading inode %#x: %w", img.Describe(), ref, err)
+	}
+	if in.typ != pipeline.TypeFile || int64(in.size) != size {
+		return nil, corrupt("inode %#x is a %s of %d bytes, not the file of %d its entry gave", ref, in.typ, in.size, size)
+	}
+	f, err := img.fileData(in)
+	if err != nil {
+		return nil, fmt.Errorf("%s: inode %#x: %w", img.Describe(), ref, err)
+	}
+	return &fileReader{f: f}, nil
 }
 
 // block returns the bytes of block i of the file (the tail for the last

@@ -47,7 +47,9 @@ type inode struct {
 	dirOffset uint32
 	dirSize   uint32
 
-	// regular files; the block size list follows the inode at blockList
+	// regular files; the block size list follows the inode at blockList.
+	// links is 1 for a basic file inode, which has no count of its own.
+	links       uint32
 	blocksStart uint64
 	size        uint64
 	frag        uint32
@@ -101,10 +103,10 @@ func (img *Image) inode(ref uint64) (*inode, error) {
 		in.dirSize, in.dirOffset, in.dirBlock = uint32(o.bits(b[:], 128, 27)), uint32(o.bits(b[:], 155, 13)), o.u32(b[21:])
 	case typeFile:
 		in.blocksStart, in.frag, in.fragOffset, in.size = o.u64(b[12:]), o.u32(b[20:]), o.u32(b[24:]), uint64(o.u32(b[28:]))
-		in.blockList = mr
+		in.blockList, in.links = mr, 1
 	case typeLFile:
 		in.blocksStart, in.frag, in.fragOffset, in.size = o.u64(b[16:]), o.u32(b[24:]), o.u32(b[28:]), o.u64(b[32:])
-		in.blockList = mr
+		in.blockList, in.links = mr, o.u32(b[12:])
 	case typeSymlink:
 		target := make([]byte, o.u16(b[16:]))
 		if err := mr.read(target); err != nil {
@@ -130,7 +132,7 @@ func (img *Image) Walk(ctx context.Context, lim pipeline.Limits, visit func(*pip
 	if root.typ != pipeline.TypeDir {
 		return corrupt("root inode is a %s, not a directory", root.typ)
 	}
-	w := &walker{img: img, lim: lim, visit: visit, seen: map[uint64]bool{img.sb.rootInode: true}}
+	w := &walker{img: img, lim: lim, visit: visit, seen: map[uint64]bool{img.sb.rootInode: true}, checked: map[uint64]bool{}, openAt: img.openAt}
 	if err := visit(img.header(".", root), nil); err != nil {
 		return err
 	}
@@ -147,7 +149,17 @@ type walker struct {
 	// seen holds directory inode references, so a directory that lists one
 	// of its ancestors cannot send the walk round in circles.
 	seen map[uint64]bool
+	// checked holds the file inodes with a long block list, by reference,
+	// once checked: the entries naming one inode (hard links) check its
+	// list once.
+	checked map[uint64]bool
+	// openAt opens a file by its inode reference: one function for the
+	// walk, so that no file holds a closure and a block list of its own.
+	openAt pipeline.OpenAt
 }
+
+// longList is the block count past which a checked list is remembered.
+const longList = 64
 
 type dirent struct {
 	name string
@@ -175,15 +187,19 @@ func (w *walker) dir(ctx context.Context, dirPath string, d *inode) error {
 			return fmt.Errorf("reading inode of /%s: %w", p, err)
 		}
 		h := w.img.header(p, in)
-		var open pipeline.OpenFunc
 		if in.typ == pipeline.TypeFile && int64(in.size) <= w.lim.MaxFileSize {
-			f, err := w.img.fileData(in)
-			if err != nil {
-				return fmt.Errorf("/%s: %w", p, err)
+			if !w.checked[de.ref] {
+				f, err := w.img.fileData(in)
+				if err != nil {
+					return fmt.Errorf("/%s: %w", p, err)
+				}
+				if len(f.blocks) > longList {
+					w.checked[de.ref] = true
+				}
 			}
-			open = f.opener()
+			h.OpenAt, h.Locator = w.openAt, de.ref
 		}
-		if err := w.visit(h, open); err != nil {
+		if err := w.visit(h, nil); err != nil {
 			return err
 		}
 		if in.typ == pipeline.TypeDir {
@@ -206,7 +222,12 @@ func (img *Image) header(name string, in *inode) *pipeline.Header {
 		h.Size = int64(in.size)
 		// The inode's place identifies it: an inode number is only what
 		// the image claims, and two files sharing one would be read once.
-		h.Identity = in.ref + 1
+		// Only an inode of further names needs one, as the unpacker keeps
+		// a slot for each Identity while it walks; a basic inode that a
+		// hostile image names twice is read twice, within the limits.
+		if in.links != 1 {
+			h.Identity = in.ref + 1
+		}
 	}
 	return h
 }

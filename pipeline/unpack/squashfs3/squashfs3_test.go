@@ -77,9 +77,18 @@ func walk(t *testing.T, img []byte, lim pipeline.Limits) (map[string]fixture.Ent
 		out[k] = fixture.Entry{Type: h.Type, Mode: h.Mode, UID: h.UID, GID: h.GID, Size: h.Size, Link: h.LinkName,
 			Major: h.Major, Minor: h.Minor, Identity: h.Identity}
 		if h.Type == pipeline.TypeFile {
-			if open == nil || h.Identity == 0 {
-				t.Errorf("%s: file without an OpenFunc or an Identity", k)
+			// A file is located, not given a closure and a block list
+			// that would stay in memory until it is read.
+			if open != nil || h.OpenAt == nil {
+				t.Errorf("%s: the walk passes a file's OpenFunc rather than its OpenAt and Locator", k)
+			}
+			open := h.Opener(open)
+			if open == nil {
+				t.Errorf("%s: file without an OpenFunc", k)
 				return nil
+			}
+			if (h.Identity == 0) != (k != "bin/busybox" && k != "bin/login") {
+				t.Errorf("%s: Identity %d, want one for the hard links only", k, h.Identity)
 			}
 			opens[k] = open
 		}
@@ -166,7 +175,7 @@ func TestReadAt(t *testing.T) {
 		if !ok {
 			return nil
 		}
-		rc, err := open(context.Background())
+		rc, err := h.Opener(open)(context.Background())
 		if err != nil {
 			return err
 		}

@@ -30,8 +30,10 @@ type node struct {
 	children     []*node
 	// link makes this entry a hard link to another regular file's inode.
 	link *node
-	// long writes a file or directory inode in its long form.
-	long bool
+	// long writes a file or directory inode in its long form; nlink is
+	// then a long file's link count.
+	long  bool
+	nlink uint32
 
 	ref uint64 // inode reference, once written
 }
@@ -235,7 +237,7 @@ func (w *writer) file(n *node) {
 	var size int
 	if n.long {
 		w.base(ino, 9, n)
-		w.o.bo().PutUint32(ino[12:], 2) // nlink
+		w.o.bo().PutUint32(ino[12:], max(n.nlink, 1))
 		w.o.bo().PutUint64(ino[16:], start)
 		w.o.bo().PutUint32(ino[24:], frag)
 		w.o.bo().PutUint32(ino[28:], fragOff)
@@ -505,7 +507,7 @@ func pseudoText(seed int64, n int) []byte {
 // directories, device nodes, a fifo, a socket, a setuid and a setgid file,
 // a sparse file, a hard link and a long-form directory.
 func testTree() *node {
-	big := &node{name: "busybox", typ: pipeline.TypeFile, mode: 04755, data: pseudoText(1, 3*65536+1234), long: true}
+	big := &node{name: "busybox", typ: pipeline.TypeFile, mode: 04755, data: pseudoText(1, 3*65536+1234), long: true, nlink: 2}
 	sparse := append(append(pseudoText(2, 1000), make([]byte, 2*65536)...), pseudoText(3, 500)...)
 	random := make([]byte, 70000)
 	rand.New(rand.NewSource(4)).Read(random)
