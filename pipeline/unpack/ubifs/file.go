@@ -4,7 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"sort"
+	"math"
 	"sync"
 
 	"github.com/fwvet/fwvet/pipeline"
@@ -16,17 +16,31 @@ type file struct {
 	v    *volume
 	inum uint32
 	size int64
-	refs []dataRef
+	// data is where the last block was looked up; the reader's mutex
+	// guards it.
+	data dataCursor
 }
 
-func (v *volume) file(in *inode) *file {
-	return &file{v: v, inum: in.inum, size: int64(in.size), refs: v.idx.data[in.inum]}
-}
-
-func (f *file) opener() pipeline.OpenFunc {
-	return func(context.Context) (io.ReadCloser, error) {
-		return &fileReader{f: f}, nil
+// openAt is the walk's pipeline.OpenAt: loc is the inode number. The
+// inode is read again, and checked again, for the number comes from the
+// index and a file opens long after the walk that saw it.
+func (v *volume) openAt(_ context.Context, loc uint64, size int64) (io.ReadCloser, error) {
+	if loc > math.MaxUint32 {
+		return nil, corrupt("inode %d is out of range", loc)
 	}
+	in, err := v.inode(uint32(loc))
+	if err != nil {
+		return nil, fmt.Errorf("opening the file: %w", err)
+	}
+	switch {
+	case in.typ != pipeline.TypeFile:
+		return nil, corrupt("inode %d is a %s, not a regular file", loc, in.typ)
+	case in.flags&flagCrypt != 0:
+		return nil, corrupt("inode %d is encrypted", loc)
+	case int64(in.size) != size:
+		return nil, corrupt("inode %d holds %d bytes, its entry says %d", loc, in.size, size)
+	}
+	return &fileReader{f: &file{v: v, inum: in.inum, size: int64(in.size)}}, nil
 }
 
 // block reads block i of the file into buf, which has room for a block,
@@ -34,12 +48,11 @@ func (f *file) opener() pipeline.OpenFunc {
 func (f *file) block(i int64, buf, node []byte) ([]byte, error) {
 	want := min(blockSize, f.size-i*blockSize)
 	out := buf[:want]
-	k := sort.Search(len(f.refs), func(j int) bool { return int64(f.refs[j].block) >= i })
-	if k == len(f.refs) || int64(f.refs[k].block) != i {
+	p, ok := f.v.idx.data(&f.data, f.inum, i)
+	if !ok {
 		clear(out)
 		return out, nil
 	}
-	p := f.refs[k].p
 	if err := f.v.checkPos(p, nodeData); err != nil {
 		return nil, err
 	}

@@ -1,9 +1,9 @@
 package ubifs
 
 import (
+	"cmp"
 	"context"
 	"fmt"
-	"slices"
 )
 
 // Key types of the simple key format: the top 3 bits of the key's second word.
@@ -19,19 +19,36 @@ const (
 // index holds where the leaves of the committed index are: the only part
 // of the file system kept in memory.
 type index struct {
-	inodes map[uint32]pos
-	dents  map[uint32][]pos     // by parent directory inode
-	data   map[uint32][]dataRef // by file inode, in block order
+	// nodes holds the inode and data leaves: an inode's leaf, then its
+	// data leaves by block. Opening a file needs them, for as long as the
+	// tree listing the file lives.
+	nodes leaves
+	// dents holds the directory entry leaves, by parent inode and in index
+	// order within one parent; only the walk needs them.
+	dents leaves
 }
 
-type dataRef struct {
-	block uint32
-	p     pos
+// leaf is one leaf of the index: the inode its key names, what else the
+// key says, and the node's position.
+type leaf struct {
+	inum uint32
+	// key is 0 for an inode and one more than the block number for a data
+	// node. It is 0 for a directory entry too: the reader does not use the
+	// name hash, and lists a directory's entries in index order.
+	key uint32
+	p   pos
+}
+
+func cmpLeaf(a, b leaf) int {
+	if c := cmp.Compare(a.inum, b.inum); c != 0 {
+		return c
+	}
+	return cmp.Compare(a.key, b.key)
 }
 
 type indexWalker struct {
-	v   *volume
-	idx *index
+	v            *volume
+	nodes, dents *packer
 	// seen holds the index nodes visited: a node referenced twice makes the
 	// tree a graph, whose walk could cost exponential time.
 	seen     map[uint64]bool
@@ -45,18 +62,19 @@ type indexWalker struct {
 // readIndex walks the index B-tree from root and records every leaf.
 func (v *volume) readIndex(ctx context.Context, root pos) (*index, error) {
 	w := &indexWalker{
-		v:           v,
-		idx:         &index{inodes: map[uint32]pos{}, dents: map[uint32][]pos{}, data: map[uint32][]dataRef{}},
+		v: v,
+		// Of leaves of one key, the first counts: the first leaf of an
+		// inode, the first of a file's block.
+		nodes:       newPacker(v.sb.lebSize, true),
+		dents:       newPacker(v.sb.lebSize, false),
 		seen:        map[uint64]bool{},
 		maxBranches: v.size / int64(v.branchSize),
 	}
 	if err := w.node(ctx, root, -1); err != nil {
 		return nil, err
 	}
-	for inum, refs := range w.idx.data {
-		w.idx.data[inum] = sortRefs(refs)
-	}
-	return w.idx, nil
+	w.seen = nil
+	return &index{nodes: w.nodes.done(), dents: w.dents.done()}, nil
 }
 
 // node reads the index node at p, which must be at level want (any level
@@ -115,23 +133,68 @@ func (w *indexWalker) leaf(p pos, inum, kv uint32) error {
 	}
 	switch typ {
 	case keyIno:
-		if _, dup := w.idx.inodes[inum]; !dup {
-			w.idx.inodes[inum] = p
-		}
+		// An inode key's value is unused: the first leaf of the inode
+		// counts, whatever a hostile index put there.
+		w.nodes.add(leaf{inum: inum, p: p})
 	case keyData:
-		w.idx.data[inum] = append(w.idx.data[inum], dataRef{kv & keyValueMask, p})
+		w.nodes.add(leaf{inum: inum, key: kv&keyValueMask + 1, p: p})
 	case keyDent:
-		w.idx.dents[inum] = append(w.idx.dents[inum], p)
+		w.dents.add(leaf{inum: inum, p: p})
 	}
 	return nil
 }
 
-// sortRefs puts a file's data references in block order, keeping the first
-// of duplicates. The index stores them sorted; a hostile one may not.
-func sortRefs(refs []dataRef) []dataRef {
-	cmp := func(a, b dataRef) int { return int(int64(a.block) - int64(b.block)) }
-	if !slices.IsSortedFunc(refs, cmp) {
-		slices.SortStableFunc(refs, cmp)
+// inode returns where the node of inode inum lies.
+func (x *index) inode(inum uint32) (pos, bool) {
+	c := x.nodes.find(inum, 0)
+	if !c.ok() || c.l.inum != inum || c.l.key != 0 {
+		return pos{}, false
 	}
-	return slices.CompactFunc(refs, func(a, b dataRef) bool { return a.block == b.block })
+	return c.l.p, true
+}
+
+// dataCursor finds the data leaves of one file in the order a reader
+// mostly wants them, front to back: a search goes on from where the last
+// one ended, a step or two for the next block or a hole, unless it is for
+// an earlier block or a long way on.
+type dataCursor struct {
+	c   cursor
+	key uint32 // of the last search: c is at the first leaf not before it
+}
+
+// data returns where block i of file inum lies, or false for a hole,
+// searching from d, which is kept for the file's next search.
+func (x *index) data(d *dataCursor, inum uint32, i int64) (pos, bool) {
+	if i < 0 || i > keyValueMask {
+		return pos{}, false
+	}
+	want := leaf{inum: inum, key: uint32(i) + 1}
+	if d.c.x == nil || want.key < d.key {
+		d.c = x.nodes.find(inum, want.key)
+	}
+	for steps := 0; d.c.ok() && cmpLeaf(d.c.l, want) < 0; steps++ {
+		if steps == markEvery {
+			d.c = x.nodes.find(inum, want.key)
+			break
+		}
+		d.c.next()
+	}
+	d.key = want.key
+	if !d.c.ok() || d.c.l.inum != inum || d.c.l.key != want.key {
+		return pos{}, false
+	}
+	return d.c.l.p, true
+}
+
+// dirents returns where the entries of directory inum lie, or false when
+// there are more than limit.
+func (x *index) dirents(inum uint32, limit int64) ([]pos, bool) {
+	var out []pos
+	for c := x.dents.find(inum, 0); c.ok() && c.l.inum == inum; c.next() {
+		if int64(len(out)) >= limit {
+			return nil, false
+		}
+		out = append(out, c.l.p)
+	}
+	return out, true
 }

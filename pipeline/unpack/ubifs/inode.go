@@ -37,7 +37,7 @@ func checkKey(b []byte, inum uint32, typ uint8) error {
 
 // inode reads inode inum through the index.
 func (v *volume) inode(inum uint32) (*inode, error) {
-	p, ok := v.idx.inodes[inum]
+	p, ok := v.idx.inode(inum)
 	if !ok {
 		return nil, corrupt("inode %d is not in the index", inum)
 	}
@@ -91,9 +91,8 @@ type dirent struct {
 	inum uint32
 }
 
-// dirents reads the entries of directory inum.
-func (v *volume) dirents(inum uint32) ([]dirent, error) {
-	refs := v.idx.dents[inum]
+// dirents reads the entries of directory inum, whose nodes lie at refs.
+func (v *volume) dirents(inum uint32, refs []pos) ([]dirent, error) {
 	out := make([]dirent, 0, len(refs))
 	for _, p := range refs {
 		b, err := v.readNode(p, nodeDent)

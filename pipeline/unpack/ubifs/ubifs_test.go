@@ -64,6 +64,7 @@ func TestDamaged(t *testing.T) {
 		failed := map[string]error{}
 		read := 0
 		err := ubifs.Format{}.Walk(context.Background(), f, size, pipeline.DefaultLimits(), func(h *pipeline.Header, open pipeline.OpenFunc) error {
+			open = h.Opener(open)
 			if open == nil {
 				return nil
 			}
@@ -162,7 +163,7 @@ func TestMatchAndSpan(t *testing.T) {
 }
 
 // TestLimits: the entry limit is reported by name, and files over the size
-// limit come without an OpenFunc.
+// limit come with no way to open them.
 func TestLimits(t *testing.T) {
 	f, size := fixture.Open(t, "fw/ubifs-rootfs-lzo.ubifs")
 	lim := pipeline.DefaultLimits()
@@ -175,7 +176,7 @@ func TestLimits(t *testing.T) {
 	lim = pipeline.DefaultLimits()
 	lim.MaxFileSize = 1000
 	err = ubifs.Format{}.Walk(context.Background(), f, size, lim, func(h *pipeline.Header, open pipeline.OpenFunc) error {
-		if open != nil && h.Size > 1000 {
+		if h.Opener(open) != nil && h.Size > 1000 {
 			t.Errorf("%s of %d bytes has an OpenFunc", h.Name, h.Size)
 		}
 		return nil
@@ -215,6 +216,110 @@ func TestHostileIndex(t *testing.T) {
 				func(*pipeline.Header, pipeline.OpenFunc) error { return nil })
 			if err == nil || !errors.Is(err, ubifs.ErrCorrupt) || !strings.Contains(err.Error(), tc.want) {
 				t.Errorf("error %v, want a corrupt ubifs error mentioning %q", err, tc.want)
+			}
+		})
+	}
+}
+
+// TestOpenAt: every regular file opens through the walk's one OpenAt, at
+// its inode number, and reads the bytes of the file mkfs.ubifs packed; only
+// a file of several names has an Identity, which the unpacker keeps a slot
+// for; and OpenAt refuses a number that is not a regular file of that
+// size.
+func TestOpenAt(t *testing.T) {
+	want := fixture.SourceTree(t, fixture.Path(t, "stage/formats"))
+	names := map[uint64]int{} // source inode -> names
+	for _, e := range want {
+		if e.Type == pipeline.TypeFile {
+			names[e.Identity]++
+		}
+	}
+	ctx := context.Background()
+	for _, img := range []string{"fw/ubifs-rootfs-lzo.ubifs", "fw/ubifs-rootfs-zstd.ubifs"} {
+		t.Run(filepath.Base(img), func(t *testing.T) {
+			f, size := fixture.Open(t, img)
+			var at pipeline.OpenAt
+			type file struct {
+				name string
+				loc  uint64
+				size int64
+			}
+			var files []file
+			linked := 0
+			err := ubifs.Format{}.Walk(ctx, f, size, pipeline.DefaultLimits(), func(h *pipeline.Header, open pipeline.OpenFunc) error {
+				if open != nil {
+					t.Errorf("%s has an OpenFunc of its own", h.Name)
+				}
+				if h.Type != pipeline.TypeFile {
+					if h.OpenAt != nil || h.Identity != 0 {
+						t.Errorf("%s, a %s, has an OpenAt or an Identity", h.Name, h.Type)
+					}
+					return nil
+				}
+				w, ok := want[fixture.Key(h.Name)]
+				switch {
+				case !ok:
+					t.Errorf("%s is not in the source tree", h.Name)
+					return nil
+				case h.OpenAt == nil:
+					t.Errorf("%s has no OpenAt", h.Name)
+					return nil
+				case at == nil:
+					at = h.OpenAt
+				}
+				if n := names[w.Identity]; n > 1 {
+					linked++
+					if h.Identity == 0 {
+						t.Errorf("%s, one of %d names of an inode, has no Identity", h.Name, n)
+					}
+				} else if h.Identity != 0 {
+					t.Errorf("%s, of one name, has Identity %d", h.Name, h.Identity)
+				}
+				files = append(files, file{fixture.Key(h.Name), h.Locator, h.Size})
+				return nil
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(files) < 100 || linked < 2 {
+				t.Fatalf("%d files, %d of them linked: not the fixture tree", len(files), linked)
+			}
+			for _, fl := range files {
+				rc, err := at(ctx, fl.loc, fl.size)
+				if err != nil {
+					t.Errorf("%s: %v", fl.name, err)
+					continue
+				}
+				b, err := io.ReadAll(rc)
+				rc.Close()
+				if err != nil {
+					t.Errorf("%s: %v", fl.name, err)
+					continue
+				}
+				sum := sha256.Sum256(b)
+				if got := hex.EncodeToString(sum[:]); got != want[fl.name].SHA256 {
+					t.Errorf("%s: OpenAt read %d bytes of SHA-256 %.12s, want %.12s", fl.name, len(b), got, want[fl.name].SHA256)
+				}
+			}
+			fl := files[0]
+			for _, bad := range []struct {
+				name string
+				loc  uint64
+				size int64
+				want string
+			}{
+				{"the root directory", 1, 0, "not a regular file"},
+				{"a size it does not have", fl.loc, fl.size + 1, "bytes"},
+				{"an inode not in the index", 1 << 31, 0, "not in the index"},
+				{"a number past 32 bits", 1 << 32, fl.size, "out of range"},
+			} {
+				rc, err := at(ctx, bad.loc, bad.size)
+				if err == nil {
+					rc.Close()
+					t.Errorf("OpenAt opens %s", bad.name)
+				} else if !errors.Is(err, ubifs.ErrCorrupt) || !strings.Contains(err.Error(), bad.want) {
+					t.Errorf("OpenAt of %s: error %q, want a corrupt ubifs error mentioning %q", bad.name, err, bad.want)
+				}
 			}
 		})
 	}
