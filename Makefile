@@ -18,7 +18,8 @@ FUZZ_TARGETS := FuzzUnpack:./pipeline/unpack FuzzCarve:./pipeline/unpack FuzzWal
 	FuzzUBIFS:./pipeline/unpack/ubifs FuzzUImage:./pipeline/unpack/uboot FuzzFIT:./pipeline/unpack/uboot \
 	FuzzSparse:./pipeline/unpack/sparse FuzzIHex:./pipeline/unpack/ihex FuzzDecompress:./pipeline/unpack/compression \
 	FuzzBlock:./pipeline/unpack/block FuzzVerify:./pipeline/attest FuzzLoad:./pipeline/policy FuzzRules:./pipeline/equivalence FuzzPackedELF:./pipeline/analyze FuzzConfigParsers:./pipeline/analyze \
-	FuzzFunctions:./pipeline/disasm FuzzThumb:./pipeline/disasm FuzzMIPS:./pipeline/disasm FuzzX86:./pipeline/disasm
+	FuzzFunctions:./pipeline/disasm FuzzThumb:./pipeline/disasm FuzzMIPS:./pipeline/disasm FuzzX86:./pipeline/disasm \
+	FuzzListing:./pipeline/disasm FuzzInlineCompares:./pipeline/disasm FuzzMIPSText:./pipeline/disasm FuzzThumbText:./pipeline/disasm
 
 all: build
 

@@ -50,4 +50,11 @@ type FunctionChange struct {
 	StringsAdded  []string `json:"strings_added,omitempty"`
 	Compared      []string `json:"compared,omitempty"`
 	ComparedAdded []string `json:"compared_added,omitempty"`
+	// Constants are the immediate operands of at least 256 in magnitude
+	// that an added or removed function uses, in hex, including 32-bit
+	// ones built in two halves (lui/ori, movw/movt, mov/movk);
+	// ConstantsAdded those a changed one newly uses. A port or a key
+	// compared in code is one.
+	Constants      []string `json:"constants,omitempty"`
+	ConstantsAdded []string `json:"constants_added,omitempty"`
 }

@@ -100,12 +100,91 @@ func callsChange(ctx context.Context, in *pipeline.AnalysisInput, ch *pipeline.C
 		return nil, nil
 	}
 	diff := disasm.Compare(op, cp)
-	return append(callFindings(ch, op, cp, diff), magicFindings(ch, op, cp, diff)...), nil
+	inlineCompares(old, cur, op, cp, diff)
+	lst := func(ev map[string]any, prev, fn *disasm.Func, at uint64) {
+		listingEvidence(ev, old, cur, op.Arch, cp.Arch, prev, fn, at)
+	}
+	return append(callFindings(ch, op, cp, diff, lst), magicFindings(ch, op, cp, diff, lst)...), nil
+}
+
+// inlineCompares adds, to the functions that changed or are new and to
+// their previous versions, the literals they compare through immediates
+// (disasm.InlineCompares), as strings they reference and compare: the key
+// that GCC inlines a memcmp of on x86 and AArch64 lies in the code, not in
+// read-only data. Only those functions are disassembled.
+func inlineCompares(old, cur *code, op, cp *disasm.Program, diff *disasm.Diff) {
+	add := func(c *code, arch string, f *disasm.Func) {
+		if arch != "x86_64" && arch != "x86" && arch != "aarch64" {
+			return
+		}
+		l, err := disasm.Listing(c.ra, c.ra.Size(), arch, f)
+		if err != nil {
+			return
+		}
+		for _, s := range disasm.InlineCompares(arch, l) {
+			f.Inlined = append(f.Inlined, s)
+			if !slices.Contains(f.Compared, s) {
+				f.Compared = append(f.Compared, s)
+			}
+			if !slices.Contains(f.Strings, s) {
+				f.Strings = append(f.Strings, s)
+			}
+		}
+	}
+	for _, p := range diff.Matched {
+		if p.Changed() {
+			add(old, op.Arch, p.Old)
+			add(cur, cp.Arch, p.New)
+		}
+	}
+	for _, f := range diff.Removed {
+		add(old, op.Arch, f)
+	}
+	for _, f := range diff.Added {
+		add(cur, cp.Arch, f)
+	}
+}
+
+// listingLines bounds the before/after disassembly of one finding.
+const listingLines = 24
+
+// listingEvidence adds to ev what a reviewer checks a function-level
+// finding by: the disassembly of fn's changed region nearest at, beside
+// prev's (a unified diff: "-" only before, "+" only after), and the
+// constants fn newly uses. A version that does not disassemble leaves
+// them out; the finding stands on the function diff.
+func listingEvidence(ev map[string]any, old, cur *code, oldArch, curArch string, prev, fn *disasm.Func, at uint64) {
+	after, err := disasm.Listing(cur.ra, cur.ra.Size(), curArch, fn)
+	if err != nil {
+		return
+	}
+	var before []disasm.Inst
+	if prev != nil {
+		if before, err = disasm.Listing(old.ra, old.ra.Size(), oldArch, prev); err != nil {
+			return
+		}
+	}
+	ev["disassembly"] = disasm.DiffAround(before, after, at, listingLines)
+	ev["constants_added"] = hexInts(missing(disasm.Constants(after), disasm.Constants(before)))
+}
+
+func hexInts(l []int64) []string {
+	out := make([]string, 0, len(l))
+	for _, v := range l {
+		if v < 0 {
+			out = append(out, fmt.Sprintf("-%#x", -v))
+		} else {
+			out = append(out, fmt.Sprintf("%#x", v))
+		}
+	}
+	return out
 }
 
 // callFindings are the elf-call-added findings of one binary: one per
 // function that newly calls a risky import the old version imported.
-func callFindings(ch *pipeline.Change, old, cur *disasm.Program, diff *disasm.Diff) []pipeline.Finding {
+//
+// listing, when set, adds the disassembly of the region around a site.
+func callFindings(ch *pipeline.Change, old, cur *disasm.Program, diff *disasm.Diff, listing func(ev map[string]any, prev, fn *disasm.Func, at uint64)) []pipeline.Finding {
 	type item struct {
 		fn, prev *disasm.Func
 		// loose: matched by likeness only, or not at all.
@@ -157,6 +236,7 @@ func callFindings(ch *pipeline.Change, old, cur *disasm.Program, diff *disasm.Di
 		var added, families []string
 		callersBefore := map[string][]string{}
 		sites := map[string]string{}
+		var firstSite uint64
 		for i, c := range it.fn.Calls {
 			fam, ok := riskyCalls[c]
 			if !ok || had[c] || !old.Imports[c] {
@@ -172,6 +252,9 @@ func callFindings(ch *pipeline.Change, old, cur *disasm.Program, diff *disasm.Di
 			added = append(added, c)
 			if i < len(it.fn.Sites) {
 				sites[c] = fmt.Sprintf("%#x", it.fn.Sites[i])
+				if firstSite == 0 {
+					firstSite = it.fn.Sites[i]
+				}
 			}
 			families = append(families, c+" ("+fam+")")
 			var before []string
@@ -190,6 +273,9 @@ func callFindings(ch *pipeline.Change, old, cur *disasm.Program, diff *disasm.Di
 		ev["call_sites"] = sites
 		if it.prev != nil {
 			ev["previous_calls"] = capList(append([]string(nil), it.prev.Calls...), 50)
+		}
+		if listing != nil {
+			listing(ev, it.prev, it.fn, firstSite)
 		}
 		kind := ev["function_kind"]
 		f := finding(pipeline.IDELFCallAdded, ch, fmt.Sprintf("%s function %s at %#x newly calls %s", kind, it.fn.Name, it.fn.Addr, strings.Join(families, ", ")), ev)

@@ -3,6 +3,7 @@ package analyze
 import (
 	"os"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -41,6 +42,8 @@ func TestCallsAdded(t *testing.T) {
 		}{
 			{"plant", true},
 			{"magic", false},
+			{"magicnum", false},
+			{"inlinekey", false},
 			{"rebuilt", false},
 			{"shifted", false},
 			{"feature", false},
@@ -54,12 +57,18 @@ func TestCallsAdded(t *testing.T) {
 				cur := fileEntry("/usr/sbin/httpd", callsFixture(t, arch+"-"+tt.variant), 0o755)
 				ch := changed(old, cur, "content")
 				all := analyzeWith(t, Calls{}, scanned(t, ch))
-				if tt.variant == "magic" {
+				if tt.variant == "magic" || tt.variant == "inlinekey" {
 					// The ping handler skips its check when the User-Agent
-					// is a key: no new call, one new compare.
+					// is a key: no new call, one new compare. With memcmp,
+					// x86 and AArch64 compare it through immediates.
+					key := map[string]string{"magic": "gannet_57x9", "inlinekey": "sparrow_42x"}[tt.variant]
 					m := only(t, all, pipeline.IDMagicStringAdded, pipeline.SeverityHigh, ch)
-					if added, _ := m.Evidence["strings_added"].([]string); !slices.Equal(added, []string{"gannet_57x9"}) {
+					if added, _ := m.Evidence["strings_added"].([]string); !slices.Equal(added, []string{key}) {
 						t.Errorf("strings_added %q, want the key", added)
+					}
+					if tt.variant == "inlinekey" {
+						contains(t, "message", m.Message, strconv.Quote(key))
+						return
 					}
 					for _, k := range []string{"function", "address", "architecture", "inspect"} {
 						if s, _ := m.Evidence[k].(string); s == "" {
@@ -116,6 +125,26 @@ func TestCallsAdded(t *testing.T) {
 					}
 				}
 				contains(t, "message", f.Message, "newly calls system (exec)")
+				// The disassembly a reviewer checks the finding by: the
+				// region of the new call, added lines and shared ones.
+				for _, g := range []pipeline.Finding{f, m} {
+					lines, _ := g.Evidence["disassembly"].([]string)
+					plus, same := 0, 0
+					for _, l := range lines {
+						switch {
+						case strings.HasPrefix(l, "+ "):
+							plus++
+						case strings.HasPrefix(l, "  "):
+							same++
+						}
+					}
+					if len(lines) > 24 || plus == 0 || same == 0 {
+						t.Errorf("%s: disassembly of %d lines, %d added, %d shared:\n%s", g.ID, len(lines), plus, same, strings.Join(lines, "\n"))
+					}
+					if _, ok := g.Evidence["constants_added"].([]string); !ok {
+						t.Errorf("%s: no constants_added in the evidence", g.ID)
+					}
+				}
 			})
 		}
 	}
@@ -157,7 +186,7 @@ func TestCallsMatching(t *testing.T) {
 		{"not risky", prog(imports, fn("f", 0x10, "a", "getpid")), prog(imports, fn("f", 0x10, "b", "getpid", "snprintf")), ""},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			fs := callFindings(ch, tt.old, tt.cur, disasm.Compare(tt.old, tt.cur))
+			fs := callFindings(ch, tt.old, tt.cur, disasm.Compare(tt.old, tt.cur), nil)
 			if tt.want == "" {
 				none(t, fs)
 				return

@@ -71,6 +71,25 @@ func Explain(ctx context.Context, in *pipeline.AnalysisInput, path string) (*pip
 	old, cur := progs[0], progs[1]
 	fd.Architecture, fd.Stripped = cur.Arch, cur.Stripped
 	d := disasm.Compare(old, cur)
+	// The constants each function uses, from its listing; one that does
+	// not decode has none.
+	consts := map[*disasm.Func][]int64{}
+	for i, e := range []*pipeline.Entry{ch.Old, ch.New} {
+		p := progs[i]
+		if err := withELF(ctx, in, e, func(ra sizedReaderAt) error {
+			for k := range p.Funcs {
+				if err := ctx.Err(); err != nil {
+					return err
+				}
+				if l, err := disasm.Listing(ra, ra.Size(), p.Arch, &p.Funcs[k]); err == nil {
+					consts[&p.Funcs[k]] = disasm.Constants(l)
+				}
+			}
+			return nil
+		}); err != nil {
+			return nil, err
+		}
+	}
 	// A stripped binary's local functions are named by address: a call to
 	// one that only moved is the same call.
 	renamed := map[string]string{}
@@ -92,10 +111,12 @@ func Explain(ctx context.Context, in *pipeline.AnalysisInput, path string) (*pip
 		fd.Changed = append(fd.Changed, pipeline.FunctionChange{Name: p.New.Name, Address: hexAddr(p.New.Addr), Size: p.New.Size,
 			PreviousAddress: hexAddr(p.Old.Addr), PreviousSize: p.Old.Size, MatchedBy: p.By,
 			CallsAdded: missing(p.New.Calls, before), CallsRemoved: missing(before, p.New.Calls),
-			StringsAdded: missing(p.New.Strings, p.Old.Strings), ComparedAdded: missing(p.New.Compared, p.Old.Compared)})
+			StringsAdded: missing(p.New.Strings, p.Old.Strings), ComparedAdded: missing(p.New.Compared, p.Old.Compared),
+			ConstantsAdded: hexInts(missing(consts[p.New], consts[p.Old]))})
 	}
 	whole := func(f *disasm.Func) pipeline.FunctionChange {
-		return pipeline.FunctionChange{Name: f.Name, Address: hexAddr(f.Addr), Size: f.Size, Calls: f.Calls, Strings: f.Strings, Compared: f.Compared}
+		return pipeline.FunctionChange{Name: f.Name, Address: hexAddr(f.Addr), Size: f.Size, Calls: f.Calls, Strings: f.Strings, Compared: f.Compared,
+			Constants: hexInts(consts[f])}
 	}
 	for _, f := range d.Added {
 		fd.Added = append(fd.Added, whole(f))
@@ -127,8 +148,8 @@ func withELF(ctx context.Context, in *pipeline.AnalysisInput, e *pipeline.Entry,
 }
 
 // missing is what a holds that b does not, in a's order.
-func missing(a, b []string) []string {
-	var out []string
+func missing[T comparable](a, b []T) []T {
+	var out []T
 	for _, x := range a {
 		if !slices.Contains(b, x) {
 			out = append(out, x)

@@ -63,6 +63,36 @@ func TestExplain(t *testing.T) {
 				t.Error("no function matched between the versions")
 			}
 
+			// A key that is a number is a constant the function newly
+			// uses, whether the compiler loads it whole or in two halves.
+			fd, err = explain("magicnum", "/usr/sbin/httpd")
+			if err != nil {
+				t.Fatal(err)
+			}
+			var users []string
+			for _, f := range fd.Changed {
+				if slices.Contains(f.ConstantsAdded, "0x2a5f1c3b") {
+					users = append(users, f.Name)
+				}
+			}
+			for _, f := range fd.Added {
+				if slices.Contains(f.Constants, "0x2a5f1c3b") {
+					users = append(users, f.Name)
+				}
+			}
+			if len(users) != 1 {
+				t.Errorf("functions newly using 0x2a5f1c3b: %q, want the ping handler\n%+v", users, fd)
+			}
+			// The plant uses no new constant beyond the string lengths and
+			// the like its new code needs: none of the key's.
+			if fd, err := explain("rebuilt", "/usr/sbin/httpd"); err == nil {
+				for _, f := range fd.Changed {
+					if len(f.ConstantsAdded) > 0 {
+						t.Errorf("rebuilt: %s newly uses %q", f.Name, f.ConstantsAdded)
+					}
+				}
+			}
+
 			fd, err = explain("rebuilt", "/usr/sbin/httpd")
 			if err != nil || !fd.SameCode || len(fd.Changed)+len(fd.Added)+len(fd.Removed) != 0 || fd.Architecture == "" {
 				t.Errorf("rebuilt: %+v, %v; want the same code", fd, err)

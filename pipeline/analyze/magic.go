@@ -25,7 +25,10 @@ import (
 // that names, paths and options do not ("/", ".", "-", "_", ":", "=").
 // Routes ("GET /version"), options ("--json") and words are left to
 // --explain, which lists every string a function newly compares.
-func magicFindings(ch *pipeline.Change, old, cur *disasm.Program, diff *disasm.Diff) []pipeline.Finding {
+//
+// listing, when set, adds the disassembly of the region around the first
+// compare call.
+func magicFindings(ch *pipeline.Change, old, cur *disasm.Program, diff *disasm.Diff, listing func(ev map[string]any, prev, fn *disasm.Func, at uint64)) []pipeline.Finding {
 	known := map[string]bool{}
 	for _, f := range old.Funcs {
 		for _, s := range f.Strings {
@@ -58,9 +61,19 @@ func magicFindings(ch *pipeline.Change, old, cur *disasm.Program, diff *disasm.D
 		}
 		added = capList(added, 20)
 		var compares []string
-		for _, c := range it.fn.Calls {
+		var site uint64
+		for i, c := range it.fn.Calls {
 			if disasm.IsCompare(c) {
 				compares = append(compares, c)
+				if site == 0 && i < len(it.fn.Sites) {
+					site = it.fn.Sites[i]
+				}
+			}
+		}
+		for _, s := range added {
+			if slices.Contains(it.fn.Inlined, s) {
+				compares = append(compares, "an inlined compare")
+				break
 			}
 		}
 		quoted := make([]string, len(added))
@@ -75,6 +88,9 @@ func magicFindings(ch *pipeline.Change, old, cur *disasm.Program, diff *disasm.D
 		if it.prev != nil {
 			ev["strings_before"] = capList(append([]string{}, it.prev.Strings...), 50)
 			ev["compared_before"] = capList(append([]string{}, it.prev.Compared...), 50)
+		}
+		if listing != nil {
+			listing(ev, it.prev, it.fn, site)
 		}
 		kind := ev["function_kind"]
 		f := finding(pipeline.IDMagicStringAdded, ch, fmt.Sprintf("%s function %s at %#x newly compares input with %s (through %s)",

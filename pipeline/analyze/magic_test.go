@@ -53,7 +53,7 @@ func TestMagicMatching(t *testing.T) {
 		{"route", prog(fn("dispatch", 0x10, "a", "GET /")), prog(fn("dispatch", 0x10, "b", "GET /", "GET /version")), ""},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			fs := magicFindings(ch, tt.old, tt.cur, disasm.Compare(tt.old, tt.cur))
+			fs := magicFindings(ch, tt.old, tt.cur, disasm.Compare(tt.old, tt.cur), nil)
 			if tt.want == "" {
 				none(t, fs)
 				return

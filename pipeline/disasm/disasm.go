@@ -74,6 +74,10 @@ type Func struct {
 	// after the call before and before this one, or in a MIPS call's
 	// delay slot.
 	Compared []string
+	// Inlined are those of Compared compared through immediates, with no
+	// call (InlineCompares); Functions leaves it empty, for it needs a
+	// listing of the function.
+	Inlined []string
 }
 
 // Program is what Functions recovers from one ELF file.

@@ -169,15 +169,22 @@ func explainText(p func(string, ...any), x *pipeline.FunctionDiff) {
 		}
 		return "\n      " + label + " " + strings.Join(q, ", ")
 	}
+	consts := func(label string, cs []string) string {
+		if len(cs) == 0 {
+			return ""
+		}
+		return "\n      " + label + " " + strings.Join(cs, ", ")
+	}
 	for _, f := range x.Added {
-		p("  + %-28s %s, %d bytes%s%s%s\n", f.Name, f.Address, f.Size, calls("calls", f.Calls), strs("compares", f.Compared), strs("references", f.Strings))
+		p("  + %-28s %s, %d bytes%s%s%s%s\n", f.Name, f.Address, f.Size, calls("calls", f.Calls), strs("compares", f.Compared), strs("references", f.Strings),
+			consts("uses constants", f.Constants))
 	}
 	for _, f := range x.Removed {
 		p("  - %-28s %s, %d bytes (in the baseline)%s\n", f.Name, f.Address, f.Size, calls("called", f.Calls))
 	}
 	for _, f := range x.Changed {
-		p("  ~ %-28s %s, %d bytes (was %s, %d bytes; matched by %s)%s%s%s%s\n", f.Name, f.Address, f.Size, f.PreviousAddress, f.PreviousSize, f.MatchedBy,
+		p("  ~ %-28s %s, %d bytes (was %s, %d bytes; matched by %s)%s%s%s%s%s\n", f.Name, f.Address, f.Size, f.PreviousAddress, f.PreviousSize, f.MatchedBy,
 			calls("newly calls", f.CallsAdded), calls("no longer calls", f.CallsRemoved),
-			strs("newly compares", f.ComparedAdded), strs("newly references", f.StringsAdded))
+			strs("newly compares", f.ComparedAdded), strs("newly references", f.StringsAdded), consts("newly uses constants", f.ConstantsAdded))
 	}
 }

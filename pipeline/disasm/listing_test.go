@@ -1,0 +1,111 @@
+package disasm
+
+import (
+	"bytes"
+	"encoding/binary"
+	"fmt"
+	"strings"
+	"testing"
+)
+
+// TestListing: in every architecture, the plant's new call to system()
+// shows in the diff of its function's listings as an added call line at
+// the call's own address whose text names the call's target, between
+// lines both versions share; and each listing covers its function
+// without a gap.
+func TestListing(t *testing.T) {
+	for arch := range arches {
+		t.Run(arch, func(t *testing.T) {
+			bb, pb := readFixture(t, arch+"-base"), readFixture(t, arch+"-plant")
+			base, plant := load(t, arch+"-base"), load(t, arch+"-plant")
+			d := Compare(base, plant)
+			var pair *Pair
+			for i, p := range d.Matched {
+				if calls(p.New, "system") && !calls(p.Old, "system") {
+					pair = &d.Matched[i]
+				}
+			}
+			if pair == nil {
+				t.Fatal("no function newly calls system")
+			}
+			site := pair.New.Sites[indexOf(pair.New.Calls, "system")]
+			before, err := Listing(bytes.NewReader(bb), int64(len(bb)), base.Arch, pair.Old)
+			if err != nil {
+				t.Fatal(err)
+			}
+			after, err := Listing(bytes.NewReader(pb), int64(len(pb)), plant.Arch, pair.New)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, l := range [][]Inst{before, after} {
+				for i := 1; i < len(l); i++ {
+					if l[i].Addr != l[i-1].Addr+uint64(l[i-1].Size) {
+						t.Fatalf("gap after %#x: %+v then %+v", l[i-1].Addr, l[i-1], l[i])
+					}
+				}
+			}
+			lines := DiffAround(before, after, site, 24)
+			t.Logf("%s %s at %#x, call at %#x:\n%s", plant.Arch, pair.New.Name, pair.New.Addr, site, strings.Join(lines, "\n"))
+			if len(lines) == 0 || len(lines) > 24 {
+				t.Fatalf("%d lines", len(lines))
+			}
+			want := fmt.Sprintf("+ %8x  ", site)
+			found, same := false, 0
+			for _, l := range lines {
+				if strings.HasPrefix(l, want) {
+					found = true
+				}
+				if strings.HasPrefix(l, "  ") {
+					same++
+				}
+			}
+			if !found || same == 0 {
+				t.Errorf("no added line at the call site %#x, or no shared line", site)
+			}
+		})
+	}
+}
+
+func indexOf(l []string, s string) int {
+	for i, x := range l {
+		if x == s {
+			return i
+		}
+	}
+	return -1
+}
+
+// FuzzListing: any bytes decode, in every architecture and state, to
+// instructions of a size within them, with a text each, and DiffAround of
+// two such listings stays within its bound.
+func FuzzListing(f *testing.F) {
+	f.Add(uint8(0), []byte{0x48, 0xb8, 0x73, 0x70, 0x61, 0x72, 0x72, 0x6f, 0x77, 0x5f, 0x48, 0x39, 0x07})
+	f.Add(uint8(4), []byte{0x27, 0xbd, 0xff, 0xe0, 0x3c, 0x02, 0x2a, 0x5f, 0x34, 0x42, 0x1c, 0x3b})
+	f.Add(uint8(3), []byte{0x2d, 0xe9, 0xf0, 0x41, 0x40, 0xf2, 0x3b, 0x1c})
+	f.Fuzz(func(t *testing.T, sel uint8, b []byte) {
+		archs := []string{"x86_64", "x86", "aarch64", "arm", "mips", "mipsel"}
+		arch := archs[int(sel)%len(archs)]
+		var order binary.ByteOrder = binary.LittleEndian
+		if arch == "mips" {
+			order = binary.BigEndian
+		}
+		var l []Inst
+		var it thumbIT
+		for off := 0; off < len(b) && len(l) < 4096; {
+			in := decode(arch, sel&0x80 != 0, order, b[off:], uint64(off), &it)
+			if in.Size <= 0 {
+				break
+			}
+			if off+in.Size > len(b) || in.Text == "" {
+				t.Fatalf("%s at %d: %+v from %d bytes", arch, off, in, len(b)-off)
+			}
+			l = append(l, in)
+			off += in.Size
+		}
+		l = composeConstants(arch, l)
+		half := l[:len(l)/2]
+		if d := DiffAround(half, l, uint64(len(b)/2), 24); len(d) > 24 {
+			t.Fatalf("%d lines", len(d))
+		}
+	})
+}
