@@ -25,6 +25,12 @@
 // instructions need a real decoder); the fixed-width ARM, Thumb-2, AArch64
 // and MIPS encodings are matched by the few bit patterns needed here.
 //
+// Listing decodes one function whole, as text in objdump's syntax, for a
+// reviewer (DiffAround) and for what needs every operand: the constants a
+// function uses and the literals it compares inline (InlineCompares).
+// x86, ARM and AArch64 text comes from golang.org/x/arch; MIPS32 and
+// Thumb-2 from mipsText and thumbText, tables checked against binutils.
+//
 // Everything is bounded: at most maxBytes of code is read and decoded, at
 // most MaxFuncs functions are kept, and every table index is checked, so a
 // hostile ELF gives an error, never a panic or an unbounded allocation.
