@@ -165,7 +165,14 @@ func listingEvidence(ev map[string]any, old, cur *code, oldArch, curArch string,
 		}
 	}
 	ev["disassembly"] = disasm.DiffAround(before, after, at, listingLines)
-	ev["constants_added"] = hexInts(missing(disasm.Constants(after), disasm.Constants(before)))
+	added := missing(disasm.Constants(after), disasm.Constants(before))
+	ev["constants_added"] = hexInts(added)
+	// Where each is first used, as call_sites says where each call is.
+	sites := map[string]string{}
+	for v, a := range disasm.FirstUses(after, added) {
+		sites[hexInts([]int64{v})[0]] = fmt.Sprintf("%#x", a)
+	}
+	ev["constant_sites"] = sites
 }
 
 func hexInts(l []int64) []string {

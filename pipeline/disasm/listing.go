@@ -274,6 +274,20 @@ func Constants(insts []Inst) []int64 {
 	return out
 }
 
+// FirstUses maps each of vals to the address of the first instruction of
+// insts that uses it.
+func FirstUses(insts []Inst, vals []int64) map[int64]uint64 {
+	out := map[int64]uint64{}
+	for _, in := range insts {
+		for _, v := range in.Imms {
+			if _, ok := out[v]; !ok && slices.Contains(vals, v) {
+				out[v] = in.Addr
+			}
+		}
+	}
+	return out
+}
+
 // addrLike matches what in a listing is an address or a distance to
 // one: hexadecimal numbers of four digits or more (branch and call
 // targets), PC-relative operands (x86-64 `0x2c85(%rip)`, ARM `[pc, #24]`)

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -108,4 +109,35 @@ func FuzzListing(f *testing.F) {
 			t.Fatalf("%d lines", len(d))
 		}
 	})
+}
+
+// TestConstants: the numeric key of the magicnum build is a constant the
+// ping handler newly uses in every architecture, built whole or in two
+// halves, and FirstUses places it at an instruction of that function.
+func TestConstants(t *testing.T) {
+	for _, arch := range []string{"x86_64", "i686", "mipsel", "mips", "armhf", "arm64"} {
+		t.Run(arch, func(t *testing.T) {
+			cb := readFixture(t, arch+"-magicnum")
+			cur := load(t, arch+"-magicnum")
+			var users []string
+			for i := range cur.Funcs {
+				f := &cur.Funcs[i]
+				l, err := Listing(bytes.NewReader(cb), int64(len(cb)), cur.Arch, f)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if !slices.Contains(Constants(l), 0x2a5f1c3b) {
+					continue
+				}
+				users = append(users, f.Name)
+				at, ok := FirstUses(l, []int64{0x2a5f1c3b})[0x2a5f1c3b]
+				if !ok || at < f.Addr&^1 || at >= f.Addr&^1+f.Size {
+					t.Errorf("%s: first use at %#x (%v), outside %#x+%d", f.Name, at, ok, f.Addr, f.Size)
+				}
+			}
+			if len(users) != 1 {
+				t.Errorf("functions using 0x2a5f1c3b: %q, want the ping handler", users)
+			}
+		})
+	}
 }
