@@ -262,3 +262,28 @@ func boolUint32(b bool) uint32 {
 	}
 	return 0
 }
+
+// TestManyNames: every name of a file of several nodes gives its size,
+// damage, Identity and bytes, though the file is laid out for its first
+// name only.
+func TestManyNames(t *testing.T) {
+	b := &builder{o: binary.BigEndian}
+	b.inode(inode{ino: 5, version: 1, mode: sIFREG | 0o644, isize: 8, data: []byte("abcd")})
+	b.inode(inode{ino: 5, version: 2, mode: sIFREG | 0o644, isize: 8, offset: 4, data: []byte("efgh")})
+	for i := range uint32(100) {
+		b.dirent(1, 1, 5, 8, fmt.Sprintf("n%03d", i))
+	}
+	hs, data, err := walkBytes(t, b.buf.Bytes())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(hs) != 101 {
+		t.Fatalf("%d entries, want 100 names and the root", len(hs))
+	}
+	for i := range 100 {
+		name := fmt.Sprintf("n%03d", i)
+		if h := hs[name]; h.Identity != 5 || h.Size != 8 || h.Damage != "" || data[name] != "abcdefgh" {
+			t.Errorf("%s: %+v, %q", name, h, data[name])
+		}
+	}
+}

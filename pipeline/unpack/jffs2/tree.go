@@ -34,6 +34,9 @@ type tree struct {
 	// what its OpenAt needs of the index once the walk is done. A file of
 	// one node is located by that node alone.
 	multi []uint32
+	// heads holds, for a file inode of several names, what its first
+	// name's header found: 20,000 names of one inode lay it out once.
+	heads map[uint32]fileHead
 	// mu guards ix.nodes, which release replaces while files are opened.
 	mu sync.RWMutex
 }
@@ -48,7 +51,7 @@ const (
 const rootListed = -1
 
 func newTree(ix *index, lim pipeline.Limits) *tree {
-	t := &tree{ix: ix, lim: lim, lossy: ix.problems.count > 0 || ix.truncated != nil}
+	t := &tree{ix: ix, lim: lim, lossy: ix.problems.count > 0 || ix.truncated != nil, heads: map[uint32]fileHead{}}
 	inos := make([]uint32, len(ix.dirents))
 	for i, d := range ix.dirents {
 		inos[i] = d.ino
@@ -348,30 +351,24 @@ func (t *tree) header(p string, d direntRef) (*pipeline.Header, error) {
 	var dmg []string
 	switch h.Type {
 	case pipeline.TypeFile:
-		refs := t.ix.refs(d.ino)
-		f, err := t.file(d.ino, refs)
-		if err != nil {
-			// Too many nodes to lay out: the file is listed, unread.
-			h.Size = int64(m.isize)
-			h.Damage = err.Error()
+		_, linked := slices.BinarySearch(t.linked, d.ino)
+		if fh, ok := t.heads[d.ino]; ok {
+			h.Identity, h.Size, h.Damage = uint64(d.ino), fh.size, fh.damage
+			if fh.loc != 0 {
+				h.OpenAt, h.Locator = t.openAt, fh.loc
+			}
 			return h, nil
 		}
-		h.Size = f.size
-		if _, linked := slices.BinarySearch(t.linked, d.ino); linked {
+		fh := t.fileHead(d.ino, m)
+		h.Size, h.Damage = fh.size, fh.damage
+		if fh.loc != 0 {
+			h.OpenAt, h.Locator = t.openAt, fh.loc
+		}
+		if linked {
 			h.Identity = uint64(d.ino)
+			t.heads[d.ino] = fh
 		}
-		dmg = append(dmg, t.fileDamage(f))
-		if f.size <= t.lim.MaxFileSize {
-			h.OpenAt, h.Locator = t.openAt, uint64(d.ino)
-			if len(refs) == 1 {
-				h.Locator = locOneNode | uint64(refs[0].off4)
-				if refs[0].badData {
-					h.Locator |= locBadData
-				}
-			} else {
-				t.multi = append(t.multi, d.ino)
-			}
-		}
+		return h, nil
 	case pipeline.TypeSymlink:
 		b, err := t.metaData(d.ino, int64(t.lim.MaxPathLen))
 		if err != nil {
@@ -394,6 +391,38 @@ func (t *tree) header(p string, d direntRef) (*pipeline.Header, error) {
 		h.Damage = joinDamage(h.Damage, s)
 	}
 	return h, nil
+}
+
+// fileHead is what a regular file's header says of its data.
+type fileHead struct {
+	size   int64
+	damage string
+	// loc is the file's Locator, 0 when it is not to be read.
+	loc uint64
+}
+
+// fileHead lays out the data of file inode ino, whose newest node is m.
+func (t *tree) fileHead(ino uint32, m dnode) fileHead {
+	refs := t.ix.refs(ino)
+	f, err := t.file(ino, refs)
+	if err != nil {
+		// Nodes that cannot be laid out (too many, or unreadable): the
+		// file is listed, unread, and says why.
+		return fileHead{size: int64(m.isize), damage: err.Error()}
+	}
+	fh := fileHead{size: f.size, damage: t.fileDamage(f)}
+	if f.size <= t.lim.MaxFileSize {
+		fh.loc = uint64(ino)
+		if len(refs) == 1 {
+			fh.loc = locOneNode | uint64(refs[0].off4)
+			if refs[0].badData {
+				fh.loc |= locBadData
+			}
+		} else {
+			t.multi = append(t.multi, ino)
+		}
+	}
+	return fh
 }
 
 // file lays out inode ino's data, from the nodes that refs locates.
@@ -455,7 +484,7 @@ func (t *tree) release() {
 	t.mu.Lock()
 	t.ix.nodes = kept
 	t.mu.Unlock()
-	t.ix.dirents, t.ix.damage, t.listed, t.linked, t.multi = nil, nil, nil, nil, nil
+	t.ix.dirents, t.ix.damage, t.listed, t.linked, t.multi, t.heads = nil, nil, nil, nil, nil, nil
 }
 
 // metaData reads the data of a symlink or device inode. The kernel keeps it
