@@ -305,16 +305,24 @@ const maxDiffInsts = 2048
 // after, " " both, each line its address and text. Instructions compare
 // by their text with addresses masked, so code that moved is the same.
 func DiffAround(before, after []Inst, at uint64, n int) []string {
-	key := func(in Inst) string { return addrLike.ReplaceAllString(in.Text, "A") }
+	keys := func(l []Inst) []string {
+		out := make([]string, len(l))
+		for i, in := range l {
+			out[i] = addrLike.ReplaceAllString(in.Text, "A")
+		}
+		return out
+	}
+	kb, ka := keys(before), keys(after)
 	pre := 0
-	for pre < len(before) && pre < len(after) && key(before[pre]) == key(after[pre]) {
+	for pre < len(kb) && pre < len(ka) && kb[pre] == ka[pre] {
 		pre++
 	}
 	suf := 0
-	for suf < len(before)-pre && suf < len(after)-pre && key(before[len(before)-1-suf]) == key(after[len(after)-1-suf]) {
+	for suf < len(kb)-pre && suf < len(ka)-pre && kb[len(kb)-1-suf] == ka[len(ka)-1-suf] {
 		suf++
 	}
 	b, a := before[pre:len(before)-suf], after[pre:len(after)-suf]
+	kb, ka = kb[pre:len(kb)-suf], ka[pre:len(ka)-suf]
 	type line struct {
 		op byte
 		in Inst
@@ -336,7 +344,7 @@ func DiffAround(before, after []Inst, at uint64, n int) []string {
 		}
 		for i := len(b) - 1; i >= 0; i-- {
 			for j := len(a) - 1; j >= 0; j-- {
-				if key(b[i]) == key(a[j]) {
+				if kb[i] == ka[j] {
 					lcs[i][j] = lcs[i+1][j+1] + 1
 				} else {
 					lcs[i][j] = max16(lcs[i+1][j], lcs[i][j+1])
@@ -346,7 +354,7 @@ func DiffAround(before, after []Inst, at uint64, n int) []string {
 		i, j := 0, 0
 		for i < len(b) || j < len(a) {
 			switch {
-			case i < len(b) && j < len(a) && key(b[i]) == key(a[j]):
+			case i < len(b) && j < len(a) && kb[i] == ka[j]:
 				mid = append(mid, line{' ', a[j]})
 				i, j = i+1, j+1
 			case j < len(a) && (i == len(b) || lcs[i][j+1] >= lcs[i+1][j]):

@@ -141,3 +141,19 @@ func TestConstants(t *testing.T) {
 		})
 	}
 }
+
+// BenchmarkDiffAround: the diff of two listings of the largest size it
+// aligns, a few instructions apart.
+func BenchmarkDiffAround(b *testing.B) {
+	var before, after []Inst
+	for i := range maxDiffInsts {
+		before = append(before, Inst{Addr: uint64(4 * i), Size: 4, Text: fmt.Sprintf("addiu a0,a0,%d", i%97)})
+	}
+	after = append(after, before...)
+	after[1000].Text, after[1500].Text = "jalr t9", "lw t9,-32656(gp)"
+	for b.Loop() {
+		if len(DiffAround(before, after, 4000, 24)) == 0 {
+			b.Fatal("no diff")
+		}
+	}
+}
