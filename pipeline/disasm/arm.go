@@ -1,6 +1,12 @@
 package disasm
 
-import "encoding/binary"
+import (
+	"debug/elf"
+	"encoding/binary"
+	"slices"
+	"sort"
+	"strings"
+)
 
 // arm64Sweep finds AArch64 bl (calls), b (tail jumps) and conditional
 // branches (masked) in fixed 32-bit words.
@@ -179,6 +185,11 @@ func thumbSweep(b []byte, base uint64) []event {
 			o += 2
 			continue
 		}
+		if t, n := thumbVeneer(b[o:], addr); n > 0 {
+			out = append(out, event{addr: addr, target: t, kind: evARM})
+			o += n
+			continue
+		}
 		if h1>>11 < 0x1d { // 16-bit instruction
 			switch {
 			case h1&0xf800 == 0x4800: // ldr rt, [pc, #imm8*4]
@@ -214,6 +225,12 @@ func thumbSweep(b []byte, base uint64) []event {
 		}
 		if t, k, ok := thumbBranch(h1, h2, addr); ok {
 			out = append(out, event{addr: addr, target: t &^ 1, kind: k, maskLen: 4})
+			if k == evCall && t&1 == 0 {
+				// BLX: what it calls is ARM code (or the PLT, which is).
+				// Events are one to an address: this one is at the
+				// instruction's second halfword.
+				out = append(out, event{addr: addr + 2, target: t, kind: evARM})
+			}
 		} else if h1&0xf800 == 0xf000 && h2&0xd000 == 0x8000 { // B<c>.W
 			out = append(out, event{addr: addr, kind: evMask, maskLen: 4})
 		}
@@ -270,6 +287,106 @@ func (l *literals) get(r, o int) (uint64, bool) {
 		return 0, false
 	}
 	return l.val[r], true
+}
+
+// thumbVeneer recognizes the linker's Thumb-to-ARM veneer at the start of
+// b, at addr, which a Thumb call or tail jump to an ARM-mode function goes
+// through: bx pc; nop; then in ARM state either ldr ip, [pc]; add pc, ip,
+// pc; .word offset (PIC) or ldr pc, [pc, #-4]; .word target. It returns
+// the ARM function's address and the veneer's length, or 0 for none.
+func thumbVeneer(b []byte, addr uint64) (uint64, int) {
+	if len(b) < 12 || addr%4 != 0 {
+		return 0, 0
+	}
+	le := binary.LittleEndian
+	if h1, h2 := le.Uint16(b), le.Uint16(b[2:]); h1 != 0x4778 || h2 != 0x46c0 && h2 != 0xe7fd {
+		return 0, 0
+	}
+	switch w1 := le.Uint32(b[4:]); {
+	case w1 == 0xe51ff004: // ldr pc, [pc, #-4]
+		return uint64(le.Uint32(b[8:])), 12
+	case w1 == 0xe59fc000 && len(b) >= 16 && le.Uint32(b[8:]) == 0xe08cf00f: // ldr ip, [pc]; add pc, ip, pc
+		return uint64(uint32(int64(addr) + 16 + int64(int32(le.Uint32(b[12:]))))), 16
+	}
+	return 0, 0
+}
+
+// armFunctions finds the ARM-mode functions of a Thumb binary: those a
+// BLX or a veneer enters, and symbols of an even address in Thumb code.
+// Swept as Thumb, their words read as branches to anywhere; each is swept
+// again as ARM, up to the next function that something outside it
+// names, and what its Thumb sweep made up (starts named by events within
+// it alone) is dropped. It returns the ARM functions' starts.
+func (p *prog) armFunctions(starts map[uint64]string, sized map[uint64]uint64) map[uint64]bool {
+	if p.arch != "arm" {
+		return nil
+	}
+	arm := map[uint64]bool{}
+	named := map[uint64][]uint64{} // start -> the addresses of the events naming it
+	for _, r := range p.regions {
+		if !r.thumb {
+			continue
+		}
+		for _, e := range r.events {
+			if e.kind == evARM && r.contains(e.target) && !p.isPLT(e.target) {
+				arm[e.target] = true
+			}
+			if e.kind == evCall || e.kind == evJump || e.kind == evARM || e.kind == evStart {
+				if len(named[e.target]) < 16 {
+					named[e.target] = append(named[e.target], e.addr)
+				}
+			}
+		}
+	}
+	if syms, err := p.f.Symbols(); err == nil {
+		for _, s := range syms {
+			if elf.ST_TYPE(s.Info) == elf.STT_FUNC && s.Value&1 == 0 && s.Section != elf.SHN_UNDEF {
+				if r := p.regionOf(s.Value); r != nil && r.thumb {
+					arm[s.Value] = true
+				}
+			}
+		}
+	}
+	if len(arm) == 0 {
+		return nil
+	}
+	for a := range arm {
+		if _, ok := starts[a]; !ok {
+			delete(arm, a)
+		}
+	}
+	addrs := make([]uint64, 0, len(starts))
+	for a := range starts {
+		addrs = append(addrs, a)
+	}
+	slices.Sort(addrs)
+	for a := range arm {
+		r := p.regionOf(a)
+		end := r.addr + uint64(len(r.data))
+		i, _ := slices.BinarySearch(addrs, a)
+		for _, s := range addrs[i+1:] {
+			if s >= end {
+				break
+			}
+			outside := false
+			for _, at := range named[s] {
+				outside = outside || at < a || at >= s
+			}
+			if outside || !strings.HasPrefix(starts[s], "sub_") {
+				end = s
+				break
+			}
+			delete(starts, s) // named from inside the ARM code alone
+		}
+		if sz := sized[a]; sz > 0 && sz < end-a {
+			end = a + sz
+		}
+		lo := sort.Search(len(r.events), func(i int) bool { return r.events[i].addr >= a })
+		hi := sort.Search(len(r.events), func(i int) bool { return r.events[i].addr >= end })
+		swept := armSweep(r.data[a-r.addr:end-r.addr], a)
+		r.events = slices.Concat(r.events[:lo:lo], swept, r.events[hi:])
+	}
+	return arm
 }
 
 // minARMRun is how many ARM-mode words in a row armRun takes for ARM code.

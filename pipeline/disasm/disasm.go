@@ -113,6 +113,7 @@ const (
 	evStart               // a prologue: a function starts here
 	evMask                // a branch: only masked in the hash
 	evRef                 // the address target is built in a register
+	evARM                 // in Thumb code: an ARM-mode function starts at target
 )
 
 // event is one instruction of interest, found in a sweep of a section.
@@ -480,7 +481,7 @@ func (p *prog) functions() (*Program, error) {
 				return nil, err
 			}
 			for _, e := range r.events {
-				if e.kind == evCall || e.kind == evStart {
+				if e.kind == evCall || e.kind == evStart || e.kind == evARM {
 					if err := add(e.target, "", 0); err != nil {
 						return nil, err
 					}
@@ -505,8 +506,9 @@ func (p *prog) functions() (*Program, error) {
 			}
 		}
 	}
+	arm := p.armFunctions(starts, sized)
 	for _, b := range p.bounds(starts, sized) {
-		fn := Func{Name: starts[b.addr], Addr: b.addr, Size: b.end - b.addr, Thumb: b.r.thumb}
+		fn := Func{Name: starts[b.addr], Addr: b.addr, Size: b.end - b.addr, Thumb: b.r.thumb && !arm[b.addr]}
 		seen := map[string]bool{}
 		for _, e := range b.events {
 			if n := p.resolve(e, starts); n != "" && !seen[n] {

@@ -16,7 +16,7 @@ import (
 // arches are the fixtures' builds (ARCH-base, ARCH-plant) and their
 // machines; the four main ones also have ARCH-rebuilt.
 var arches = map[string]string{"x86_64": "x86_64", "mipsel": "mipsel", "mips": "mips", "i686": "x86", "armhf": "arm", "arm64": "aarch64",
-	"x86_64-noplt": "x86_64", "i686-noplt": "x86", "mipsel-nopic": "mipsel"}
+	"x86_64-noplt": "x86_64", "i686-noplt": "x86", "mipsel-nopic": "mipsel", "armhf-arm": "arm"}
 
 // readFixture reads fw/calls/NAME (scripts/fixtures/calls.sh), skipping
 // the test when it was not built yet.
