@@ -50,6 +50,21 @@ type Header struct {
 	Label string
 }
 
+// JoinDamage joins the non-empty parts of an entry's Damage.
+func JoinDamage(parts ...string) string {
+	var out string
+	for _, p := range parts {
+		switch {
+		case p == "":
+		case out == "":
+			out = p
+		default:
+			out += "; " + p
+		}
+	}
+	return out
+}
+
 // OpenAt opens the file of size bytes that a walk located at loc
 // (Header.Locator).
 type OpenAt func(ctx context.Context, loc uint64, size int64) (io.ReadCloser, error)

@@ -40,7 +40,6 @@ type index struct {
 	problems report
 	// truncated, when set, says where a node runs past the end of the image.
 	truncated error
-	count     int
 }
 
 // nodeRef locates one inode node: its offset over 4 (nodes are 4-byte
@@ -184,7 +183,6 @@ func scan(ctx context.Context, r io.ReaderAt, size int64, lim pipeline.Limits) (
 			continue
 		}
 		flushJunk(off)
-		ix.count++
 		if h.nodetype&nodeAccurate != 0 {
 			if err := ix.node(w, off, h, lim); err != nil {
 				return nil, err

@@ -177,7 +177,7 @@ func (t *tree) dir(ctx context.Context, ino uint32, dir string, visit func(*pipe
 			if err != nil {
 				return err
 			}
-			h.Damage = joinDamage(fmt.Sprintf("directory inode %d is also listed at %s (a cycle or an unfinished rename); its entries are listed there only", d.ino, where), h.Damage)
+			h.Damage = pipeline.JoinDamage(fmt.Sprintf("directory inode %d is also listed at %s (a cycle or an unfinished rename); its entries are listed there only", d.ino, where), h.Damage)
 			if err := visit(h, nil); err != nil {
 				return err
 			}
@@ -217,16 +217,6 @@ func (t *tree) listedAt(i int) (string, error) {
 	}
 	slices.Reverse(names)
 	return "/" + strings.Join(names, "/"), nil
-}
-
-func joinDamage(a, b string) string {
-	switch {
-	case a == "":
-		return b
-	case b == "":
-		return a
-	}
-	return a + "; " + b
 }
 
 // orphans names the inodes with nodes that no directory reaches. On a
@@ -343,7 +333,7 @@ func (t *tree) header(p string, d direntRef) (*pipeline.Header, error) {
 		h := &pipeline.Header{Name: p, Type: modeType(uint32(d.dtype) << 12)}
 		h.Damage = fmt.Sprintf("inode %d has no valid inode node; its type comes from the directory entry and it has no owner, mode or data", d.ino)
 		if r := t.ix.damage[d.ino]; r != nil {
-			h.Damage = joinDamage(r.String(), h.Damage)
+			h.Damage = pipeline.JoinDamage(r.String(), h.Damage)
 		}
 		return h, nil
 	}
@@ -387,9 +377,7 @@ func (t *tree) header(p string, d direntRef) (*pipeline.Header, error) {
 	if r := t.ix.damage[d.ino]; r != nil && h.Type != pipeline.TypeFile {
 		dmg = append(dmg, r.String())
 	}
-	for _, s := range dmg {
-		h.Damage = joinDamage(h.Damage, s)
-	}
+	h.Damage = pipeline.JoinDamage(dmg...)
 	return h, nil
 }
 

@@ -182,7 +182,7 @@ func (FIT) Walk(ctx context.Context, r io.ReaderAt, size int64, lim pipeline.Lim
 				damage = append(damage, d)
 			}
 		}
-		e.Damage = joinDamage(strings.Join(damage, "; "), e.Damage)
+		e.Damage = pipeline.JoinDamage(strings.Join(damage, "; "), e.Damage)
 		if err := visit(e, open); err != nil {
 			return err
 		}

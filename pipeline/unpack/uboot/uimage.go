@@ -165,7 +165,7 @@ func (UImage) Walk(ctx context.Context, r io.ReaderAt, size int64, lim pipeline.
 		if err != nil {
 			return fmt.Errorf("uImage part %d: %w", i, err)
 		}
-		e.Damage = joinDamage(damage, e.Damage)
+		e.Damage = pipeline.JoinDamage(damage, e.Damage)
 		e.Label = h.name
 		if err := visit(e, open); err != nil {
 			return err
@@ -209,14 +209,4 @@ func uimageParts(r io.ReaderAt, h *uimageHeader, lim pipeline.Limits) ([]payload
 		off += (int64(n) + 3) &^ 3
 	}
 	return parts, nil
-}
-
-func joinDamage(a, b string) string {
-	switch {
-	case a == "":
-		return b
-	case b == "":
-		return a
-	}
-	return a + "; " + b
 }
