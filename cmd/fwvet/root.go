@@ -41,7 +41,7 @@ Exit codes: 0 pass, 2 fail, 3 review, 1 error (no verdict could be reached).`,
 	pf.StringVar(&g.logLevel, "log-level", "warn", "log level: debug, info, warn, error")
 	pf.StringVar(&g.logFormat, "log-format", "text", "log format: text or json (logs go to stderr)")
 	pf.StringVar(&g.cacheDir, "cache-dir", "", "cache and work directory (default $XDG_CACHE_HOME/fwvet)")
-	root.AddCommand(newVetCmd(g), newDiffCmd(g), newVerifyCmd(g), newUnpackCmd(g), newAuditCmd(g), newVerdictsCmd(g), newVersionCmd(g), newPolicyCmd(g), newEquivalenceCmd(g), newServeCmd(g), newWorkerCmd(g))
+	root.AddCommand(newVetCmd(g), newDiffCmd(g), newVerifyCmd(g), newUnpackCmd(g), newAuditCmd(g), newVerdictsCmd(g), newVersionCmd(g), newPolicyCmd(g), newEquivalenceCmd(g), newServeCmd(g), newWorkerCmd(g), newVetJobCmd(g))
 	return root
 }
 

@@ -26,6 +26,9 @@ type gateFlags struct {
 	jobTimeout time.Duration
 	grace      time.Duration
 	newSeg     bool
+	vetNice    int
+	// child runs each vet (see gate.Child); vetChild makes it.
+	child *gate.Child
 }
 
 func (gf *gateFlags) register(cmd *cobra.Command) {
@@ -35,7 +38,8 @@ func (gf *gateFlags) register(cmd *cobra.Command) {
 	f.StringArrayVar(&gf.pf.limits, "limit", nil, "change an unpack limit, as name=value (repeatable)")
 	f.IntVar(&gf.pf.jobs, "jobs", 0, "files hashed at once in each vet (default: the number of CPUs)")
 	f.StringVar(&gf.pf.attest.signKey, "sign-key", "", "sign each verdict as a SLSA verification summary with this PEM private key or KMS URI; GET /v1/verdicts answers with it")
-	f.IntVar(&gf.workers, "workers", gate.DefaultWorkers, "vets run at once")
+	f.IntVar(&gf.workers, "workers", gate.DefaultWorkers, "vets run at once, each in a process of its own")
+	f.IntVar(&gf.vetNice, "vet-nice", gate.ChildNice, "niceness added to each vet's process (0 to 19), so that lookups are answered first")
 	f.StringArrayVar(&gf.registries, "allow-registry", nil, "accept images of this registry (HOST: any port, or HOST:PORT; repeatable); no registry is accepted by default")
 	f.BoolVar(&gf.allowLocal, "allow-local", false, "accept local paths (files and directories on the service's machine)")
 	f.DurationVar(&gf.jobTimeout, "job-timeout", gate.DefaultJobTimeout, "bound on one vet; a job whose worker died is retried after it")
@@ -75,6 +79,7 @@ func (gf *gateFlags) open(ctx context.Context, g *globals, enqueueOnly bool) (sv
 			job.manifest = manifest
 			return g.pipeline(ctx, &job, st)
 		},
+		Child:           gf.child,
 		Workers:         gf.workers,
 		EnqueueOnly:     enqueueOnly,
 		JobTimeout:      gf.jobTimeout,
@@ -128,6 +133,10 @@ lets running vets finish for --shutdown-grace.`,
 				return errors.New("--tls-cert and --tls-key go together")
 			}
 			ctx := cmd.Context()
+			var err error
+			if gf.child, err = vetChild(cmd, g, gf.vetNice); err != nil {
+				return err
+			}
 			svc, stop, err := gf.open(ctx, g, false)
 			if err != nil {
 				return err
@@ -162,6 +171,10 @@ running vets finish for --shutdown-grace.`,
 				return errors.New("--store: a worker shares a PostgreSQL store's queue (postgres://…); a SQLite queue is worked by its fwvet serve")
 			}
 			ctx := cmd.Context()
+			var err error
+			if gf.child, err = vetChild(cmd, g, gf.vetNice); err != nil {
+				return err
+			}
 			_, stop, err := gf.open(ctx, g, false)
 			if err != nil {
 				return err

@@ -18,6 +18,8 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"runtime"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -282,4 +284,176 @@ func TestServeTLS(t *testing.T) {
 		resp.Body.Close()
 	}
 	srv.stop()
+}
+
+// TestServeVetProcess: fwvet serve vets each job in a process of its own
+// (fwvet vet-job) at a lower CPU priority. The process killed midway (as
+// the kernel kills one that ran out of memory) ends its job as an error,
+// never a pass, and the service goes on answering and vetting; the
+// service killed midway takes its vet process with it, and its next start
+// vets the job again.
+func TestServeVetProcess(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("the vet process's priority and death signal are Linux's")
+	}
+	e := newEnv(t)
+	token := func(role string) string {
+		r := e.run("serve", "token", "add", "--role", role, "--store", e.store)
+		if r.code != 0 {
+			t.Fatalf("token add = %d: %s", r.code, r.stderr)
+		}
+		return strings.TrimSpace(r.stdout)
+	}
+	submit, read := token("submit"), token("read")
+	baseline := servedFirmware(t, filepath.Join(e.dir, "base"), "root:x:0:0:root:/root:/bin/sh\n")
+	quick := servedFirmware(t, filepath.Join(e.dir, "quick"), "root:x:0:0:root:/root:/bin/sh\nop:x:0:0::/:/bin/sh\n")
+	// A slow vet: 12 GiB of sparse files to hash, seconds of work that the
+	// test cuts short after a fraction of one.
+	slow := servedFirmware(t, filepath.Join(e.dir, "slow"), "root:x:0:0:root:/root:/bin/sh\n")
+	for i := range 4 {
+		f, err := os.Create(filepath.Join(slow, fmt.Sprintf("blob%d.bin", i)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := f.Truncate(3 << 30); err != nil {
+			t.Fatal(err)
+		}
+		f.Close()
+	}
+	args := []string{"--allow-local", "--workers", "1", "--shutdown-grace", "1s", "--vet-nice", "12"}
+	srv := startServe(t, e, nil, args...)
+	post := func(cand string) int64 {
+		var sub struct{ Job int64 }
+		if code := srv.call("POST", "/v1/vet", submit, map[string]any{"candidate": cand, "baseline": baseline}, &sub); code != http.StatusAccepted {
+			t.Fatalf("POST = %d", code)
+		}
+		return sub.Job
+	}
+	type jobAnswer struct {
+		State, Error string
+		Verdicts     []struct{ Verdict string }
+	}
+	wait := func(s *served, id int64) jobAnswer {
+		t.Helper()
+		var j jobAnswer
+		for deadline := time.Now().Add(60 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+			if code := s.call("GET", fmt.Sprintf("/v1/jobs/%d", id), read, nil, &j); code != http.StatusOK {
+				t.Fatalf("GET job = %d", code)
+			}
+			if j.State == "done" || j.State == "error" {
+				return j
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("job %d still %s\nstderr: %s", id, j.State, s.stderr)
+			}
+		}
+	}
+
+	id := post(slow)
+	child := vetProcess(t, srv.cmd.Process.Pid)
+	// The priority is lowered just after the process starts, of the
+	// process and of its session's autogroup where the kernel has them.
+	autogroup := func() string {
+		ag, err := os.ReadFile(fmt.Sprintf("/proc/%d/autogroup", child))
+		if err != nil {
+			return "" // a kernel without autogroups
+		}
+		return strings.TrimSpace(string(ag))
+	}
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		n, ag := niceness(t, child), autogroup()
+		if n == 12 && (ag == "" || strings.HasSuffix(ag, " nice 12")) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the vet process's niceness is %d and its autogroup %q, want 12 for both", n, ag)
+		}
+	}
+	if r := e.run("serve", "--vet-nice", "20", "--store", e.store); r.code != 1 || !strings.Contains(r.stderr, "--vet-nice 20: want 0 to 19") {
+		t.Errorf("serve --vet-nice 20 = %d: %s", r.code, r.stderr)
+	}
+	if err := syscall.Kill(child, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	if j := wait(srv, id); j.State != "error" || !strings.Contains(j.Error, "signal: killed") {
+		t.Errorf("job of the killed vet process = %+v, want error (signal: killed)", j)
+	}
+	if j := wait(srv, post(quick)); j.State != "done" || len(j.Verdicts) != 1 || j.Verdicts[0].Verdict != "fail" {
+		t.Errorf("job after the kill = %+v, want done with fail\nstderr: %s", j, srv.stderr)
+	}
+
+	id = post(slow)
+	child = vetProcess(t, srv.cmd.Process.Pid)
+	if err := srv.cmd.Process.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	<-srv.exited
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		if _, err := os.Stat(fmt.Sprintf("/proc/%d", child)); os.IsNotExist(err) {
+			break
+		}
+		if time.Now().After(deadline) {
+			syscall.Kill(child, syscall.SIGKILL)
+			t.Fatal("the vet process outlived the service killed with SIGKILL")
+		}
+	}
+	srv = startServe(t, e, nil, args...)
+	vetProcess(t, srv.cmd.Process.Pid) // the job, vetted again
+	var j jobAnswer
+	if code := srv.call("GET", fmt.Sprintf("/v1/jobs/%d", id), read, nil, &j); code != http.StatusOK || j.State != "running" {
+		t.Errorf("job after the restart = %d %+v, want running", code, j)
+	}
+	srv.stop()
+}
+
+// vetProcess waits for a vet-job process of the process parent and
+// returns its pid.
+func vetProcess(t *testing.T, parent int) int {
+	t.Helper()
+	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+		ents, err := os.ReadDir("/proc")
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, d := range ents {
+			pid, err := strconv.Atoi(d.Name())
+			if err != nil {
+				continue
+			}
+			cmdline, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
+			if bytes.Contains(cmdline, []byte("\x00vet-job\x00")) && procStat(pid, 1) == strconv.Itoa(parent) {
+				return pid
+			}
+		}
+	}
+	t.Fatalf("no vet process of %d appeared", parent)
+	return 0
+}
+
+// niceness is a process's nice value.
+func niceness(t *testing.T, pid int) int {
+	t.Helper()
+	n, err := strconv.Atoi(procStat(pid, 16))
+	if err != nil {
+		t.Fatalf("niceness of %d: %v", pid, err)
+	}
+	return n
+}
+
+// procStat is field i of /proc/PID/stat after the command name (0: the
+// state, 1: the parent's pid, 16: the niceness), or "".
+func procStat(pid, i int) string {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return ""
+	}
+	at := bytes.LastIndexByte(b, ')')
+	if at < 0 {
+		return ""
+	}
+	f := strings.Fields(string(b[at+1:]))
+	if i >= len(f) {
+		return ""
+	}
+	return f[i]
 }

@@ -61,6 +61,9 @@ type Config struct {
 	// (nil or one file): every pipeline it builds must record in Store and
 	// decide by the same policy.
 	Pipeline func(manifest []string) (*vet.Pipeline, error)
+	// Child, when set, runs each vet in a process of its own (built from
+	// the same flags as Pipeline's pipelines); nil vets in this process.
+	Child *Child
 	// Workers bounds the jobs vetted at once; zero means DefaultWorkers.
 	Workers int
 	// EnqueueOnly queues jobs without working them (a service whose jobs

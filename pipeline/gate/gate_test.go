@@ -74,6 +74,10 @@ type options struct {
 	// which then waits for release to be closed.
 	jobStarted chan struct{}
 	release    chan struct{}
+	// child vets each job in a process of its own, as fwvet serve does:
+	// this test binary, which TestMain turns into the child (crash: one
+	// that panics before it answers).
+	child, crash bool
 }
 
 func newHarness(t testing.TB, o options) *harness {
@@ -127,6 +131,7 @@ func (h *harness) open(o options) {
 			return vet.New(vet.Config{Manifest: manifest, Store: st, CacheDir: cache, Jobs: 2, Attest: vet.Attestation{Signer: o.signer},
 				Tool: pipeline.Tool{Name: "fwvet", Version: "test"}, Log: h.log})
 		},
+		Child:           h.child(o),
 		Workers:         2,
 		EnqueueOnly:     o.enqueueOnly,
 		AllowLocal:      o.allowLocal,
@@ -142,6 +147,52 @@ func (h *harness) open(o options) {
 	}
 	h.svc = svc
 	h.srv = httptest.NewServer(svc.Handler())
+}
+
+// The environment of a child vet process (TestMain).
+const (
+	childDSN   = "FWVET_GATE_TEST_CHILD_DSN"
+	childCache = "FWVET_GATE_TEST_CHILD_CACHE"
+	childCrash = "FWVET_GATE_TEST_CHILD_CRASH"
+)
+
+// child is the harness's gate.Child, or nil for vets in this process.
+func (h *harness) child(o options) *gate.Child {
+	if !o.child && !o.crash {
+		return nil
+	}
+	c := &gate.Child{Path: os.Args[0], Args: []string{"-test.run=^$"}, Nice: gate.ChildNice,
+		Env: []string{childDSN + "=" + h.dsn, childCache + "=" + filepath.Join(h.dir, "cache")}}
+	if o.crash {
+		c.Env = append(c.Env, childCrash+"=1")
+	}
+	return c
+}
+
+// runChild is the test binary as a child vet process: the harness's
+// pipeline, on the store and cache its environment names.
+func runChild() int {
+	ctx := context.Background()
+	if os.Getenv(childCrash) != "" {
+		panic("a parser met input it did not expect")
+	}
+	st, err := store.OpenExisting(ctx, os.Getenv(childDSN))
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	defer st.Close()
+	log := logrus.New()
+	log.SetLevel(logrus.WarnLevel)
+	err = gate.RunChild(ctx, os.Stdin, os.Stdout, func(job gate.ChildJob, manifest []string) (*vet.Pipeline, error) {
+		return vet.New(vet.Config{Manifest: manifest, Store: st, CacheDir: os.Getenv(childCache), Jobs: 2,
+			Tool: pipeline.Tool{Name: "fwvet", Version: "test"}, Log: log.WithField("job", job.Job)})
+	})
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	return 0
 }
 
 func (h *harness) close() { h.closeWithin(30 * time.Second) }
@@ -265,13 +316,16 @@ func (h *harness) metrics() string {
 }
 
 func TestSubmitVetPoll(t *testing.T) {
-	for _, pg := range []bool{false, true} {
-		t.Run(map[bool]string{false: "sqlite", true: "postgres"}[pg], func(t *testing.T) { submitVetPoll(t, pg) })
+	for _, c := range []struct {
+		name      string
+		pg, child bool
+	}{{"sqlite", false, false}, {"postgres", true, false}, {"sqlite-child", false, true}} {
+		t.Run(c.name, func(t *testing.T) { submitVetPoll(t, c.pg, c.child) })
 	}
 }
 
-func submitVetPoll(t *testing.T, pg bool) {
-	h := newHarness(t, options{allowLocal: true, postgres: pg})
+func submitVetPoll(t *testing.T, pg, child bool) {
+	h := newHarness(t, options{allowLocal: true, postgres: pg, child: child})
 	base := firmware(t, filepath.Join(h.dir, "base"), rootLine)
 	cand := firmware(t, filepath.Join(h.dir, "cand"), rootLine+evilLine)
 
@@ -397,24 +451,26 @@ func TestPending(t *testing.T) {
 // TestVetError: a job that cannot vet is an error, never a pass, and its
 // digest's answer says so.
 func TestVetError(t *testing.T) {
-	h := newHarness(t, options{allowLocal: true})
-	base := firmware(t, filepath.Join(h.dir, "base"), rootLine)
-	missing := filepath.Join(h.dir, "no-such-firmware.bin")
-	j := h.wait(h.submitJob(gate.VetRequest{Candidate: missing, Baseline: base}))
-	if j.State != gate.StateError || j.Error == "" || len(j.Verdicts) != 0 {
-		t.Fatalf("job = %+v, want an error with its reason", j)
-	}
-	if !strings.Contains(j.Error, "no-such-firmware.bin") {
-		t.Errorf("error %q does not name the candidate", j.Error)
-	}
-	if recs := h.records(); len(recs) != 0 {
-		t.Errorf("store holds %d records, want none", len(recs))
+	for _, child := range []bool{false, true} {
+		h := newHarness(t, options{allowLocal: true, child: child})
+		base := firmware(t, filepath.Join(h.dir, "base"), rootLine)
+		missing := filepath.Join(h.dir, "no-such-firmware.bin")
+		j := h.wait(h.submitJob(gate.VetRequest{Candidate: missing, Baseline: base}))
+		if j.State != gate.StateError || j.Error == "" || len(j.Verdicts) != 0 {
+			t.Fatalf("job (child %v) = %+v, want an error with its reason", child, j)
+		}
+		if !strings.Contains(j.Error, "no-such-firmware.bin") {
+			t.Errorf("error %q (child %v) does not name the candidate", j.Error, child)
+		}
+		if recs := h.records(); len(recs) != 0 {
+			t.Errorf("store holds %d records (child %v), want none", len(recs), child)
+		}
 	}
 	// A digest whose latest job failed answers error.
 	h2 := newHarness(t, options{registries: []string{"127.0.0.1"}})
 	digest := "sha256:" + strings.Repeat("ef", 32)
 	// Port 1 on loopback refuses: the fetch fails, over plain HTTPS.
-	j = h2.wait(h2.submitJob(gate.VetRequest{Candidate: "127.0.0.1:1/fw@" + digest}))
+	j := h2.wait(h2.submitJob(gate.VetRequest{Candidate: "127.0.0.1:1/fw@" + digest}))
 	if j.State != gate.StateError {
 		t.Fatalf("job = %+v, want error", j)
 	}
@@ -423,6 +479,28 @@ func TestVetError(t *testing.T) {
 	}
 	if m := h2.metrics(); !strings.Contains(m, `fwvet_jobs{state="error"} 1`) || !strings.Contains(m, "fwvet_vet_errors_total 1") {
 		t.Errorf("metrics lack the failed job:\n%s", grepFwvet(m))
+	}
+}
+
+// TestChildCrash: a vet process that dies before it answers (a panic on
+// input a parser did not expect) ends its job as an error that says how
+// it died; the service goes on.
+func TestChildCrash(t *testing.T) {
+	h := newHarness(t, options{allowLocal: true, crash: true})
+	base := firmware(t, filepath.Join(h.dir, "base"), rootLine)
+	cand := firmware(t, filepath.Join(h.dir, "cand"), rootLine+evilLine)
+	for range 2 {
+		j := h.wait(h.submitJob(gate.VetRequest{Candidate: cand, Baseline: base}))
+		if j.State != gate.StateError || len(j.Verdicts) != 0 ||
+			!strings.Contains(j.Error, "exit status 2") || !strings.Contains(j.Error, "panic: a parser met input it did not expect") {
+			t.Fatalf("job = %+v, want an error with the exit status and the panic", j)
+		}
+	}
+	if recs := h.records(); len(recs) != 0 {
+		t.Errorf("store holds %d records, want none", len(recs))
+	}
+	if m := h.metrics(); !strings.Contains(m, "fwvet_vet_errors_total 2") {
+		t.Errorf("metrics lack the failed jobs:\n%s", grepFwvet(m))
 	}
 }
 
@@ -706,6 +784,9 @@ func TestShutdownMidVet(t *testing.T) {
 }
 
 func TestMain(m *testing.M) {
+	if os.Getenv(childDSN) != "" {
+		os.Exit(runChild())
+	}
 	code := m.Run()
 	fixture.StopPostgres()
 	os.Exit(code)

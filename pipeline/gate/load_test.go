@@ -60,6 +60,18 @@ var loadInterval = func() time.Duration {
 	return max(d, 0)
 }()
 
+// loadHeavy is a large pair, "BASELINE CANDIDATE" (FWVET_BENCH_HEAVY),
+// whose vets run beside the small ones: heavyVets of them are submitted as
+// the clients start, as a gate vets real firmware while it is polled.
+var loadHeavy = strings.Fields(os.Getenv("FWVET_BENCH_HEAVY"))
+
+const heavyVets = 4
+
+// loadInProcess vets in the service's process (FWVET_BENCH_INPROCESS=1)
+// instead of in a process of its own per vet, as fwvet serve does: to
+// see what the child processes are for.
+var loadInProcess = os.Getenv("FWVET_BENCH_INPROCESS") == "1"
+
 // BenchmarkVerdictLookup is the gate's load benchmark (issue 17, run by
 // scripts/bench-gate): loadClients clients on loopback poll GET
 // /v1/verdicts/{digest}, each every loadInterval or, by default, without
@@ -96,7 +108,10 @@ type lookupTarget struct {
 }
 
 func verdictLookup(b *testing.B, pg bool) {
-	h := newHarness(b, options{allowLocal: true, postgres: pg})
+	if len(loadHeavy) != 0 && len(loadHeavy) != 2 {
+		b.Fatalf("FWVET_BENCH_HEAVY = %q: want BASELINE CANDIDATE", loadHeavy)
+	}
+	h := newHarness(b, options{allowLocal: true, postgres: pg, child: !loadInProcess})
 	base := filepath.Join(h.dir, "base")
 	if err := writeImage(base, rootLine); err != nil {
 		b.Fatal(err)
@@ -144,6 +159,15 @@ func verdictLookup(b *testing.B, pg bool) {
 		defer cl.CloseIdleConnections()
 		tick := time.NewTicker(submitEvery)
 		defer tick.Stop()
+		for k := range heavyVets * len(loadHeavy) / 2 {
+			// A key of its own: the same pair four times is four jobs.
+			id, err := postVet(ctx, cl, h.srv.URL, h.submit, gate.VetRequest{Candidate: loadHeavy[1], Baseline: loadHeavy[0], IdempotencyKey: fmt.Sprintf("heavy-%d", k)})
+			if err != nil {
+				fail(err)
+				return
+			}
+			submitted = append(submitted, id)
+		}
 		for i := 0; ; i++ {
 			cand := filepath.Join(h.dir, fmt.Sprintf("load%d", i))
 			if err := writeImage(cand, rootLine+fmt.Sprintf("u%d:x:%d:100::/:/bin/sh\n", i, 3000+i)); err != nil {
@@ -254,6 +278,8 @@ func verdictLookup(b *testing.B, pg bool) {
 	b.ReportMetric(float64(len(submitted)), "jobs")
 	b.ReportMetric(float64(loadClients), "clients")
 	b.ReportMetric(ms(loadInterval), "interval-ms")
+	b.ReportMetric(float64(heavyVets*len(loadHeavy)/2), "heavy-vets")
+	b.ReportMetric(map[bool]float64{false: 1, true: 0}[loadInProcess], "child")
 }
 
 // jobWaits measures, from the queue's job rows, how long each submitted
@@ -262,9 +288,9 @@ func verdictLookup(b *testing.B, pg bool) {
 // wait after a worker was free for it. A job queued while both workers
 // were vetting waits for one of them, and that is the vet's duration, not
 // the queue's delay: its start is counted from the moment fewer than
-// loadWorkers other jobs were running (the FinalizedAt of the one that
-// ended), which is what the target "a queued job starts within 100 ms of a
-// free worker" bounds. River takes these times itself (SQLite's to the
+// loadWorkers other jobs were running or waiting ahead of it (the
+// FinalizedAt of the one that ended), which is what the target "a queued
+// job starts within 100 ms of a free worker" bounds. River takes these times itself (SQLite's to the
 // millisecond), in this process and on this machine's clock.
 func jobWaits(b *testing.B, h *harness, submitted []int64) (wait, start []time.Duration) {
 	b.Helper()
@@ -298,7 +324,11 @@ func jobWaits(b *testing.B, h *harness, submitted []int64) (wait, start []time.D
 		for _, t := range free {
 			busy := 0
 			for _, o := range rows {
-				if o.ID != id && !o.AttemptedAt.After(t) && o.FinalizedAt.After(t) {
+				running := !o.AttemptedAt.After(t) && o.FinalizedAt.After(t)
+				// A job queued before r and still waiting takes the
+				// next free worker first.
+				ahead := o.ID < id && !o.ScheduledAt.After(t) && o.AttemptedAt.After(t)
+				if o.ID != id && (running || ahead) {
 					busy++
 				}
 			}

@@ -3,7 +3,6 @@ package gate
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -14,6 +13,7 @@ import (
 	"github.com/sirupsen/logrus"
 
 	"github.com/fwvet/fwvet/pipeline"
+	"github.com/fwvet/fwvet/pipeline/vet"
 )
 
 // kindVet is the River kind of a vet job.
@@ -141,29 +141,31 @@ func (s *Service) vet(ctx context.Context, id int64, a VetArgs, log logrus.Field
 		}
 		manifest = []string{path}
 	}
-	p, err := s.cfg.Pipeline(manifest)
-	if err != nil {
-		return nil, err
-	}
-	if d := p.Policy().Digest(); d != s.policyDigest {
-		return nil, fmt.Errorf("the policy changed since the service started (%s, not %s): restart the service to answer under the new one", d, s.policyDigest)
-	}
-	res, err := p.Vet(ctx, a.Candidate, a.Baseline)
-	if err != nil {
-		return nil, err
-	}
-	refs := make([]VerdictRef, 0, len(res))
-	for _, r := range res {
-		if r.Record == nil {
-			return nil, errors.New("the pipeline recorded no verdict")
+	var outs []Outcome
+	if s.cfg.Child != nil {
+		job := ChildJob{Job: id, Candidate: a.Candidate, Baseline: a.Baseline, PolicyDigest: s.policyDigest}
+		if len(manifest) > 0 {
+			job.Manifest = manifest[0]
 		}
-		if r.Attestation != nil {
+		outs, err = s.cfg.Child.vet(ctx, job)
+	} else {
+		var p *vet.Pipeline
+		if p, err = s.cfg.Pipeline(manifest); err == nil {
+			outs, err = vetHere(ctx, p, s.policyDigest, a.Candidate, a.Baseline)
+		}
+	}
+	if err != nil {
+		return nil, err
+	}
+	refs := make([]VerdictRef, 0, len(outs))
+	for _, o := range outs {
+		if o.Attestation != nil {
 			if _, err := s.db.ExecContext(ctx, bind(s.pg, `INSERT INTO gate_attestations (record_id, envelope) VALUES (?, ?)
-				ON CONFLICT (record_id) DO UPDATE SET envelope = excluded.envelope`), r.Record.ID, r.Attestation); err != nil {
+				ON CONFLICT (record_id) DO UPDATE SET envelope = excluded.envelope`), o.ReportID, o.Attestation); err != nil {
 				return nil, fmt.Errorf("keeping the signed verdict: %w", err)
 			}
 		}
-		refs = append(refs, VerdictRef{ReportID: r.Record.ID, Verdict: r.Report.Verdict, Digest: r.Report.Candidate.Digest, Platform: r.Report.Candidate.Platform})
+		refs = append(refs, o.VerdictRef)
 	}
 	return refs, nil
 }
