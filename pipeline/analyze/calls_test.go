@@ -35,7 +35,7 @@ func callsFixture(t *testing.T, name string) string {
 // elf-call-added. A rebuild from another build path, and a declared
 // feature adding a handler that calls only snprintf and strlen, give none.
 func TestCallsAdded(t *testing.T) {
-	for _, arch := range []string{"x86_64", "i686", "mipsel", "mips", "armhf", "arm64", "x86_64-noplt", "i686-noplt", "mipsel-nopic", "armhf-arm"} {
+	for _, arch := range []string{"x86_64", "i686", "mipsel", "mips", "armhf", "arm64", "x86_64-noplt", "i686-noplt", "mipsel-nopic", "armhf-arm", "armhf-routes"} {
 		for _, tt := range []struct {
 			variant string
 			want    bool

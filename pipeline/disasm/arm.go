@@ -311,18 +311,88 @@ func thumbVeneer(b []byte, addr uint64) (uint64, int) {
 	return 0, 0
 }
 
+// maxPointerBytes bounds the data armPointers reads.
+const maxPointerBytes = 16 << 20
+
+// codePointers are the functions of a Thumb binary that its data points
+// to: the words of its allocated data sections (a table of handlers,
+// .dynamic's DT_INIT, .init_array) whose value is an address in its Thumb
+// code. An even one is ARM-mode code where a run of ARM-mode words begins
+// (armRun); an odd one, a Thumb function whose first instruction pushes
+// lr (push, or push.w). Handlers reached through such a table alone are
+// in no call: without these, an ARM-mode one would be swept as Thumb, and
+// the sweep of an ARM-mode function would run on into the Thumb function
+// after it.
+func (p *prog) codePointers() (arm, thumb []uint64) {
+	if p.arch != "arm" {
+		return nil, nil
+	}
+	seen := map[uint64]bool{}
+	left := uint64(maxPointerBytes)
+	for _, s := range p.f.Sections {
+		if s.Flags&elf.SHF_ALLOC == 0 || s.Flags&elf.SHF_EXECINSTR != 0 || s.Type == elf.SHT_NOBITS || s.Size < 4 || s.Size > left {
+			continue
+		}
+		left -= s.Size
+		b, err := s.Data()
+		if err != nil {
+			continue
+		}
+		for i := 0; i+4 <= len(b); i += 4 {
+			v := uint64(p.bo.Uint32(b[i:]))
+			a := v &^ 1
+			if v&3 == 2 || seen[v] {
+				continue
+			}
+			seen[v] = true
+			r := p.regionOf(a)
+			if r == nil || !r.thumb || p.isPLT(a) {
+				continue
+			}
+			code := r.data[a-r.addr:]
+			switch {
+			case v&1 == 0 && armRun(code) > 0:
+				arm = append(arm, a)
+			case v&1 == 1 && thumbPushLR(code, p.bo):
+				thumb = append(thumb, a)
+			}
+		}
+	}
+	slices.Sort(arm)
+	slices.Sort(thumb)
+	return arm, thumb
+}
+
+// thumbPushLR reports whether b starts with a Thumb push of lr: push
+// {…, lr} (0xb5xx) or push.w {…, lr} (0xe92d, then bit 14).
+func thumbPushLR(b []byte, bo binary.ByteOrder) bool {
+	if len(b) < 2 {
+		return false
+	}
+	h := bo.Uint16(b)
+	return h&0xff00 == 0xb500 || h == 0xe92d && len(b) >= 4 && bo.Uint16(b[2:])&0x4000 != 0
+}
+
 // armFunctions finds the ARM-mode functions of a Thumb binary: those a
-// BLX or a veneer enters, and symbols of an even address in Thumb code.
+// BLX or a veneer enters, those the data points to (ptrs, from
+// codePointers, as thumbPtrs are its Thumb ones), and symbols of an even
+// address in Thumb code.
 // Swept as Thumb, their words read as branches to anywhere; each is swept
 // again as ARM, up to the next function that something outside it
 // names, and what its Thumb sweep made up (starts named by events within
 // it alone) is dropped. It returns the ARM functions' starts.
-func (p *prog) armFunctions(starts map[uint64]string, sized map[uint64]uint64) map[uint64]bool {
+func (p *prog) armFunctions(starts map[uint64]string, sized map[uint64]uint64, ptrs, thumbPtrs []uint64) map[uint64]bool {
 	if p.arch != "arm" {
 		return nil
 	}
 	arm := map[uint64]bool{}
+	for _, a := range ptrs {
+		arm[a] = true
+	}
 	named := map[uint64][]uint64{} // start -> the addresses of the events naming it
+	for _, a := range thumbPtrs {
+		named[a] = []uint64{0} // named by the data: from outside any function
+	}
 	for _, r := range p.regions {
 		if !r.thumb {
 			continue

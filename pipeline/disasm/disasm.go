@@ -45,6 +45,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"sort"
 	"strings"
 )
@@ -462,7 +463,9 @@ func (p *prog) functions() (*Program, error) {
 		}
 	}
 	out.Stripped = len(starts) == 0
+	var armPtrs, thumbPtrs []uint64
 	if out.Stripped {
+		armPtrs, thumbPtrs = p.codePointers()
 		for _, s := range p.dynsyms {
 			if elf.ST_TYPE(s.Info) == elf.STT_FUNC && s.Section != elf.SHN_UNDEF && s.Name != "" {
 				if err := add(s.Value, s.Name, s.Size); err != nil {
@@ -488,6 +491,13 @@ func (p *prog) functions() (*Program, error) {
 				}
 			}
 		}
+		// Functions that only pointers in the data reach (a table of
+		// handlers) are in no call.
+		for _, a := range slices.Concat(armPtrs, thumbPtrs) {
+			if err := add(a, "", 0); err != nil {
+				return nil, err
+			}
+		}
 		// A tail jump out of the function it is in starts another.
 		for round := 0; round < 3; round++ {
 			bounds := p.bounds(starts, sized)
@@ -506,7 +516,7 @@ func (p *prog) functions() (*Program, error) {
 			}
 		}
 	}
-	arm := p.armFunctions(starts, sized)
+	arm := p.armFunctions(starts, sized, armPtrs, thumbPtrs)
 	for _, b := range p.bounds(starts, sized) {
 		fn := Func{Name: starts[b.addr], Addr: b.addr, Size: b.end - b.addr, Thumb: b.r.thumb && !arm[b.addr]}
 		seen := map[string]bool{}
