@@ -186,14 +186,25 @@ func composeConstants(arch string, insts []Inst) []Inst {
 		at  int
 		val int64
 	}
-	low := map[string]half{} // register -> the first half, by where it was set
+	low := map[string]half{} // register (and ARM condition) -> the first half, by where it was set
+	// forget drops what is known of rd's first half, under every
+	// condition.
+	forget := func(rd string) {
+		delete(low, rd)
+		if arch == "arm" {
+			for _, c := range armConds {
+				delete(low, rd+c)
+			}
+		}
+	}
 	for i := range insts {
 		op, args := splitInst(insts[i].Text)
 		if len(args) == 0 || len(insts[i].Imms) == 0 {
 			continue
 		}
 		rd, imm := args[0], insts[i].Imms[len(insts[i].Imms)-1]
-		first, second := false, false
+		key, first, second := rd, false, false
+		var h half
 		var val int64
 		switch arch {
 		case "mips", "mipsel":
@@ -201,20 +212,29 @@ func composeConstants(arch string, insts []Inst) []Inst {
 			case op == "lui":
 				first = true
 			case (op == "addiu" || op == "ori") && len(args) == 3 && args[1] == rd:
-				if h, ok := low[rd]; ok {
-					second, val = true, h.val+imm
+				if h, second = low[rd]; second {
+					val = h.val + imm
 					if op == "ori" {
 						val = h.val | imm
 					}
 				}
 			}
 		case "arm":
+			// In an IT block the halves are conditional (movweq,
+			// movteq): a movt takes the movw of its own condition, or
+			// an unconditional one.
+			var cond string
+			op, cond = armCond(op)
+			key = rd + cond
 			switch {
 			case op == "movw":
 				first = true
 			case op == "movt":
-				if h, ok := low[rd]; ok {
-					second, val = true, int64(uint32(imm)<<16|uint32(h.val))
+				if h, second = low[key]; !second && cond != "" {
+					h, second = low[rd]
+				}
+				if second {
+					val = int64(uint32(imm)<<16 | uint32(h.val))
 				}
 			}
 		case "aarch64":
@@ -222,22 +242,45 @@ func composeConstants(arch string, insts []Inst) []Inst {
 			case op == "mov" && strings.HasPrefix(rd, "w"), op == "mov" && strings.HasPrefix(rd, "x"):
 				first = true
 			case op == "movk":
-				if h, ok := low[rd]; ok {
-					second, val = true, h.val|imm
+				if h, second = low[rd]; second {
+					val = h.val | imm
 				}
 			}
 		}
 		switch {
 		case first:
-			low[rd] = half{i, imm}
-		case second && i-low[rd].at <= 8:
+			if key == rd {
+				forget(rd)
+			}
+			low[key] = half{i, imm}
+		case second && i-h.at <= 8:
 			insts[i].Imms = append(insts[i].Imms, val)
-			delete(low, rd)
+			forget(rd)
 		default:
-			delete(low, rd)
+			forget(rd)
 		}
 	}
 	return insts
+}
+
+// armConds are ARM's condition codes as mnemonics carry them.
+var armConds = []string{"eq", "ne", "cs", "hs", "cc", "lo", "mi", "pl", "vs", "vc", "hi", "ls", "ge", "lt", "gt", "le"}
+
+// armCond splits the condition off movw and movt ("movweq", "movw.eq"):
+// the mnemonic and its condition, or op and "" for any other.
+func armCond(op string) (string, string) {
+	for _, base := range []string{"movw", "movt"} {
+		if c, ok := strings.CutPrefix(op, base); ok {
+			c = strings.TrimPrefix(c, ".")
+			if c == "" || c == "al" {
+				return base, ""
+			}
+			if slices.Contains(armConds, c) {
+				return base, c
+			}
+		}
+	}
+	return op, ""
 }
 
 // splitInst splits an instruction's text into its mnemonic and operands.

@@ -83,6 +83,7 @@ func FuzzListing(f *testing.F) {
 	f.Add(uint8(0), []byte{0x48, 0xb8, 0x73, 0x70, 0x61, 0x72, 0x72, 0x6f, 0x77, 0x5f, 0x48, 0x39, 0x07})
 	f.Add(uint8(4), []byte{0x27, 0xbd, 0xff, 0xe0, 0x3c, 0x02, 0x2a, 0x5f, 0x34, 0x42, 0x1c, 0x3b})
 	f.Add(uint8(3), []byte{0x2d, 0xe9, 0xf0, 0x41, 0x40, 0xf2, 0x3b, 0x1c})
+	f.Add(uint8(0x83), []byte{0x0c, 0xbf, 0x41, 0xf6, 0x3b, 0x43, 0x40, 0xf2, 0x01, 0x03, 0x08, 0xbf, 0xc2, 0xf6, 0x5f, 0x23})
 	f.Fuzz(func(t *testing.T, sel uint8, b []byte) {
 		archs := []string{"x86_64", "x86", "aarch64", "arm", "mips", "mipsel"}
 		arch := archs[int(sel)%len(archs)]
@@ -155,5 +156,39 @@ func BenchmarkDiffAround(b *testing.B) {
 		if len(DiffAround(before, after, 4000, 24)) == 0 {
 			b.Fatal("no diff")
 		}
+	}
+}
+
+// TestComposeConditional: in a Thumb IT block the two halves of a constant
+// are conditional (as GCC emits them for cond ? K : x); a movt takes the
+// movw of its own condition, not the other arm's.
+func TestComposeConditional(t *testing.T) {
+	for _, tt := range []struct {
+		name string
+		code []byte
+		want int64
+		not  int64
+	}{
+		// itt eq; movweq r3, #0x1c3b; movteq r3, #0x2a5f
+		{"itt", []byte{0x04, 0xbf, 0x41, 0xf6, 0x3b, 0x43, 0xc2, 0xf6, 0x5f, 0x23}, 0x2a5f1c3b, 0},
+		// ite eq; movweq r3, #0x1c3b; movwne r3, #1; it eq; movteq r3, #0x2a5f
+		{"ite", []byte{0x0c, 0xbf, 0x41, 0xf6, 0x3b, 0x43, 0x40, 0xf2, 0x01, 0x03, 0x08, 0xbf, 0xc2, 0xf6, 0x5f, 0x23}, 0x2a5f1c3b, 0x2a5f0001},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			var l []Inst
+			var it thumbIT
+			for off := 0; off < len(tt.code); {
+				in := decode("arm", true, binary.LittleEndian, tt.code[off:], uint64(off), &it)
+				if in.Size <= 0 {
+					t.Fatalf("no instruction at %d", off)
+				}
+				l = append(l, in)
+				off += in.Size
+			}
+			got := Constants(composeConstants("arm", l))
+			if !slices.Contains(got, tt.want) || tt.not != 0 && slices.Contains(got, tt.not) {
+				t.Errorf("constants %#x, want %#x (and not %#x); listing %+v", got, tt.want, tt.not, l)
+			}
+		})
 	}
 }
