@@ -197,9 +197,18 @@ func composeConstants(arch string, insts []Inst) []Inst {
 			}
 		}
 	}
+	page := map[string]bool{} // AArch64 registers an adrp set
 	for i := range insts {
 		op, args := splitInst(insts[i].Text)
-		if len(args) == 0 || len(insts[i].Imms) == 0 {
+		if len(args) == 0 {
+			continue
+		}
+		if addressPart(arch, op, args, page) {
+			// Not a constant of the code's but a piece of an address,
+			// which moves whenever the layout does.
+			insts[i].Imms = nil
+		}
+		if len(insts[i].Imms) == 0 {
 			continue
 		}
 		rd, imm := args[0], insts[i].Imms[len(insts[i].Imms)-1]
@@ -262,6 +271,53 @@ func composeConstants(arch string, insts []Inst) []Inst {
 	}
 	return insts
 }
+
+// addressPart reports whether an instruction's immediates are a piece of
+// an address: on MIPS, what uses gp (GOT slots, and the lui/addiu that
+// set gp to _gp) and the low part added to, or loaded or stored at, an
+// address loaded from the GOT (lw a0, %got(x)(gp); addiu a0, a0, %lo(x)
+// or lbu v0, %lo(x)(a0)); on AArch64, the page offset
+// added to or loaded from a register an adrp set. It keeps page, the
+// registers that hold such a page (or GOT) address, up to date.
+func addressPart(arch, op string, args []string, page map[string]bool) bool {
+	switch arch {
+	case "mips", "mipsel":
+		rd := args[0]
+		if op == "lw" && len(args) == 2 && strings.HasSuffix(args[1], "(gp)") {
+			page[rd] = true
+			return true
+		}
+		part := op == "addiu" && len(args) == 3 && page[args[1]]
+		for _, a := range args {
+			_, base, mem := strings.Cut(strings.TrimSuffix(a, ")"), "(")
+			part = part || a == "gp" || mem && (base == "gp" || page[base])
+		}
+		switch {
+		case op == "addiu" && len(args) == 3 && page[args[1]]:
+			page[rd] = true // the address whole
+		case !mipsStores[op] && !strings.HasPrefix(op, "b") && !strings.HasPrefix(op, "j"):
+			delete(page, rd) // written (stores, branches and jumps write none)
+		}
+		return part
+	case "aarch64":
+		rd := args[0]
+		if op == "adrp" {
+			page[rd] = true
+			return false
+		}
+		part := len(args) >= 2 && page[strings.TrimPrefix(args[1], "[")] &&
+			(op == "add" || strings.HasPrefix(op, "ld") || strings.HasPrefix(op, "st"))
+		if !strings.HasPrefix(op, "st") {
+			delete(page, rd)
+		}
+		return part
+	}
+	return false
+}
+
+// mipsStores are the MIPS stores: their first operand is read, not
+// written.
+var mipsStores = map[string]bool{"sb": true, "sh": true, "sw": true, "swl": true, "swr": true, "sd": true, "sc": true, "swc1": true, "sdc1": true}
 
 // armConds are ARM's condition codes as mnemonics carry them.
 var armConds = []string{"eq", "ne", "cs", "hs", "cc", "lo", "mi", "pl", "vs", "vc", "hi", "ls", "ge", "lt", "gt", "le"}

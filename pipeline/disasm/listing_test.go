@@ -192,3 +192,50 @@ func TestComposeConditional(t *testing.T) {
 		})
 	}
 }
+
+// TestAddressParts: immediates that are pieces of addresses (MIPS GOT
+// slots, gp's setup and the low part added to an address from the GOT;
+// AArch64 page offsets after adrp) are not constants: they change whenever
+// the layout does. A constant built in two halves still is one.
+func TestAddressParts(t *testing.T) {
+	words := func(order binary.ByteOrder, ws ...uint32) []byte {
+		b := make([]byte, 4*len(ws))
+		for i, w := range ws {
+			order.PutUint32(b[4*i:], w)
+		}
+		return b
+	}
+	le := binary.LittleEndian
+	for _, tt := range []struct {
+		arch string
+		code []byte
+		want []int64
+	}{
+		// lui gp, 0x2; addiu gp, gp, -30848; addu gp, gp, t9;
+		// lw a0, -32732(gp); addiu a0, a0, 4308; lbu v0, 4448(a0);
+		// lui v0, 0x2a5f; ori v0, v0, 0x1c3b; sw v0, 4448(a0)
+		{"mipsel", words(le, 0x3c1c0002, 0x279c8780, 0x0399e021, 0x8f848024, 0x248410d4, 0x90821160, 0x3c022a5f, 0x34421c3b, 0xac821160),
+			[]int64{0x2a5f0000, 0x1c3b, 0x2a5f1c3b}},
+		// adrp x2, 0; add x2, x2, #0xfc8; ldr x3, [x2, #4040]; mov x1, #0x200
+		{"aarch64", words(le, 0x90000002, 0x913f2042, 0xf947e443, 0xd2804001), []int64{0x200}},
+	} {
+		t.Run(tt.arch, func(t *testing.T) {
+			var l []Inst
+			for off := 0; off < len(tt.code); {
+				in := decode(tt.arch, false, le, tt.code[off:], uint64(0x950+off), nil)
+				if in.Size <= 0 {
+					t.Fatalf("no instruction at %d", off)
+				}
+				l = append(l, in)
+				off += in.Size
+			}
+			if got := Constants(composeConstants(tt.arch, l)); !slices.Equal(got, tt.want) {
+				var texts []string
+				for _, in := range l {
+					texts = append(texts, in.Text)
+				}
+				t.Errorf("constants %#x, want %#x; listing %q", got, tt.want, texts)
+			}
+		})
+	}
+}
