@@ -75,8 +75,12 @@ var loadInProcess = os.Getenv("FWVET_BENCH_INPROCESS") == "1"
 // BenchmarkVerdictLookup is the gate's load benchmark (issue 17, run by
 // scripts/bench-gate): loadClients clients on loopback poll GET
 // /v1/verdicts/{digest}, each every loadInterval or, by default, without
-// pause (each sends its next lookup as soon as the last is answered) while a submitter POSTs /v1/vet of a small image
-// every submitEvery, which the service's two workers vet meanwhile.
+// pause (each sends its next lookup as soon as the last is answered)
+// while a submitter POSTs /v1/vet of a small image every submitEvery,
+// which the service's two workers vet meanwhile, each vet in a child
+// process as fwvet serve runs them (FWVET_BENCH_INPROCESS=1: in the
+// service's process). FWVET_BENCH_HEAVY adds heavyVets vets of a large
+// pair, submitted as the clients start.
 //
 // b.N is the number of lookups of a run, shared by all the clients: ns/op
 // is the wall time per lookup at that concurrency (the inverse of the
