@@ -297,14 +297,7 @@ func TestServeVetProcess(t *testing.T) {
 		t.Skip("the vet process's priority and death signal are Linux's")
 	}
 	e := newEnv(t)
-	token := func(role string) string {
-		r := e.run("serve", "token", "add", "--role", role, "--store", e.store)
-		if r.code != 0 {
-			t.Fatalf("token add = %d: %s", r.code, r.stderr)
-		}
-		return strings.TrimSpace(r.stdout)
-	}
-	submit, read := token("submit"), token("read")
+	submit, read := e.token("submit"), e.token("read")
 	baseline := servedFirmware(t, filepath.Join(e.dir, "base"), "root:x:0:0:root:/root:/bin/sh\n")
 	quick := servedFirmware(t, filepath.Join(e.dir, "quick"), "root:x:0:0:root:/root:/bin/sh\nop:x:0:0::/:/bin/sh\n")
 	// A slow vet: 12 GiB of sparse files to hash, seconds of work that the
@@ -404,6 +397,16 @@ func TestServeVetProcess(t *testing.T) {
 		t.Errorf("job after the restart = %d %+v, want running", code, j)
 	}
 	srv.stop()
+}
+
+// token adds a token of a role to the env's store and returns it.
+func (e *env) token(role string) string {
+	e.t.Helper()
+	r := e.run("serve", "token", "add", "--role", role, "--store", e.store)
+	if r.code != 0 {
+		e.t.Fatalf("token add --role %s = %d: %s", role, r.code, r.stderr)
+	}
+	return strings.TrimSpace(r.stdout)
 }
 
 // vetProcess waits for a vet-job process of the process parent and

@@ -21,14 +21,7 @@ import (
 func TestSharedQueue(t *testing.T) {
 	e := newEnv(t)
 	e.store = fixture.PostgresDSN(t)
-	tok := func(role string) string {
-		r := e.run("serve", "token", "add", "--role", role, "--store", e.store)
-		if r.code != 0 {
-			t.Fatalf("token add: %d %s", r.code, r.stderr)
-		}
-		return strings.TrimSpace(r.stdout)
-	}
-	submit, read := tok("submit"), tok("read")
+	submit, read := e.token("submit"), e.token("read")
 	common := []string{"--allow-local", "--workers", "2", "--job-timeout", "5s", "--jobs", "1"}
 	srv := startServe(t, e, nil, common...)
 	workers := make([]*exec.Cmd, 3)
