@@ -227,7 +227,16 @@ func serveHTTP(ctx context.Context, g *globals, addr, cert, key string, h http.H
 	sctx, cancel := context.WithTimeout(context.Background(), grace)
 	defer cancel()
 	if err := srv.Shutdown(sctx); err != nil {
-		return err
+		if !errors.Is(err, context.DeadlineExceeded) {
+			return err
+		}
+		// A request still open when the grace ran out is cut: the
+		// service was asked to stop, and stops (exit 0), as it would
+		// had the client gone first.
+		g.log.WithField("grace", grace).Warn("requests still open after the shutdown grace: closing them")
+		if err := srv.Close(); err != nil {
+			return err
+		}
 	}
 	if err := <-done; !errors.Is(err, http.ErrServerClosed) {
 		return err
