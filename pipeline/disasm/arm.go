@@ -327,7 +327,6 @@ func (p *prog) codePointers() (arm, thumb []uint64) {
 	if p.arch != "arm" {
 		return nil, nil
 	}
-	seen := map[uint64]bool{}
 	left := uint64(maxPointerBytes)
 	for _, s := range p.f.Sections {
 		if s.Flags&elf.SHF_ALLOC == 0 || s.Flags&elf.SHF_EXECINSTR != 0 || s.Type == elf.SHT_NOBITS || s.Size < 4 || s.Size > left {
@@ -341,10 +340,9 @@ func (p *prog) codePointers() (arm, thumb []uint64) {
 		for i := 0; i+4 <= len(b); i += 4 {
 			v := uint64(p.bo.Uint32(b[i:]))
 			a := v &^ 1
-			if v&3 == 2 || seen[v] {
+			if v&3 == 2 {
 				continue
 			}
-			seen[v] = true
 			r := p.regionOf(a)
 			if r == nil || !r.thumb || p.isPLT(a) {
 				continue
@@ -358,9 +356,11 @@ func (p *prog) codePointers() (arm, thumb []uint64) {
 			}
 		}
 	}
+	// Sorted and compacted only now: a set of every word seen would cost
+	// as much as the data it read.
 	slices.Sort(arm)
 	slices.Sort(thumb)
-	return arm, thumb
+	return slices.Compact(arm), slices.Compact(thumb)
 }
 
 // thumbPushLR reports whether b starts with a Thumb push of lr: push

@@ -1253,32 +1253,33 @@ func (o *thumbOut) excl32(g uint32, cond int) bool {
 	op := g >> 4 & 15
 	store := g&0x100000 == 0
 	sfx := [16]string{4: "b", 5: "h", 8: "b", 9: "h", 12: "b", 13: "h"}[op]
-	switch {
-	case (op == 4 || op == 5) && rt2 == 15:
+	// excl writes an exclusive store (status register, then the value or
+	// pair) or load (the value or pair; its rd must read 15).
+	excl := func(st, ld, sfx string, pair bool) bool {
 		if store {
-			o.mn("strex", sfx, cond, "")
+			o.mn(st, sfx, cond, "")
 			o.reg(rd)
 			o.sreg(rt)
 		} else {
 			if rd != 15 {
 				return false
 			}
-			o.mn("ldrex", sfx, cond, "")
+			o.mn(ld, sfx, cond, "")
 			o.reg(rt)
 		}
+		if pair {
+			o.sreg(rt2)
+		}
+		return true
+	}
+	switch {
+	case (op == 4 || op == 5) && rt2 == 15:
+		if !excl("strex", "ldrex", sfx, false) {
+			return false
+		}
 	case op == 7:
-		if store {
-			o.mn("strexd", "", cond, "")
-			o.reg(rd)
-			o.sreg(rt)
-			o.sreg(rt2)
-		} else {
-			if rd != 15 {
-				return false
-			}
-			o.mn("ldrexd", "", cond, "")
-			o.reg(rt)
-			o.sreg(rt2)
+		if !excl("strexd", "ldrexd", "", true) {
+			return false
 		}
 	case op >= 8 && op <= 10 && rt2 == 15 && rd == 15:
 		name := "stl"
@@ -1288,30 +1289,12 @@ func (o *thumbOut) excl32(g uint32, cond int) bool {
 		o.mn(name, sfx, cond, "")
 		o.reg(rt)
 	case op >= 12 && op <= 14 && rt2 == 15:
-		if store {
-			o.mn("stlex", sfx, cond, "")
-			o.reg(rd)
-			o.sreg(rt)
-		} else {
-			if rd != 15 {
-				return false
-			}
-			o.mn("ldaex", sfx, cond, "")
-			o.reg(rt)
+		if !excl("stlex", "ldaex", sfx, false) {
+			return false
 		}
 	case op == 15:
-		if store {
-			o.mn("stlexd", "", cond, "")
-			o.reg(rd)
-			o.sreg(rt)
-			o.sreg(rt2)
-		} else {
-			if rd != 15 {
-				return false
-			}
-			o.mn("ldaexd", "", cond, "")
-			o.reg(rt)
-			o.sreg(rt2)
+		if !excl("stlexd", "ldaexd", "", true) {
+			return false
 		}
 	default:
 		return false
